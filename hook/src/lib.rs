@@ -1,0 +1,1 @@
+//! OCI glue (filled by the container-path work).

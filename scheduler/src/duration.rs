@@ -1,0 +1,67 @@
+//! Durations in annotations: a whole number and a unit, `500ms`, `10s`, `2m`, `1h`.
+
+use std::time::Duration;
+use thiserror::Error;
+
+pub const ACCEPTED: &str = "a whole number with ms, s, m or h, e.g. 10s, 500ms, 2m; at most 1h";
+pub const MAX: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("is not a duration")]
+pub struct DurationError;
+
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(end);
+    if num.is_empty() || num.len() > 9 {
+        return Err(DurationError);
+    }
+    let n: u64 = num.parse().map_err(|_| DurationError)?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(DurationError),
+    };
+    if d > MAX {
+        return Err(DurationError);
+    }
+    Ok(d)
+}
+
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_refuses() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        for bad in [
+            "",
+            "10",
+            "-1s",
+            "1.5s",
+            "2h",
+            "99999999999s",
+            " 1s",
+            "1S",
+            "s",
+        ] {
+            assert_eq!(parse_duration(bad), Err(DurationError), "{bad:?}");
+        }
+    }
+}

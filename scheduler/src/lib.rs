@@ -1,0 +1,16 @@
+//! dynamig's scheduler library: the MIG catalog, request parsing, the planner, the locked node
+//! state, reconciliation and the GPU backends. Every entry point (`dynamigctl`, the runc wrapper,
+//! the OCI hook, the containerd shim) goes through [`node::Node`].
+
+pub mod backend;
+pub mod catalog;
+pub mod duration;
+pub mod events;
+pub mod layout;
+pub mod node;
+pub mod planner;
+pub mod priority;
+pub mod process;
+pub mod quantity;
+pub mod request;
+pub mod state;

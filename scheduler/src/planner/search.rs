@@ -1,0 +1,240 @@
+//! The search over GPUs, profiles, placements and victim sets.
+
+use super::refusal::Refusal;
+use super::score::{capacity, loss, Loss};
+use super::view::{GpuView, NodeView, Owner, PlanRequest};
+use super::{Decision, Victim};
+use crate::catalog::{GpuModel, Profile};
+use crate::layout::Usage;
+use crate::request::Size;
+use std::cmp::Reverse;
+
+/// The profiles a request may use on one model, preferred first. Empty when none fits.
+pub(super) fn candidate_profiles(model: &'static GpuModel, size: &Size) -> Vec<&'static Profile> {
+    match size {
+        Size::Profile { name } => model.profile(name).into_iter().collect(),
+        Size::Memory { bytes, .. } => {
+            let fitting = model.profiles.iter().filter(|p| p.memory_bytes() >= *bytes);
+            let Some(min_mem) = fitting.clone().map(|p| p.memory_mib).min() else {
+                return Vec::new();
+            };
+            let mut v: Vec<&'static Profile> =
+                fitting.filter(|p| p.memory_mib == min_mem).collect();
+            v.sort_by_key(|p| profile_rank(p));
+            v
+        }
+    }
+}
+
+/// Smaller is preferred: fewer compute slices, fewer memory slices, no media extensions.
+fn profile_rank(p: &Profile) -> (u8, u8, bool, u32) {
+    (
+        p.compute_slices,
+        p.memory_slices,
+        p.name.ends_with("+me"),
+        p.id,
+    )
+}
+
+/// The key that orders candidate placements that need no eviction.
+type FreeKey = ((u8, u8, bool, u32), Loss, u32, u8);
+/// The key that orders candidates that need evictions (see the module doc of `planner`).
+type EvictKey = (
+    usize,
+    i32,
+    i64,
+    Reverse<u64>,
+    (u8, u8, bool, u32),
+    Loss,
+    u32,
+    u8,
+);
+
+struct Candidate {
+    gpu: usize,
+    profile: &'static Profile,
+    start: u8,
+    victims: Vec<usize>,
+    loss: Loss,
+}
+
+/// Plans one request on a node.
+pub fn plan(node: &NodeView, req: &PlanRequest) -> Result<Decision, Refusal> {
+    let mut any_profile = false;
+    let mut best_free: Option<(FreeKey, Candidate)> = None;
+    let mut best_evict: Option<(EvictKey, Candidate)> = None;
+
+    for (gi, gpu) in node.gpus.iter().enumerate() {
+        let profiles = candidate_profiles(gpu.model, &req.size);
+        if profiles.is_empty() {
+            continue;
+        }
+        any_profile = true;
+        if !gpu.usable {
+            continue;
+        }
+        let usage = Usage::of(
+            gpu.model,
+            gpu.instances.iter().map(|i| (i.profile, i.start)),
+        );
+        let before = capacity(gpu.model, &usage);
+        for &p in &profiles {
+            for &start in p.starts {
+                if usage.fits(gpu.model, p, start) {
+                    let mut after = usage;
+                    after.add(gpu.model, p, start);
+                    let l = loss(&before, &capacity(gpu.model, &after));
+                    let key = (profile_rank(p), l, gpu.index, start);
+                    if best_free.as_ref().is_none_or(|(k, _)| key < *k) {
+                        best_free = Some((
+                            key,
+                            Candidate {
+                                gpu: gi,
+                                profile: p,
+                                start,
+                                victims: Vec::new(),
+                                loss: l,
+                            },
+                        ));
+                    }
+                } else if best_free.is_none() {
+                    if let Some((key, c)) = cheapest_eviction(gi, gpu, p, start, req, &before) {
+                        if best_evict.as_ref().is_none_or(|(k, _)| key < *k) {
+                            best_evict = Some((key, c));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    if !any_profile {
+        return Err(Refusal::unservable(node, &req.size));
+    }
+    let chosen = match (best_free, best_evict) {
+        (Some((_, c)), _) => c,
+        (None, Some((_, c))) => c,
+        (None, None) => return Err(Refusal::no_room(node, req)),
+    };
+    let gpu = &node.gpus[chosen.gpu];
+    let victims = chosen
+        .victims
+        .iter()
+        .map(|&i| {
+            let inst = &gpu.instances[i];
+            let (id, priority) = match &inst.owner {
+                Owner::Holder(h) => (h.id.clone(), h.priority.0),
+                Owner::Foreign => (String::new(), 0),
+            };
+            Victim {
+                id,
+                gpu: gpu.index,
+                profile: inst.profile.name,
+                start: inst.start,
+                priority,
+            }
+        })
+        .collect();
+    Ok(Decision {
+        gpu: gpu.index,
+        profile: chosen.profile,
+        start: chosen.start,
+        victims,
+        loss: chosen.loss,
+    })
+}
+
+/// The cheapest set of instances on `gpu` whose eviction makes `profile@start` valid, if any.
+fn cheapest_eviction(
+    gi: usize,
+    gpu: &GpuView,
+    profile: &'static Profile,
+    start: u8,
+    req: &PlanRequest,
+    before: &super::score::Capacity,
+) -> Option<(EvictKey, Candidate)> {
+    if !profile.accepts_start(start) {
+        return None;
+    }
+    let mask = profile.mask_at(start);
+    let evictable = |i: usize| match &gpu.instances[i].owner {
+        Owner::Holder(h) => h.evictable_by(req.priority),
+        Owner::Foreign => false,
+    };
+    let mut mandatory = Vec::new();
+    let mut optional = Vec::new();
+    for (i, inst) in gpu.instances.iter().enumerate() {
+        if inst.profile.mask_at(inst.start) & mask != 0 {
+            if !evictable(i) {
+                return None;
+            }
+            mandatory.push(i);
+        } else if evictable(i) {
+            optional.push(i);
+        }
+    }
+    // Try the overlapping instances alone, then with growing sets of the others. A GPU has at
+    // most seven instances, so the subsets are few.
+    let n = optional.len();
+    let mut best: Option<(EvictKey, Candidate)> = None;
+    let mut best_size = usize::MAX;
+    let mut subsets: Vec<u32> = (0..(1u32 << n)).collect();
+    subsets.sort_by_key(|s| (s.count_ones(), *s));
+    for set in subsets {
+        let k = set.count_ones() as usize;
+        if k > best_size {
+            break;
+        }
+        let mut victims = mandatory.clone();
+        victims.extend((0..n).filter(|b| set & (1 << b) != 0).map(|b| optional[b]));
+        if victims.is_empty() {
+            continue;
+        }
+        let usage = Usage::of(
+            gpu.model,
+            gpu.instances
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !victims.contains(i))
+                .map(|(_, inst)| (inst.profile, inst.start)),
+        );
+        if !usage.fits(gpu.model, profile, start) {
+            continue;
+        }
+        best_size = k;
+        let mut after = usage;
+        after.add(gpu.model, profile, start);
+        let l = loss(before, &capacity(gpu.model, &after));
+        let (mut maxp, mut sum, mut oldest) = (i32::MIN, 0i64, u64::MAX);
+        for &v in &victims {
+            if let Owner::Holder(h) = &gpu.instances[v].owner {
+                maxp = maxp.max(h.priority.0);
+                sum += i64::from(h.priority.0);
+                oldest = oldest.min(h.seq);
+            }
+        }
+        let key = (
+            victims.len(),
+            maxp,
+            sum,
+            Reverse(oldest),
+            profile_rank(profile),
+            l,
+            gpu.index,
+            start,
+        );
+        if best.as_ref().is_none_or(|(bk, _)| key < *bk) {
+            best = Some((
+                key,
+                Candidate {
+                    gpu: gi,
+                    profile,
+                    start,
+                    victims,
+                    loss: l,
+                },
+            ));
+        }
+    }
+    best
+}

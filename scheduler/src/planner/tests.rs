@@ -1,0 +1,267 @@
+use super::*;
+use crate::catalog::model_by_key;
+use crate::priority::Priority;
+use crate::request::Size;
+
+fn gpu(index: u32, key: &str) -> GpuView {
+    GpuView {
+        index,
+        model: model_by_key(key).unwrap(),
+        usable: true,
+        instances: vec![],
+    }
+}
+
+fn mem(text: &str) -> Size {
+    Size::Memory {
+        bytes: crate::quantity::parse_bytes(text).unwrap(),
+        text: text.into(),
+    }
+}
+
+fn prof(name: &str) -> Size {
+    Size::Profile { name: name.into() }
+}
+
+fn req(size: Size, prio: &str) -> PlanRequest {
+    PlanRequest {
+        size,
+        priority: Priority::parse(prio).unwrap(),
+    }
+}
+
+/// Applies a decision to the view, as allocate would.
+fn apply(node: &mut NodeView, d: &Decision, id: &str, prio: &str, seq: u64) {
+    let p = Priority::parse(prio).unwrap();
+    let g = node.gpus.iter_mut().find(|g| g.index == d.gpu).unwrap();
+    g.instances.retain(|i| match &i.owner {
+        Owner::Holder(h) => !d.victims.iter().any(|v| v.id == h.id),
+        Owner::Foreign => true,
+    });
+    g.instances.push(PlacedInstance {
+        profile: d.profile,
+        start: d.start,
+        owner: Owner::Holder(HolderRef {
+            id: id.into(),
+            priority: p,
+            preemptible: p.default_preemptible(),
+            seq,
+        }),
+    });
+}
+
+#[test]
+fn seed_walkthrough() {
+    let mut node = NodeView {
+        gpus: vec![gpu(0, "a100-40gb")],
+    };
+    let d1 = plan(&node, &req(mem("10GB"), "training")).unwrap();
+    assert_eq!(d1.profile.memory_mib, 9984);
+    assert!(d1.victims.is_empty());
+    apply(&mut node, &d1, "mig1", "training", 1);
+    let d2 = plan(&node, &req(prof("2g.10gb"), "training")).unwrap();
+    assert!(d2.victims.is_empty());
+    apply(&mut node, &d2, "mig2", "training", 2);
+    let d3 = plan(&node, &req(prof("2g.10gb"), "training")).unwrap();
+    assert!(d3.victims.is_empty());
+    apply(&mut node, &d3, "mig3", "training", 3);
+    let before = node.gpus[0].instances.clone();
+    let d4 = plan(&node, &req(mem("20G"), "interactive")).unwrap();
+    assert_eq!(d4.profile.name, "3g.20gb");
+    assert_eq!(d4.victims.len(), 1, "{d4:?}");
+    apply(&mut node, &d4, "mig1-int", "interactive", 4);
+    let kept: Vec<_> = before
+        .iter()
+        .filter(|i| node.gpus[0].instances.contains(i))
+        .collect();
+    assert_eq!(kept.len(), 2);
+}
+
+#[test]
+fn small_requests_keep_the_large_placements_free() {
+    let node = NodeView {
+        gpus: vec![gpu(0, "a100-40gb")],
+    };
+    // A 1g.5gb on an empty A100 goes where it leaves both 4-slice halves... at least one intact.
+    let d = plan(&node, &req(prof("1g.5gb"), "training")).unwrap();
+    assert!(
+        d.start >= 4,
+        "first small instance should avoid slice 0 (the 4g.20gb placement): {d:?}"
+    );
+    // A second GPU: a small request packs onto the used GPU instead of breaking the empty one.
+    let mut node = NodeView {
+        gpus: vec![gpu(0, "a100-40gb"), gpu(1, "a100-40gb")],
+    };
+    let d = plan(&node, &req(prof("1g.5gb"), "training")).unwrap();
+    apply(&mut node, &d, "a", "training", 1);
+    let d2 = plan(&node, &req(prof("1g.5gb"), "training")).unwrap();
+    assert_eq!(d2.gpu, d.gpu);
+}
+
+#[test]
+fn never_evicts_equal_or_higher_priority_or_non_preemptible() {
+    let mut node = NodeView {
+        gpus: vec![gpu(0, "a100-40gb")],
+    };
+    let d = plan(&node, &req(prof("7g.40gb"), "training")).unwrap();
+    apply(&mut node, &d, "big", "training", 1);
+    let r = plan(&node, &req(prof("1g.5gb"), "training")).unwrap_err();
+    assert!(matches!(r, Refusal::NoRoom { .. }));
+    assert!(!r.is_bad_input());
+    let msg = r.to_string();
+    assert!(msg.contains("big 7g.40gb (training, preemptible)"), "{msg}");
+    // Interactive is higher: evicts.
+    let d = plan(&node, &req(prof("1g.5gb"), "interactive")).unwrap();
+    assert_eq!(d.victims.len(), 1);
+    // A non-preemptible holder is never evicted, even by a higher class.
+    let mut node = NodeView {
+        gpus: vec![gpu(0, "a100-40gb")],
+    };
+    let d = plan(&node, &req(prof("7g.40gb"), "interactive")).unwrap();
+    apply(&mut node, &d, "int", "interactive", 1);
+    assert!(plan(&node, &req(prof("1g.5gb"), "inference")).is_err());
+}
+
+#[test]
+fn fewest_victims_then_lowest_priority_then_youngest() {
+    let m = model_by_key("a100-40gb").unwrap();
+    let g1 = m.profile("1g.5gb").unwrap();
+    let g2 = m.profile("2g.10gb").unwrap();
+    let h = |id: &str, p: i32, seq| {
+        Owner::Holder(HolderRef {
+            id: id.into(),
+            priority: Priority(p),
+            preemptible: true,
+            seq,
+        })
+    };
+    let mut g = gpu(0, "a100-40gb");
+    // Half 0-3: two 2g (one victim set of 2); half 4-7: 2g@4 + 1g@6 (set of 2) — and a 3g needs 4.
+    g.instances = vec![
+        PlacedInstance {
+            profile: g2,
+            start: 0,
+            owner: h("a", 10, 1),
+        },
+        PlacedInstance {
+            profile: g2,
+            start: 2,
+            owner: h("b", 10, 2),
+        },
+        PlacedInstance {
+            profile: g2,
+            start: 4,
+            owner: h("c", 20, 3),
+        },
+        PlacedInstance {
+            profile: g1,
+            start: 6,
+            owner: h("d", 20, 4),
+        },
+    ];
+    let node = NodeView {
+        gpus: vec![g.clone()],
+    };
+    let d = plan(&node, &req(prof("3g.20gb"), "interactive")).unwrap();
+    let mut ids: Vec<_> = d.victims.iter().map(|v| v.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["a", "b"], "lower priority pair first");
+    // Same priorities: the younger pair goes.
+    g.instances[2].owner = h("c", 10, 3);
+    g.instances[3].owner = h("d", 10, 4);
+    let node = NodeView { gpus: vec![g] };
+    let d = plan(&node, &req(prof("3g.20gb"), "interactive")).unwrap();
+    let mut ids: Vec<_> = d.victims.iter().map(|v| v.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["c", "d"], "youngest pair");
+}
+
+#[test]
+fn foreign_instances_are_never_victims() {
+    let m = model_by_key("a100-40gb").unwrap();
+    let mut g = gpu(0, "a100-40gb");
+    g.instances = vec![PlacedInstance {
+        profile: m.profile("7g.40gb").unwrap(),
+        start: 0,
+        owner: Owner::Foreign,
+    }];
+    let node = NodeView { gpus: vec![g] };
+    let r = plan(&node, &req(prof("1g.5gb"), "inference")).unwrap_err();
+    assert!(r.to_string().contains("foreign"), "{r}");
+}
+
+#[test]
+fn refusals_for_unknown_and_too_large() {
+    let node = NodeView {
+        gpus: vec![gpu(0, "a100-40gb")],
+    };
+    let r = plan(&node, &req(prof("1g.10gb+me"), "training")).unwrap_err();
+    assert!(r.is_bad_input());
+    assert!(r.to_string().contains("1g.5gb+me"));
+    let r = plan(&node, &req(mem("45GB"), "training")).unwrap_err();
+    assert!(r.is_bad_input());
+    assert!(r.to_string().contains("7g.40gb"), "{r}");
+    let r = plan(&NodeView::default(), &req(mem("1GB"), "training")).unwrap_err();
+    assert_eq!(r, Refusal::NoGpus);
+}
+
+#[test]
+fn memory_request_uses_the_same_memory_larger_profile_to_avoid_eviction() {
+    // Four 1g.10gb fill the instance limit; a fifth 10GB request can still be a 2g.10gb? No:
+    // four 1g.10gb use all 8 memory slices. Use the instance limit of 1g.5gb+me instead on A30.
+    let m = model_by_key("a100-40gb").unwrap();
+    let mut g = gpu(0, "a100-40gb");
+    let h = |id: &str| {
+        Owner::Holder(HolderRef {
+            id: id.into(),
+            priority: Priority(200),
+            preemptible: false,
+            seq: 1,
+        })
+    };
+    g.instances = vec![
+        PlacedInstance {
+            profile: m.profile("1g.10gb").unwrap(),
+            start: 0,
+            owner: h("a"),
+        },
+        PlacedInstance {
+            profile: m.profile("1g.10gb").unwrap(),
+            start: 2,
+            owner: h("b"),
+        },
+        PlacedInstance {
+            profile: m.profile("1g.10gb").unwrap(),
+            start: 4,
+            owner: h("c"),
+        },
+    ];
+    let node = NodeView { gpus: vec![g] };
+    let d = plan(&node, &req(mem("9GB"), "training")).unwrap();
+    assert_eq!((d.profile.name, d.start), ("1g.10gb", 6));
+}
+
+#[test]
+fn mig_off_gpus_are_skipped() {
+    let mut g = gpu(0, "a100-40gb");
+    g.usable = false;
+    let node = NodeView {
+        gpus: vec![g, gpu(1, "h100-80gb")],
+    };
+    let d = plan(&node, &req(mem("10GB"), "training")).unwrap();
+    assert_eq!(d.gpu, 1);
+    assert_eq!(d.profile.name, "1g.10gb");
+}
+
+#[test]
+fn deterministic() {
+    let node = NodeView {
+        gpus: (0..4)
+            .map(|i| gpu(i, if i % 2 == 0 { "h100-80gb" } else { "a100-80gb" }))
+            .collect(),
+    };
+    let a = plan(&node, &req(mem("20GB"), "training")).unwrap();
+    for _ in 0..10 {
+        assert_eq!(plan(&node, &req(mem("20GB"), "training")).unwrap(), a);
+    }
+}

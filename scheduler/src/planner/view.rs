@@ -1,0 +1,58 @@
+//! The planner's read-only view of the node: GPUs, their instances and who holds each.
+
+use crate::catalog::{GpuModel, Profile};
+use crate::priority::Priority;
+use crate::request::Size;
+
+/// Who an existing instance belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// Created by someone else (an administrator): never touched.
+    Foreign,
+    /// Held by a dynamig holder.
+    Holder(HolderRef),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HolderRef {
+    pub id: String,
+    pub priority: Priority,
+    pub preemptible: bool,
+    /// Allocation order: larger is younger.
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedInstance {
+    pub profile: &'static Profile,
+    pub start: u8,
+    pub owner: Owner,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuView {
+    pub index: u32,
+    pub model: &'static GpuModel,
+    /// False when MIG is off or a mode change is pending: nothing is placed there.
+    pub usable: bool,
+    pub instances: Vec<PlacedInstance>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeView {
+    pub gpus: Vec<GpuView>,
+}
+
+/// What the planner needs of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRequest {
+    pub size: Size,
+    pub priority: Priority,
+}
+
+impl HolderRef {
+    /// Whether a request of `priority` may evict this holder.
+    pub fn evictable_by(&self, priority: Priority) -> bool {
+        self.preemptible && self.priority < priority
+    }
+}

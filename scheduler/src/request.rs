@@ -1,0 +1,312 @@
+//! A container's GPU request, read from OCI / Kubernetes annotations or, for Docker 20.10 which
+//! has no annotations, from environment variables. Exactly one of memory or profile; anything
+//! malformed, contradictory or unknown is refused with one line that names the key, the value and
+//! what is accepted. A container that names none of the keys makes no request.
+
+use crate::duration::{self, parse_duration};
+use crate::priority::{self, Priority};
+use crate::quantity::{self, parse_bytes};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+use thiserror::Error;
+
+pub const PREFIX: &str = "dynamig.io/";
+
+/// One request key in both of its spellings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub annotation: &'static str,
+    pub env: &'static str,
+    pub accepted: &'static str,
+}
+
+pub const GPU_MEMORY: Key = Key {
+    annotation: "dynamig.io/gpu-memory",
+    env: "DYNAMIG_GPU_MEMORY",
+    accepted: quantity::ACCEPTED,
+};
+pub const MIG_PROFILE: Key = Key {
+    annotation: "dynamig.io/mig-profile",
+    env: "DYNAMIG_MIG_PROFILE",
+    accepted: "a MIG profile name such as 1g.5gb, 2g.10gb or 1g.5gb+me (see `dynamigctl profiles`)",
+};
+pub const PRIORITY: Key = Key {
+    annotation: "dynamig.io/priority",
+    env: "DYNAMIG_PRIORITY",
+    accepted: priority::ACCEPTED,
+};
+pub const PREEMPTIBLE: Key = Key {
+    annotation: "dynamig.io/preemptible",
+    env: "DYNAMIG_PREEMPTIBLE",
+    accepted: "true or false",
+};
+pub const GRACE_PERIOD: Key = Key {
+    annotation: "dynamig.io/grace-period",
+    env: "DYNAMIG_GRACE_PERIOD",
+    accepted: duration::ACCEPTED,
+};
+pub const WAIT: Key = Key {
+    annotation: "dynamig.io/wait",
+    env: "DYNAMIG_WAIT",
+    accepted: duration::ACCEPTED,
+};
+
+pub const KEYS: [Key; 6] = [
+    GPU_MEMORY,
+    MIG_PROFILE,
+    PRIORITY,
+    PREEMPTIBLE,
+    GRACE_PERIOD,
+    WAIT,
+];
+
+/// Annotations dynamig writes itself into a spec; they are not requests.
+pub const OUTPUT_PREFIX: &str = "dynamig.io/injected";
+
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+/// What size of slice is wanted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Size {
+    /// At least this many bytes; the smallest profile that fits.
+    Memory { bytes: u64, text: String },
+    /// Exactly this profile.
+    Profile { name: String },
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Size::Memory { text, .. } => write!(f, "gpu-memory {text}"),
+            Size::Profile { name } => write!(f, "mig-profile {name}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub size: Size,
+    pub priority: Priority,
+    pub preemptible: bool,
+    #[serde(with = "millis")]
+    pub grace_period: Duration,
+    #[serde(with = "millis")]
+    pub wait: Duration,
+}
+
+impl Request {
+    /// A request with the defaults for everything but the size.
+    pub fn new(size: Size) -> Request {
+        let priority = Priority::default();
+        Request {
+            size,
+            priority,
+            preemptible: priority.default_preemptible(),
+            grace_period: DEFAULT_GRACE,
+            wait: Duration::ZERO,
+        }
+    }
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// Why a request was refused. Displays as one line.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RequestError {
+    #[error("{source_name} {key}={value:?} {problem}; accepted: {accepted}")]
+    BadValue {
+        source_name: &'static str,
+        key: String,
+        value: String,
+        problem: String,
+        accepted: &'static str,
+    },
+    #[error("annotation {key} is not a dynamig key; known keys: {known}")]
+    UnknownKey { key: String, known: String },
+    #[error("both {memory} and {profile} are set; give exactly one")]
+    BothSizes { memory: String, profile: String },
+    #[error("{given} is set without {memory} or {profile}; give exactly one of them")]
+    NoSize {
+        given: String,
+        memory: &'static str,
+        profile: &'static str,
+    },
+    #[error(
+        "annotation {annotation}={a:?} and env {env}={e:?} disagree; set one, or both the same"
+    )]
+    Disagree {
+        annotation: &'static str,
+        env: &'static str,
+        a: String,
+        e: String,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Where each key's value came from.
+struct Found {
+    key: Key,
+    value: String,
+    from_annotation: bool,
+}
+
+impl Found {
+    fn bad(&self, problem: impl fmt::Display) -> RequestError {
+        RequestError::BadValue {
+            source_name: if self.from_annotation {
+                "annotation"
+            } else {
+                "env"
+            },
+            key: if self.from_annotation {
+                self.key.annotation.to_string()
+            } else {
+                self.key.env.to_string()
+            },
+            value: self.value.clone(),
+            problem: problem.to_string(),
+            accepted: self.key.accepted,
+        }
+    }
+}
+
+/// Reads a request from annotations and `KEY=VALUE` environment entries. `Ok(None)` when neither
+/// names any dynamig key.
+pub fn parse(
+    annotations: &BTreeMap<String, String>,
+    env: &[String],
+) -> Result<Option<Request>, RequestError> {
+    for k in annotations.keys() {
+        if k.starts_with(PREFIX)
+            && !k.starts_with(OUTPUT_PREFIX)
+            && !KEYS.iter().any(|key| key.annotation == k)
+        {
+            return Err(RequestError::UnknownKey {
+                key: k.clone(),
+                known: KEYS
+                    .iter()
+                    .map(|k| k.annotation)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    let env_map: BTreeMap<&str, &str> = env.iter().filter_map(|e| e.split_once('=')).collect();
+    let mut found: BTreeMap<&'static str, Found> = BTreeMap::new();
+    for key in KEYS {
+        let a = annotations.get(key.annotation);
+        let e = env_map.get(key.env);
+        let f = match (a, e) {
+            (Some(a), Some(e)) if a != e => {
+                return Err(RequestError::Disagree {
+                    annotation: key.annotation,
+                    env: key.env,
+                    a: a.clone(),
+                    e: e.to_string(),
+                })
+            }
+            (Some(a), _) => Found {
+                key,
+                value: a.clone(),
+                from_annotation: true,
+            },
+            (None, Some(e)) => Found {
+                key,
+                value: e.to_string(),
+                from_annotation: false,
+            },
+            (None, None) => continue,
+        };
+        found.insert(key.annotation, f);
+    }
+    if found.is_empty() {
+        return Ok(None);
+    }
+    let name = |f: &Found| {
+        if f.from_annotation {
+            f.key.annotation.to_string()
+        } else {
+            f.key.env.to_string()
+        }
+    };
+    let size = match (
+        found.get(GPU_MEMORY.annotation),
+        found.get(MIG_PROFILE.annotation),
+    ) {
+        (Some(m), Some(p)) => {
+            return Err(RequestError::BothSizes {
+                memory: name(m),
+                profile: name(p),
+            })
+        }
+        (Some(m), None) => Size::Memory {
+            bytes: parse_bytes(&m.value).map_err(|e| m.bad(e))?,
+            text: m.value.clone(),
+        },
+        (None, Some(p)) => {
+            if !is_profile_name(&p.value) {
+                return Err(p.bad("is not a MIG profile name"));
+            }
+            Size::Profile {
+                name: p.value.clone(),
+            }
+        }
+        (None, None) => {
+            let given = found.values().map(name).collect::<Vec<_>>().join(", ");
+            return Err(RequestError::NoSize {
+                given,
+                memory: GPU_MEMORY.annotation,
+                profile: MIG_PROFILE.annotation,
+            });
+        }
+    };
+    let mut req = Request::new(size);
+    if let Some(p) = found.get(PRIORITY.annotation) {
+        req.priority = Priority::parse(&p.value).map_err(|e| p.bad(e))?;
+        req.preemptible = req.priority.default_preemptible();
+    }
+    if let Some(p) = found.get(PREEMPTIBLE.annotation) {
+        req.preemptible = match p.value.as_str() {
+            "true" => true,
+            "false" => false,
+            _ => return Err(p.bad("is not a boolean")),
+        };
+    }
+    if let Some(g) = found.get(GRACE_PERIOD.annotation) {
+        req.grace_period = parse_duration(&g.value).map_err(|e| g.bad(e))?;
+    }
+    if let Some(w) = found.get(WAIT.annotation) {
+        req.wait = parse_duration(&w.value).map_err(|e| w.bad(e))?;
+    }
+    Ok(Some(req))
+}
+
+/// The shape of a profile name: `<N>g.<M>gb` with an optional `+me`; whether the GPU model has
+/// it is the planner's question.
+pub fn is_profile_name(s: &str) -> bool {
+    let core = s.strip_suffix("+me").unwrap_or(s);
+    let Some((g, m)) = core.split_once("g.") else {
+        return false;
+    };
+    let Some(m) = m.strip_suffix("gb") else {
+        return false;
+    };
+    let digits = |x: &str| !x.is_empty() && x.len() <= 3 && x.bytes().all(|b| b.is_ascii_digit());
+    digits(g) && digits(m)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+use super::*;
+
+fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn no_keys_is_no_request() {
+    let a = ann(&[("io.kubernetes.cri.container-type", "container")]);
+    assert_eq!(parse(&a, &["PATH=/bin".into()]), Ok(None));
+}
+
+#[test]
+fn memory_and_profile_forms() {
+    let r = parse(&ann(&[(GPU_MEMORY.annotation, "10GB")]), &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        r.size,
+        Size::Memory {
+            bytes: 10_000_000_000,
+            text: "10GB".into()
+        }
+    );
+    assert_eq!(r.priority, Priority(priority::TRAINING));
+    assert!(r.preemptible);
+    assert_eq!(r.grace_period, DEFAULT_GRACE);
+    let r = parse(
+        &BTreeMap::new(),
+        &[
+            "DYNAMIG_MIG_PROFILE=2g.10gb".into(),
+            "DYNAMIG_PRIORITY=interactive".into(),
+        ],
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        r.size,
+        Size::Profile {
+            name: "2g.10gb".into()
+        }
+    );
+    assert!(!r.preemptible);
+}
+
+#[test]
+fn preemptible_overrides_class_default() {
+    let r = parse(
+        &ann(&[
+            (GPU_MEMORY.annotation, "5GB"),
+            (PRIORITY.annotation, "interactive"),
+            (PREEMPTIBLE.annotation, "true"),
+        ]),
+        &[],
+    )
+    .unwrap()
+    .unwrap();
+    assert!(r.preemptible);
+}
+
+#[test]
+fn refusals_name_key_value_and_what_is_accepted() {
+    let e = parse(&ann(&[(GPU_MEMORY.annotation, "10XB")]), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("dynamig.io/gpu-memory=\"10XB\""), "{e}");
+    assert!(e.contains("accepted:"), "{e}");
+    assert!(!e.contains('\n'));
+    let e = parse(
+        &ann(&[
+            (GPU_MEMORY.annotation, "10GB"),
+            (MIG_PROFILE.annotation, "2g.10gb"),
+        ]),
+        &[],
+    )
+    .unwrap_err();
+    assert!(matches!(e, RequestError::BothSizes { .. }));
+    let e = parse(&ann(&[(PRIORITY.annotation, "interactive")]), &[]).unwrap_err();
+    assert!(matches!(e, RequestError::NoSize { .. }));
+    let e = parse(&ann(&[("dynamig.io/gpu-memroy", "10GB")]), &[]).unwrap_err();
+    assert!(matches!(e, RequestError::UnknownKey { .. }));
+    let e = parse(
+        &ann(&[(GPU_MEMORY.annotation, "10GB")]),
+        &["DYNAMIG_GPU_MEMORY=20GB".into()],
+    )
+    .unwrap_err();
+    assert!(matches!(e, RequestError::Disagree { .. }));
+    let e = parse(&ann(&[(MIG_PROFILE.annotation, "big")]), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is not a MIG profile name"), "{e}");
+    let e = parse(
+        &ann(&[
+            (GPU_MEMORY.annotation, "1GB"),
+            (PREEMPTIBLE.annotation, "yes"),
+        ]),
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("true or false"));
+    let e = parse(
+        &ann(&[
+            (GPU_MEMORY.annotation, "1GB"),
+            (GRACE_PERIOD.annotation, "-1s"),
+        ]),
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("dynamig.io/grace-period"));
+}
+
+#[test]
+fn env_and_annotation_agreeing_is_fine() {
+    let r = parse(
+        &ann(&[(GPU_MEMORY.annotation, "10GB")]),
+        &["DYNAMIG_GPU_MEMORY=10GB".into()],
+    )
+    .unwrap();
+    assert!(r.is_some());
+}
+
+#[test]
+fn profile_name_shape() {
+    for ok in ["1g.5gb", "2g.10gb", "1g.5gb+me", "7g.141gb"] {
+        assert!(is_profile_name(ok), "{ok}");
+    }
+    for bad in [
+        "",
+        "1g",
+        "g.5gb",
+        "1g.5GB",
+        "1g.5gb+ME",
+        "1g.5gb ",
+        "1g..5gb",
+        "１g.5gb",
+    ] {
+        assert!(!is_profile_name(bad), "{bad}");
+    }
+}

@@ -1,0 +1,1 @@
+//! containerd shim (filled by the container-path work).

@@ -1,0 +1,1 @@
+//! Fake libnvidia-ml.so (filled by the NVML backend work).

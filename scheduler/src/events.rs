@@ -1,1 +1,107 @@
+//! The event log: one JSON object per line in `<state dir>/events.jsonl`, appended under the node
+//! lock. When it passes 4 MiB it is rotated to `events.jsonl.1` (one generation kept).
 
+use serde::{Deserialize, Serialize};
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+const ROTATE_AT: u64 = 4 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unix time in milliseconds.
+    pub time_ms: u64,
+    /// `allocated`, `preempted`, `released`, `refused`, `reclaimed`, `lost`, `error`.
+    pub kind: String,
+    pub holder: Option<String>,
+    pub gpu: Option<u32>,
+    pub profile: Option<String>,
+    pub start: Option<u8>,
+    pub uuid: Option<String>,
+    pub message: String,
+}
+
+impl Event {
+    pub fn new(kind: &str, message: impl Into<String>) -> Event {
+        Event {
+            time_ms: now_ms(),
+            kind: kind.into(),
+            holder: None,
+            gpu: None,
+            profile: None,
+            start: None,
+            uuid: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn holder(mut self, id: &str) -> Event {
+        self.holder = Some(id.into());
+        self
+    }
+
+    pub fn at(mut self, gpu: u32, profile: &str, start: u8, uuid: Option<&str>) -> Event {
+        self.gpu = Some(gpu);
+        self.profile = Some(profile.into());
+        self.start = Some(start);
+        self.uuid = uuid.map(str::to_string);
+        self
+    }
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Appends events; errors are logged, never fatal (the state file is the record that matters).
+pub fn append(path: &Path, events: &[Event]) {
+    if events.is_empty() {
+        return;
+    }
+    if std::fs::metadata(path)
+        .map(|m| m.len() > ROTATE_AT)
+        .unwrap_or(false)
+    {
+        let _ = std::fs::rename(path, path.with_extension("jsonl.1"));
+    }
+    let mut buf = Vec::new();
+    for e in events {
+        if let Ok(line) = serde_json::to_string(e) {
+            buf.extend_from_slice(line.as_bytes());
+            buf.push(b'\n');
+        }
+    }
+    let r = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .and_then(|mut f| f.write_all(&buf));
+    if let Err(e) = r {
+        tracing::error!(path = %path.display(), error = %e, "cannot append to the event log");
+    }
+}
+
+/// Reads events newer than `since_ms` (the rotated generation first).
+pub fn read(path: &Path, since_ms: u64) -> Vec<Event> {
+    let mut out = Vec::new();
+    for p in [path.with_extension("jsonl.1"), path.to_path_buf()] {
+        let Ok(f) = std::fs::File::open(&p) else {
+            continue;
+        };
+        for line in BufReader::new(f).lines().map_while(Result::ok) {
+            if let Ok(e) = serde_json::from_str::<Event>(&line) {
+                if e.time_ms >= since_ms {
+                    out.push(e);
+                }
+            }
+        }
+    }
+    out
+}

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod catalog;
 pub mod duration;
 pub mod events;
+pub mod fault;
 pub mod layout;
 pub mod node;
 pub mod planner;

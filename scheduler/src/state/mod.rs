@@ -1,1 +1,17 @@
+//! The node state: one directory, one lock, one checksummed state file.
+//!
+//! - [`dir`]: the state directory (`/run/dynamig`, `DYNAMIG_STATE_DIR`), created 0700 and
+//!   refused when others can write to it.
+//! - [`lock`]: the node-wide `flock` every entry point holds around decide-act-write.
+//! - [`file`]: atomic, versioned, checksummed writes and checked reads.
+//! - [`model`]: what the file holds: holders, their instances, and write-ahead intents.
 
+pub mod dir;
+pub mod file;
+pub mod lock;
+pub mod model;
+
+pub use dir::StateDir;
+pub use file::StateFileError;
+pub use lock::{LockError, NodeLock};
+pub use model::{Holder, HolderState, InstanceRef, Intent, NodeState};

@@ -522,6 +522,8 @@ e2e_cleanup() {
     e2e_dockerd_stop
     e2e_containerd_stop
     e2e_umount_under "$E2E_WORKDIR"
+    # runc.v2 shims default to runc --root /run/containerd/runc/<ns>; drop it if empty
+    rmdir "/run/containerd/runc/$E2E_NS" 2>/dev/null || true
     if [[ ${E2E_KEEP_WORKDIR:-0} != 1 && ${E2E_WORKDIR_OWNED:-0} == 1 ]]; then
         rm -rf --one-file-system "$E2E_WORKDIR" 2>/dev/null || true
     fi

@@ -1,0 +1,68 @@
+//! Which backend a process uses. `DYNAMIG_BACKEND=sim|nvml` forces one. Otherwise: `nvml` when
+//! `libnvidia-ml.so.1` loads; else `sim` when a simulated node was created in the state
+//! directory (`dynamigctl sim init`); else a clear error. A node whose NVML fails to load never
+//! silently becomes a simulator.
+
+use super::sim::SimBackend;
+use super::{Backend, BackendError};
+use crate::state::StateDir;
+use thiserror::Error;
+
+pub const BACKEND_ENV: &str = "DYNAMIG_BACKEND";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    Auto,
+    Sim,
+    Nvml,
+}
+
+#[derive(Debug, Error)]
+pub enum SelectError {
+    #[error("{BACKEND_ENV}={0:?} is not a backend; use sim or nvml")]
+    BadChoice(String),
+    #[error("no simulated node in {dir}; create one with `dynamigctl sim init a100-40gb`")]
+    NoSim { dir: String },
+    #[error("NVML could not be used ({nvml}) and no simulated node exists in {dir}. On a GPU node, install the NVIDIA driver (libnvidia-ml.so.1); to try dynamig without a GPU, run `dynamigctl sim init a100-40gb`")]
+    Nothing { nvml: String, dir: String },
+    #[error("NVML: {0}")]
+    Nvml(String),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+impl BackendChoice {
+    pub fn from_env() -> Result<BackendChoice, SelectError> {
+        match std::env::var(BACKEND_ENV).ok().as_deref() {
+            None | Some("") | Some("auto") => Ok(BackendChoice::Auto),
+            Some("sim") => Ok(BackendChoice::Sim),
+            Some("nvml") => Ok(BackendChoice::Nvml),
+            Some(other) => Err(SelectError::BadChoice(other.to_string())),
+        }
+    }
+}
+
+/// Opens the backend for this node.
+pub fn open(dir: &StateDir, choice: BackendChoice) -> Result<Box<dyn Backend>, SelectError> {
+    let sim = || SimBackend::open(&dir.sim_file());
+    let dir_s = || dir.path().display().to_string();
+    match choice {
+        BackendChoice::Sim => match sim()? {
+            Some(s) => Ok(Box::new(s)),
+            None => Err(SelectError::NoSim { dir: dir_s() }),
+        },
+        BackendChoice::Nvml => open_nvml().map_err(SelectError::Nvml),
+        BackendChoice::Auto => match open_nvml() {
+            Ok(b) => Ok(b),
+            Err(nvml) => match sim()? {
+                Some(s) => Ok(Box::new(s)),
+                None => Err(SelectError::Nothing { nvml, dir: dir_s() }),
+            },
+        },
+    }
+}
+
+/// The NVML backend, when the library loads.
+fn open_nvml() -> Result<Box<dyn Backend>, String> {
+    Err("this build has no NVML backend yet".into())
+}

@@ -1,0 +1,30 @@
+//! Fault injection for the crash tests: when `DYNAMIG_FAULT` names a crash point, the process
+//! kills itself with SIGKILL on reaching it. Compiled into debug builds (which the tests use) and
+//! into builds with the `fault-injection` feature; a release build ignores the variable.
+
+/// Every named crash point, in the order an allocate / evict / release meets them.
+pub const POINTS: &[&str] = &[
+    "after-intent-create",
+    "after-gi-create",
+    "after-ci-create",
+    "after-allocate-write",
+    "after-evict-intent",
+    "after-sigterm",
+    "after-evict-destroy",
+    "after-release-intent",
+    "after-release-destroy",
+];
+
+pub const ENV: &str = "DYNAMIG_FAULT";
+
+#[cfg(any(debug_assertions, feature = "fault-injection"))]
+pub fn point(name: &str) {
+    if std::env::var(ENV).is_ok_and(|v| v == name) {
+        tracing::warn!(point = name, "fault injection: killing this process");
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+#[cfg(not(any(debug_assertions, feature = "fault-injection")))]
+#[inline(always)]
+pub fn point(_name: &str) {}

@@ -1,0 +1,257 @@
+//! Checked, atomic state files.
+//!
+//! Format: one header line `dynamig-state v<N> crc32=<8 hex> len=<bytes>` and then exactly `len`
+//! bytes of JSON body. A write goes to a temporary file in the same directory, is fsynced,
+//! renamed over the old file, and the directory is fsynced. A read refuses a file that is a
+//! symbolic link, too short, of another version, or whose checksum does not match: a damaged file
+//! is reported, never trusted and never silently reset.
+
+use serde::{de::DeserializeOwned, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+pub const VERSION: u32 = 1;
+const MAX_SIZE: u64 = 64 << 20;
+
+#[derive(Debug, Error)]
+pub enum StateFileError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is damaged: {why}; it was left as it is. Inspect it, then move it away to start over (`dynamigctl gc` rebuilds what the hardware still has)")]
+    Damaged { path: PathBuf, why: String },
+    #[error("{path} was written by a newer dynamig (state version {found}, this one reads {VERSION}); upgrade dynamig")]
+    FutureVersion { path: PathBuf, found: u32 },
+    #[error(
+        "{path} is a symbolic link or not a regular file; refusing to read or write through it"
+    )]
+    NotRegular { path: PathBuf },
+}
+
+fn damaged(path: &Path, why: impl Into<String>) -> StateFileError {
+    StateFileError::Damaged {
+        path: path.to_path_buf(),
+        why: why.into(),
+    }
+}
+
+/// Reads and checks a state file; `Ok(None)` when it does not exist.
+pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StateFileError> {
+    let io = |source| StateFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(StateFileError::NotRegular {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(io(e)),
+    };
+    let md = f.metadata().map_err(io)?;
+    if !md.file_type().is_file() {
+        return Err(StateFileError::NotRegular {
+            path: path.to_path_buf(),
+        });
+    }
+    if md.len() > MAX_SIZE {
+        return Err(damaged(
+            path,
+            format!("{} bytes is larger than any state file", md.len()),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(md.len() as usize);
+    f.read_to_end(&mut bytes).map_err(io)?;
+    decode(path, &bytes).map(Some)
+}
+
+/// Checks and parses the bytes of a state file.
+pub fn decode<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, StateFileError> {
+    if bytes.is_empty() {
+        return Err(damaged(path, "it is empty (zero length)"));
+    }
+    let nl = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| damaged(path, "no header line"))?;
+    let header =
+        std::str::from_utf8(&bytes[..nl]).map_err(|_| damaged(path, "header is not text"))?;
+    let body = &bytes[nl + 1..];
+    let mut parts = header.split(' ');
+    if parts.next() != Some("dynamig-state") {
+        return Err(damaged(path, "not a dynamig state file"));
+    }
+    let version: u32 = parts
+        .next()
+        .and_then(|v| v.strip_prefix('v'))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| damaged(path, "bad version field"))?;
+    if version > VERSION {
+        return Err(StateFileError::FutureVersion {
+            path: path.to_path_buf(),
+            found: version,
+        });
+    }
+    if version < 1 {
+        return Err(damaged(path, format!("unknown version {version}")));
+    }
+    let crc = parts
+        .next()
+        .and_then(|v| v.strip_prefix("crc32="))
+        .and_then(|v| u32::from_str_radix(v, 16).ok())
+        .ok_or_else(|| damaged(path, "bad checksum field"))?;
+    let len: usize = parts
+        .next()
+        .and_then(|v| v.strip_prefix("len="))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| damaged(path, "bad length field"))?;
+    if body.len() != len {
+        return Err(damaged(
+            path,
+            format!(
+                "truncated or padded: {} body bytes, header says {len}",
+                body.len()
+            ),
+        ));
+    }
+    if crc32fast::hash(body) != crc {
+        return Err(damaged(path, "checksum mismatch"));
+    }
+    serde_json::from_slice(body).map_err(|e| damaged(path, format!("body does not parse: {e}")))
+}
+
+/// The bytes of a state file for `value`.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    let mut out = format!(
+        "dynamig-state v{VERSION} crc32={:08x} len={}\n",
+        crc32fast::hash(&body),
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Writes atomically: temp file, fsync, rename, fsync of the directory.
+pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), StateFileError> {
+    let io = |source| StateFileError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Ok(md) = fs::symlink_metadata(path) {
+        if !md.file_type().is_file() {
+            return Err(StateFileError::NotRegular {
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let bytes = encode(value);
+    {
+        let _ = fs::remove_file(&tmp);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)
+            .map_err(io)?;
+        f.write_all(&bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    fs::rename(&tmp, path).map_err(io)?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct S {
+        a: u32,
+        b: String,
+    }
+
+    #[test]
+    fn round_trip_and_damage_detection() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("state.json");
+        assert!(read::<S>(&p).unwrap().is_none());
+        let v = S {
+            a: 7,
+            b: "x".into(),
+        };
+        write(&p, &v).unwrap();
+        assert_eq!(read::<S>(&p).unwrap(), Some(v));
+        let good = fs::read(&p).unwrap();
+
+        fs::write(&p, &good[..good.len() - 3]).unwrap();
+        assert!(matches!(read::<S>(&p), Err(StateFileError::Damaged { .. })));
+        fs::write(&p, b"").unwrap();
+        let e = read::<S>(&p).unwrap_err().to_string();
+        assert!(e.contains("empty"), "{e}");
+        let mut flipped = good.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 1;
+        fs::write(&p, &flipped).unwrap();
+        assert!(read::<S>(&p).unwrap_err().to_string().contains("checksum"));
+        let future = String::from_utf8(good.clone())
+            .unwrap()
+            .replacen("v1", "v9", 1);
+        fs::write(&p, future).unwrap();
+        assert!(matches!(
+            read::<S>(&p),
+            Err(StateFileError::FutureVersion { found: 9, .. })
+        ));
+        // A damaged file is left as it is.
+        assert_eq!(
+            fs::read(&p).unwrap()[..20],
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replacen("v1", "v9", 1)
+                .as_bytes()[..20]
+        );
+
+        let other = t.path().join("elsewhere");
+        fs::write(&other, &good).unwrap();
+        fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink(&other, &p).unwrap();
+        assert!(matches!(
+            read::<S>(&p),
+            Err(StateFileError::NotRegular { .. })
+        ));
+        assert!(matches!(
+            write(
+                &p,
+                &S {
+                    a: 1,
+                    b: "y".into()
+                }
+            ),
+            Err(StateFileError::NotRegular { .. })
+        ));
+        assert_eq!(
+            fs::read(&other).unwrap(),
+            good,
+            "never written through a link"
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! What the state file holds.
+
+use crate::priority::Priority;
+use crate::process::ProcRef;
+use serde::{Deserialize, Serialize};
+
+/// A MIG instance that dynamig created for a holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRef {
+    pub gpu: u32,
+    pub gpu_uuid: String,
+    pub gi: u32,
+    pub ci: u32,
+    pub profile_id: u32,
+    pub profile: String,
+    pub start: u8,
+    pub size: u8,
+    pub uuid: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HolderState {
+    /// Holds its instance.
+    Active,
+    /// Evicted by a higher-priority request; its instance is gone.
+    Preempted,
+    /// Its instance vanished from the hardware (destroyed by someone else).
+    Lost,
+}
+
+impl HolderState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HolderState::Active => "active",
+            HolderState::Preempted => "preempted",
+            HolderState::Lost => "lost",
+        }
+    }
+}
+
+/// A container (or a `dynamigctl allocate` caller) that holds a MIG instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub id: String,
+    pub namespace: String,
+    pub priority: Priority,
+    pub preemptible: bool,
+    pub grace_period_ms: u64,
+    /// What was asked for, as the user wrote it (`gpu-memory 10GB`).
+    pub request: String,
+    pub state: HolderState,
+    /// The process whose life is the holder's life (a container's init process).
+    pub process: Option<ProcRef>,
+    /// The process that is creating the holder's container, until `process` is known. If it
+    /// dies first, the creation failed and the holder is released.
+    pub creator: Option<ProcRef>,
+    /// Allocation order; larger is younger.
+    pub seq: u64,
+    /// Unix time in milliseconds.
+    pub created_ms: u64,
+    pub instance: Option<InstanceRef>,
+}
+
+impl Holder {
+    /// The process that decides liveness: the container's, else its creator's.
+    pub fn watched(&self) -> Option<&ProcRef> {
+        self.process.as_ref().or(self.creator.as_ref())
+    }
+}
+
+/// A hardware change that was started but whose outcome is not yet in the state. Written before
+/// the change; whoever finds one after a crash finishes or undoes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Intent {
+    /// Creating `profile_id@start` on `gpu` for `holder`.
+    Create {
+        gpu: u32,
+        profile_id: u32,
+        start: u8,
+        holder: String,
+    },
+    /// Destroying GPU instance `gi` on `gpu`, held by `holder`.
+    Destroy { gpu: u32, gi: u32, holder: String },
+}
+
+/// The whole state file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct NodeState {
+    /// `sim` or `nvml`: a state written by one backend is not read by the other.
+    pub backend: String,
+    pub next_seq: u64,
+    pub holders: Vec<Holder>,
+    pub intents: Vec<Intent>,
+}
+
+impl NodeState {
+    pub fn holder(&self, id: &str) -> Option<&Holder> {
+        self.holders.iter().find(|h| h.id == id)
+    }
+
+    pub fn holder_mut(&mut self, id: &str) -> Option<&mut Holder> {
+        self.holders.iter_mut().find(|h| h.id == id)
+    }
+
+    /// The holder of GPU instance `gi` on `gpu`.
+    pub fn holder_of(&self, gpu: u32, gi: u32) -> Option<&Holder> {
+        self.holders.iter().find(|h| {
+            h.instance
+                .as_ref()
+                .is_some_and(|i| i.gpu == gpu && i.gi == gi)
+        })
+    }
+}

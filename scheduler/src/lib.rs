@@ -15,3 +15,4 @@ pub mod process;
 pub mod quantity;
 pub mod request;
 pub mod state;
+pub mod status;

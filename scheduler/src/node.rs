@@ -1,1 +1,642 @@
+//! One node, under its lock: read the state and the hardware, reconcile them, decide, act, write.
+//!
+//! Every hardware change is bracketed by writes: an [`Intent`] is written before the change and
+//! removed, together with the change's outcome, after it. A crash at any point leaves either no
+//! intent (nothing happened, or everything was recorded) or an intent that the next entry point
+//! finishes or undoes in [`Node::reconcile`]. The hardware is the truth for which instances
+//! exist; process liveness (pid plus start time) is the truth for which holders are alive.
 
+use crate::backend::{
+    self, Backend, BackendChoice, BackendError, DeviceNode, GpuInfo, InstanceInfo, SelectError,
+};
+use crate::events::{self, now_ms, Event};
+use crate::fault;
+use crate::planner::{
+    self, Decision, GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest, Refusal,
+};
+use crate::process::ProcRef;
+use crate::request::Request;
+use crate::state::dir::StateDirError;
+use crate::state::{
+    file, Holder, HolderState, InstanceRef, Intent, LockError, NodeLock, NodeState, StateDir,
+    StateFileError,
+};
+use serde::Serialize;
+use std::time::Duration;
+use thiserror::Error;
+
+/// How long a destroy keeps retrying while NVML reports the instance in use.
+const DESTROY_RETRY: Duration = Duration::from_secs(5);
+/// After SIGKILL, how long to wait for a victim to exit.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+/// Preempted or lost holders whose process is gone are forgotten after this long.
+const FORGET_AFTER_MS: u64 = 10 * 60 * 1000;
+
+#[derive(Debug, Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Dir(#[from] StateDirError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    State(#[from] StateFileError),
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("{0}")]
+    Refused(Refusal),
+    #[error("{0:?} already holds a MIG instance on this node; release it first")]
+    AlreadyHeld(String),
+    #[error("holder id {0:?} is not valid: 1 to 256 printable characters, no white space")]
+    BadId(String),
+    #[error("the state in {dir} was written by the {state} backend, but this process uses {backend}; use DYNAMIG_BACKEND={state} or another DYNAMIG_STATE_DIR")]
+    BackendMismatch {
+        dir: String,
+        state: String,
+        backend: String,
+    },
+    #[error("could not evict {victim}: its process {pid} did not exit after SIGTERM and SIGKILL")]
+    VictimAlive { victim: String, pid: u32 },
+    #[error("no holder {0:?} on this node")]
+    NoSuchHolder(String),
+}
+
+impl NodeError {
+    /// The exit status `dynamigctl` uses: 2 for bad input, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            NodeError::Refused(r) if r.is_bad_input() => 2,
+            NodeError::BadId(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Checks a holder id or namespace; they are names, never paths or commands.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 256 && id.chars().all(|c| c.is_ascii_graphic())
+}
+
+/// What an allocation asks for.
+#[derive(Debug, Clone)]
+pub struct AllocSpec {
+    pub id: String,
+    pub namespace: String,
+    pub request: Request,
+    /// The process whose life is the holder's life, when already known.
+    pub process: Option<ProcRef>,
+    /// The process creating the holder's container, until `process` is known.
+    pub creator: Option<ProcRef>,
+}
+
+/// A granted MIG device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Allocation {
+    pub id: String,
+    pub gpu: u32,
+    pub gpu_uuid: String,
+    pub profile: String,
+    pub placement: Placement,
+    pub gi: u32,
+    pub ci: u32,
+    pub uuid: String,
+    pub evict: Vec<String>,
+    pub device_nodes: Vec<DeviceNode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Placement {
+    pub start: u8,
+    pub size: u8,
+}
+
+/// What reconciliation did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Reconciled {
+    pub released: Vec<String>,
+    pub reclaimed: Vec<String>,
+    pub lost: Vec<String>,
+    pub forgotten: Vec<String>,
+}
+
+pub struct Node {
+    dir: StateDir,
+    lock: NodeLock,
+    backend: Box<dyn Backend>,
+    pub state: NodeState,
+    gpus: Vec<GpuInfo>,
+    hw: Vec<Vec<InstanceInfo>>,
+    events: Vec<Event>,
+    pub reconciled: Reconciled,
+}
+
+impl Node {
+    /// Locks the node, opens its backend, reads and reconciles its state.
+    pub fn open(dir: &StateDir) -> Result<Node, NodeError> {
+        let lock = NodeLock::acquire(&dir.lock_file(), NodeLock::timeout_from_env())?;
+        let backend = backend::open(dir, BackendChoice::from_env()?)?;
+        Node::with_backend(dir, lock, backend)
+    }
+
+    /// Like [`Node::open`] with a given backend (tests).
+    pub fn with_backend(
+        dir: &StateDir,
+        lock: NodeLock,
+        mut backend: Box<dyn Backend>,
+    ) -> Result<Node, NodeError> {
+        let mut state: NodeState = file::read(&dir.state_file())?.unwrap_or_default();
+        if state.backend.is_empty() {
+            state.backend = backend.kind().to_string();
+        } else if state.backend != backend.kind() {
+            return Err(NodeError::BackendMismatch {
+                dir: dir.path().display().to_string(),
+                state: state.backend.clone(),
+                backend: backend.kind().to_string(),
+            });
+        }
+        let gpus = backend.gpus()?;
+        let mut node = Node {
+            dir: dir.clone(),
+            lock,
+            backend,
+            state,
+            gpus,
+            hw: Vec::new(),
+            events: Vec::new(),
+            reconciled: Reconciled::default(),
+        };
+        node.refresh()?;
+        node.reconcile()?;
+        Ok(node)
+    }
+
+    pub fn dir(&self) -> &StateDir {
+        &self.dir
+    }
+
+    pub fn lock_waited(&self) -> Duration {
+        self.lock.waited
+    }
+
+    pub fn backend_kind(&self) -> &'static str {
+        self.backend.kind()
+    }
+
+    pub fn gpus(&self) -> &[GpuInfo] {
+        &self.gpus
+    }
+
+    pub fn hw_instances(&self, gpu: u32) -> &[InstanceInfo] {
+        self.hw.get(gpu as usize).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    fn refresh(&mut self) -> Result<(), NodeError> {
+        let mut hw = Vec::with_capacity(self.gpus.len());
+        for g in &self.gpus {
+            hw.push(self.backend.instances(g.index)?);
+        }
+        self.hw = hw;
+        Ok(())
+    }
+
+    fn save(&mut self) -> Result<(), NodeError> {
+        file::write(&self.dir.state_file(), &self.state)?;
+        Ok(())
+    }
+
+    fn event(&mut self, e: Event) {
+        tracing::info!(kind = %e.kind, holder = ?e.holder, gpu = ?e.gpu, profile = ?e.profile, message = %e.message, "event");
+        self.events.push(e);
+    }
+
+    /// Destroys an instance, retrying while NVML reports it in use.
+    fn destroy_hw(&mut self, gpu: u32, gi: u32) -> Result<(), BackendError> {
+        let deadline = std::time::Instant::now() + DESTROY_RETRY;
+        loop {
+            match self.backend.destroy(gpu, gi) {
+                Ok(()) | Err(BackendError::NoSuchInstance { .. }) => return Ok(()),
+                Err(BackendError::InUse { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn hw_has(&self, gpu: u32, gi: u32) -> bool {
+        self.hw_instances(gpu).iter().any(|i| i.gi == gi)
+    }
+
+    /// Brings the state in line with the hardware and with process liveness.
+    pub fn reconcile(&mut self) -> Result<(), NodeError> {
+        let mut changed = false;
+        // 1. Finish or undo what a crashed process left half done.
+        for intent in std::mem::take(&mut self.state.intents) {
+            changed = true;
+            match &intent {
+                Intent::Create {
+                    gpu,
+                    profile_id,
+                    start,
+                    holder,
+                } => {
+                    let orphan = self
+                        .hw_instances(*gpu)
+                        .iter()
+                        .find(|i| {
+                            i.start == *start
+                                && i.profile_id == *profile_id
+                                && self.state.holder_of(*gpu, i.gi).is_none()
+                        })
+                        .map(|i| i.gi);
+                    if let Some(gi) = orphan {
+                        if let Err(e) = self.destroy_hw(*gpu, gi) {
+                            self.state.intents.push(intent.clone());
+                            tracing::error!(error = %e, "cannot undo an interrupted create; will retry");
+                            continue;
+                        }
+                    }
+                    if self
+                        .state
+                        .holder(holder)
+                        .is_some_and(|h| h.instance.is_none() && h.state == HolderState::Active)
+                    {
+                        self.state.holders.retain(|h| h.id != *holder);
+                    }
+                    self.reconciled.reclaimed.push(holder.clone());
+                    self.event(
+                        Event::new("reclaimed", "undid an allocation interrupted by a crash")
+                            .holder(holder),
+                    );
+                }
+                Intent::Destroy { gpu, gi, holder } => {
+                    if self.hw_has(*gpu, *gi) {
+                        if let Err(e) = self.destroy_hw(*gpu, *gi) {
+                            self.state.intents.push(intent.clone());
+                            tracing::error!(error = %e, "cannot finish an interrupted destroy; will retry");
+                            continue;
+                        }
+                    }
+                    let preempted = self
+                        .state
+                        .holder(holder)
+                        .is_some_and(|h| h.state == HolderState::Preempted);
+                    if preempted {
+                        if let Some(h) = self.state.holder_mut(holder) {
+                            h.instance = None;
+                        }
+                    } else {
+                        self.state.holders.retain(|h| h.id != *holder);
+                        self.reconciled.released.push(holder.clone());
+                        self.event(
+                            Event::new("released", "finished a release interrupted by a crash")
+                                .holder(holder),
+                        );
+                    }
+                }
+            }
+        }
+        self.refresh()?;
+        // 2. Instances the state has that the hardware lacks.
+        let now = now_ms();
+        let mut lost = Vec::new();
+        for h in &mut self.state.holders {
+            if let Some(i) = &h.instance {
+                let gone = self
+                    .gpus
+                    .get(i.gpu as usize)
+                    .is_none_or(|g| g.uuid != i.gpu_uuid)
+                    || !self
+                        .hw
+                        .get(i.gpu as usize)
+                        .is_some_and(|v| v.iter().any(|x| x.gi == i.gi && x.uuid == i.uuid));
+                if gone {
+                    lost.push((h.id.clone(), i.clone()));
+                    h.instance = None;
+                    h.state = HolderState::Lost;
+                    h.created_ms = now;
+                }
+            }
+        }
+        for (id, i) in lost {
+            changed = true;
+            self.reconciled.lost.push(id.clone());
+            self.event(
+                Event::new("lost", "its MIG instance is gone from the hardware")
+                    .holder(&id)
+                    .at(i.gpu, &i.profile, i.start, Some(&i.uuid)),
+            );
+        }
+        // 3. Holders whose process is gone.
+        let dead: Vec<Holder> = self
+            .state
+            .holders
+            .iter()
+            .filter(|h| h.watched().is_some_and(|p| !p.is_alive()))
+            .cloned()
+            .collect();
+        for h in dead {
+            match (h.state, &h.instance) {
+                (HolderState::Active, Some(_)) => {
+                    changed = true;
+                    self.release_holder(&h.id, "its process is gone")?;
+                    self.reconciled.released.push(h.id.clone());
+                }
+                (HolderState::Active, None) => {
+                    changed = true;
+                    self.state.holders.retain(|x| x.id != h.id);
+                    self.reconciled.released.push(h.id.clone());
+                }
+                _ if now.saturating_sub(h.created_ms) > FORGET_AFTER_MS => {
+                    changed = true;
+                    self.state.holders.retain(|x| x.id != h.id);
+                    self.reconciled.forgotten.push(h.id.clone());
+                }
+                _ => {}
+            }
+        }
+        if changed {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// The planner's view of the node.
+    pub fn view(&self) -> NodeView {
+        let mut gpus = Vec::new();
+        for g in &self.gpus {
+            let Some(model) = g.model else { continue };
+            let instances = self
+                .hw_instances(g.index)
+                .iter()
+                .filter_map(|i| {
+                    let profile = model.profile_by_id(i.profile_id)?;
+                    let owner = match self.state.holder_of(g.index, i.gi) {
+                        Some(h) => Owner::Holder(HolderRef {
+                            id: h.id.clone(),
+                            priority: h.priority,
+                            preemptible: h.preemptible,
+                            seq: h.seq,
+                        }),
+                        None => Owner::Foreign,
+                    };
+                    Some(PlacedInstance {
+                        profile,
+                        start: i.start,
+                        owner,
+                    })
+                })
+                .collect();
+            gpus.push(GpuView {
+                index: g.index,
+                model,
+                usable: g.mig.usable(),
+                instances,
+            });
+        }
+        NodeView { gpus }
+    }
+
+    pub fn plan(&self, request: &Request) -> Result<Decision, Refusal> {
+        planner::plan(
+            &self.view(),
+            &PlanRequest {
+                size: request.size.clone(),
+                priority: request.priority,
+            },
+        )
+    }
+
+    /// Plans, evicts if it must, creates the instance, and records the holder.
+    pub fn allocate(&mut self, spec: AllocSpec) -> Result<Allocation, NodeError> {
+        if !valid_id(&spec.id) {
+            return Err(NodeError::BadId(spec.id));
+        }
+        if !valid_id(&spec.namespace) {
+            return Err(NodeError::BadId(spec.namespace));
+        }
+        if self
+            .state
+            .holder(&spec.id)
+            .is_some_and(|h| h.state == HolderState::Active)
+        {
+            return Err(NodeError::AlreadyHeld(spec.id));
+        }
+        // A preempted or lost record under the same id is replaced.
+        self.state.holders.retain(|h| h.id != spec.id);
+        let decision = match self.plan(&spec.request) {
+            Ok(d) => d,
+            Err(r) => {
+                self.event(Event::new("refused", r.to_string()).holder(&spec.id));
+                return Err(NodeError::Refused(r));
+            }
+        };
+        let evicted: Vec<String> = decision.victims.iter().map(|v| v.id.clone()).collect();
+        for v in &decision.victims {
+            self.evict(&v.id, &spec.id)?;
+        }
+        let profile = decision.profile;
+        let seq = self.state.next_seq;
+        self.state.next_seq += 1;
+        self.state.holders.push(Holder {
+            id: spec.id.clone(),
+            namespace: spec.namespace.clone(),
+            priority: spec.request.priority,
+            preemptible: spec.request.preemptible,
+            grace_period_ms: spec.request.grace_period.as_millis() as u64,
+            request: spec.request.size.to_string(),
+            state: HolderState::Active,
+            process: spec.process,
+            creator: spec.creator,
+            seq,
+            created_ms: now_ms(),
+            instance: None,
+        });
+        self.state.intents.push(Intent::Create {
+            gpu: decision.gpu,
+            profile_id: profile.id,
+            start: decision.start,
+            holder: spec.id.clone(),
+        });
+        self.save()?;
+        fault::point("after-intent-create");
+        let created = match self
+            .backend
+            .create(decision.gpu, profile.id, decision.start)
+        {
+            Ok(c) => c,
+            Err(e) => {
+                self.state.intents.pop();
+                self.state.holders.retain(|h| h.id != spec.id);
+                self.save()?;
+                self.event(Event::new("error", format!("create failed: {e}")).holder(&spec.id));
+                return Err(e.into());
+            }
+        };
+        fault::point("after-ci-create");
+        let ci = created.ci.unwrap_or(0);
+        let device_nodes = self.backend.device_nodes(decision.gpu, created.gi, ci)?;
+        let gpu_uuid = self
+            .gpus
+            .get(decision.gpu as usize)
+            .map(|g| g.uuid.clone())
+            .unwrap_or_default();
+        let iref = InstanceRef {
+            gpu: decision.gpu,
+            gpu_uuid: gpu_uuid.clone(),
+            gi: created.gi,
+            ci,
+            profile_id: profile.id,
+            profile: profile.name.to_string(),
+            start: created.start,
+            size: created.size,
+            uuid: created.uuid.clone(),
+        };
+        if let Some(h) = self.state.holder_mut(&spec.id) {
+            h.instance = Some(iref);
+        }
+        self.state
+            .intents
+            .retain(|i| !matches!(i, Intent::Create { holder, .. } if *holder == spec.id));
+        self.save()?;
+        fault::point("after-allocate-write");
+        self.refresh()?;
+        self.event(
+            Event::new(
+                "allocated",
+                format!("{} for {}", profile.name, spec.request.size),
+            )
+            .holder(&spec.id)
+            .at(
+                decision.gpu,
+                profile.name,
+                created.start,
+                Some(&created.uuid),
+            ),
+        );
+        Ok(Allocation {
+            id: spec.id,
+            gpu: decision.gpu,
+            gpu_uuid,
+            profile: profile.name.to_string(),
+            placement: Placement {
+                start: created.start,
+                size: created.size,
+            },
+            gi: created.gi,
+            ci,
+            uuid: created.uuid,
+            evict: evicted,
+            device_nodes,
+        })
+    }
+
+    /// Preempts a holder: SIGTERM to its process, SIGKILL after its grace period, and only once
+    /// it is gone, destroys its instance. The holder stays, as `preempted`.
+    fn evict(&mut self, victim: &str, by: &str) -> Result<(), NodeError> {
+        let Some(h) = self.state.holder(victim).cloned() else {
+            return Ok(());
+        };
+        let Some(inst) = h.instance.clone() else {
+            return Ok(());
+        };
+        if let Some(x) = self.state.holder_mut(victim) {
+            x.state = HolderState::Preempted;
+            x.created_ms = now_ms();
+        }
+        self.state.intents.push(Intent::Destroy {
+            gpu: inst.gpu,
+            gi: inst.gi,
+            holder: victim.to_string(),
+        });
+        self.save()?;
+        fault::point("after-evict-intent");
+        if let Some(p) = h.watched() {
+            if p.is_alive() {
+                let grace = Duration::from_millis(h.grace_period_ms);
+                let gone = p.terminate(grace, KILL_WAIT);
+                fault::point("after-sigterm");
+                if !gone {
+                    return Err(NodeError::VictimAlive {
+                        victim: victim.to_string(),
+                        pid: p.pid,
+                    });
+                }
+            }
+        }
+        self.destroy_hw(inst.gpu, inst.gi)?;
+        fault::point("after-evict-destroy");
+        if let Some(x) = self.state.holder_mut(victim) {
+            x.instance = None;
+        }
+        self.state
+            .intents
+            .retain(|i| !matches!(i, Intent::Destroy { holder, .. } if holder == victim));
+        self.save()?;
+        self.refresh()?;
+        self.event(
+            Event::new("preempted", format!("evicted for {by}"))
+                .holder(victim)
+                .at(inst.gpu, &inst.profile, inst.start, Some(&inst.uuid)),
+        );
+        Ok(())
+    }
+
+    /// Destroys a holder's instance and forgets the holder.
+    fn release_holder(&mut self, id: &str, why: &str) -> Result<(), NodeError> {
+        let Some(h) = self.state.holder(id).cloned() else {
+            return Ok(());
+        };
+        if let Some(inst) = &h.instance {
+            self.state.intents.push(Intent::Destroy {
+                gpu: inst.gpu,
+                gi: inst.gi,
+                holder: id.to_string(),
+            });
+            self.save()?;
+            fault::point("after-release-intent");
+            self.destroy_hw(inst.gpu, inst.gi)?;
+            fault::point("after-release-destroy");
+            self.state
+                .intents
+                .retain(|i| !matches!(i, Intent::Destroy { holder, .. } if holder == id));
+        }
+        self.state.holders.retain(|x| x.id != id);
+        self.save()?;
+        self.refresh()?;
+        let mut e = Event::new("released", why).holder(id);
+        if let Some(i) = &h.instance {
+            e = e.at(i.gpu, &i.profile, i.start, Some(&i.uuid));
+        }
+        self.event(e);
+        Ok(())
+    }
+
+    /// Releases a holder by id. `Ok(false)` when it holds nothing (already released): releasing
+    /// twice is harmless.
+    pub fn release(&mut self, id: &str) -> Result<bool, NodeError> {
+        if self.state.holder(id).is_none() {
+            return Ok(false);
+        }
+        self.release_holder(id, "released")?;
+        Ok(true)
+    }
+
+    /// Records the process whose life is the holder's life (the container's init).
+    pub fn set_process(&mut self, id: &str, process: ProcRef) -> Result<(), NodeError> {
+        let h = self
+            .state
+            .holder_mut(id)
+            .ok_or_else(|| NodeError::NoSuchHolder(id.to_string()))?;
+        h.process = Some(process);
+        h.creator = None;
+        self.save()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        events::append(&self.dir.events_file(), &self.events);
+    }
+}

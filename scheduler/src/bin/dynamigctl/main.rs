@@ -1,1 +1,394 @@
-fn main() {}
+//! `dynamigctl`: the command line that scripts, tests and people use to see and drive a node.
+//! Exit status: 0 on success, 1 when a request cannot be met, 2 on bad input.
+
+mod render;
+mod table;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use dynamig::backend::sim::SimNode;
+use dynamig::node::{AllocSpec, Node, NodeError};
+use dynamig::process::ProcRef;
+use dynamig::request::{self, Request};
+use dynamig::state::{NodeLock, StateDir};
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "dynamigctl",
+    version,
+    about = "Dynamic MIG slices for containers: see and drive a node"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage a simulated node (for demos and tests; no GPU needed).
+    #[command(subcommand)]
+    Sim(SimCmd),
+    /// The MIG profile catalog, like `nvidia-smi mig -lgip`, with placements.
+    Profiles {
+        /// A model key (a100-40gb, a100-80gb, a30-24gb, h100-80gb, h100-94gb, h200-141gb).
+        model: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// GPUs, instances, placements, holders and their states.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Dry run: where a request would go and whom it would evict.
+    Plan {
+        #[command(flatten)]
+        req: ReqArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Allocate a MIG instance for holder ID.
+    Allocate {
+        id: String,
+        #[command(flatten)]
+        req: ReqArgs,
+        /// Namespace of the holder.
+        #[arg(long, default_value = "dynamigctl")]
+        namespace: String,
+        /// A process whose life is the holder's life; it is signalled on eviction and the
+        /// instance is released when it exits.
+        #[arg(long)]
+        pid: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release holder ID's instance.
+    Release { id: String },
+    /// Reconcile now: release holders whose process is gone, finish interrupted operations.
+    Gc {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Allocations, preemptions, releases and errors.
+    Events {
+        #[arg(long)]
+        json: bool,
+        /// Only events newer than this many seconds ago.
+        #[arg(long, value_name = "SECONDS")]
+        since: Option<u64>,
+    },
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct SizeArgs {
+    /// Memory wanted, e.g. 10GB, 20G, 10GiB, 512MiB.
+    #[arg(long, value_name = "M")]
+    gpu_memory: Option<String>,
+    /// An exact MIG profile, e.g. 2g.10gb.
+    #[arg(long, value_name = "P")]
+    mig_profile: Option<String>,
+}
+
+#[derive(Args)]
+struct ReqArgs {
+    #[command(flatten)]
+    size: SizeArgs,
+    /// interactive, inference, training (default) or an integer.
+    #[arg(long, value_name = "C")]
+    priority: Option<String>,
+    /// true or false; overrides the class default.
+    #[arg(long, value_name = "B")]
+    preemptible: Option<String>,
+    /// How long an evicted holder gets between SIGTERM and SIGKILL, e.g. 10s.
+    #[arg(long, value_name = "D")]
+    grace_period: Option<String>,
+}
+
+impl ReqArgs {
+    /// The request, through the same parser as container annotations.
+    fn request(&self) -> Result<Request, request::RequestError> {
+        let mut a = BTreeMap::new();
+        let mut put = |k: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                a.insert(k.to_string(), v.clone());
+            }
+        };
+        put(request::GPU_MEMORY.annotation, &self.size.gpu_memory);
+        put(request::MIG_PROFILE.annotation, &self.size.mig_profile);
+        put(request::PRIORITY.annotation, &self.priority);
+        put(request::PREEMPTIBLE.annotation, &self.preemptible);
+        put(request::GRACE_PERIOD.annotation, &self.grace_period);
+        request::parse(&a, &[])?.ok_or_else(|| {
+            request::RequestError::Other("give --gpu-memory or --mig-profile".into())
+        })
+    }
+}
+
+#[derive(Subcommand)]
+enum SimCmd {
+    /// Create a simulated node with one GPU per MODEL (replaces any existing one).
+    Init {
+        #[arg(required = true)]
+        models: Vec<String>,
+    },
+    /// Set a simulated GPU's MIG mode: on, off, pending-on (on after a reset), pending-off.
+    Mig { gpu: u32, mode: String },
+    /// Create an instance as an administrator would (dynamig treats it as foreign).
+    Create {
+        gpu: u32,
+        profile: String,
+        start: u8,
+    },
+    /// Destroy an instance as an administrator would.
+    Destroy { gpu: u32, gi: u32 },
+    /// Mark processes as running on an instance (destroy is refused while they live).
+    Busy { gpu: u32, gi: u32, pids: Vec<u32> },
+}
+
+/// An error with the exit status it maps to.
+struct Failure {
+    code: u8,
+    err: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(err: anyhow::Error) -> Self {
+        let code = match err.downcast_ref::<NodeError>() {
+            Some(e) => e.exit_code() as u8,
+            None if err.downcast_ref::<request::RequestError>().is_some() => 2,
+            None => 1,
+        };
+        Failure { code, err }
+    }
+}
+
+fn bad_input(err: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: 2,
+        err: err.into(),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DYNAMIG_LOG")
+        .unwrap_or_else(|_| "warn".into());
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("DYNAMIG_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("dynamigctl: {:#}", f.err);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn state_dir() -> Result<StateDir> {
+    StateDir::from_env().context("cannot use the state directory")
+}
+
+fn open_node() -> Result<Node, Failure> {
+    let dir = state_dir()?;
+    Node::open(&dir).map_err(|e| Failure::from(anyhow::Error::new(e)))
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
+    let s = serde_json::to_string_pretty(v).map_err(anyhow::Error::from)?;
+    println!("{s}");
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Sim(cmd) => sim(cmd),
+        Command::Profiles { model, json } => render::profiles(model.as_deref(), json),
+        Command::Status { json } => {
+            let node = open_node()?;
+            let st = dynamig::status::status(&node);
+            if json {
+                print_json(&st)
+            } else {
+                println!("{}", render::status(&st));
+                Ok(())
+            }
+        }
+        Command::Plan { req, json } => {
+            let request = req.request().map_err(bad_input)?;
+            let node = open_node()?;
+            let d = node
+                .plan(&request)
+                .map_err(|r| Failure::from(anyhow::Error::new(NodeError::Refused(r))))?;
+            let out = render::PlanOut::from(&d);
+            if json {
+                print_json(&out)
+            } else {
+                println!("{}", render::plan_line(&out));
+                Ok(())
+            }
+        }
+        Command::Allocate {
+            id,
+            req,
+            namespace,
+            pid,
+            json,
+        } => {
+            let request = req.request().map_err(bad_input)?;
+            let process = match pid {
+                Some(p) => Some(
+                    ProcRef::of(p)
+                        .ok_or_else(|| bad_input(anyhow::anyhow!("--pid {p}: no such process")))?,
+                ),
+                None => None,
+            };
+            let mut node = open_node()?;
+            let a = node
+                .allocate(AllocSpec {
+                    id,
+                    namespace,
+                    request,
+                    process,
+                    creator: None,
+                })
+                .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+            if json {
+                print_json(&a)
+            } else {
+                println!("{}", render::allocation_line(&a));
+                Ok(())
+            }
+        }
+        Command::Release { id } => {
+            let mut node = open_node()?;
+            let released = node
+                .release(&id)
+                .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+            if released {
+                println!("released {id}");
+            } else {
+                println!("{id} holds nothing; nothing to release");
+            }
+            Ok(())
+        }
+        Command::Gc { json } => {
+            let node = open_node()?;
+            if json {
+                print_json(&node.reconciled)
+            } else {
+                let r = &node.reconciled;
+                println!(
+                    "reconciled: {} released, {} reclaimed, {} lost, {} forgotten",
+                    r.released.len(),
+                    r.reclaimed.len(),
+                    r.lost.len(),
+                    r.forgotten.len()
+                );
+                Ok(())
+            }
+        }
+        Command::Events { json, since } => {
+            let dir = state_dir()?;
+            let since_ms = since
+                .map(|s| dynamig::events::now_ms().saturating_sub(s.saturating_mul(1000)))
+                .unwrap_or(0);
+            let evs = dynamig::events::read(&dir.events_file(), since_ms);
+            if json {
+                print_json(&evs)
+            } else {
+                println!("{}", render::events(&evs));
+                Ok(())
+            }
+        }
+    }
+}
+
+fn sim(cmd: SimCmd) -> Result<(), Failure> {
+    let dir = state_dir()?;
+    let _lock = NodeLock::acquire(&dir.lock_file(), NodeLock::timeout_from_env())
+        .map_err(anyhow::Error::from)?;
+    let path = dir.sim_file();
+    if let SimCmd::Init { models } = &cmd {
+        let keys: Vec<&str> = models.iter().map(String::as_str).collect();
+        let node = SimNode::new(&keys).map_err(bad_input)?;
+        node.save(&path).map_err(anyhow::Error::from)?;
+        // A new node starts with no holders.
+        let _ = std::fs::remove_file(dir.state_file());
+        println!(
+            "simulated node in {}: {}",
+            dir.path().display(),
+            keys.join(", ")
+        );
+        return Ok(());
+    }
+    let mut node = SimNode::load(&path)
+        .map_err(anyhow::Error::from)?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no simulated node in {}; run `dynamigctl sim init MODEL`",
+                dir.path().display()
+            )
+        })?;
+    match cmd {
+        SimCmd::Init { .. } => {}
+        SimCmd::Mig { gpu, mode } => {
+            let g = node.gpu_mut(gpu).map_err(bad_input)?;
+            (g.mig.current, g.mig.pending) = match mode.as_str() {
+                "on" => (true, true),
+                "off" => (false, false),
+                "pending-on" => (false, true),
+                "pending-off" => (true, false),
+                _ => {
+                    return Err(bad_input(anyhow::anyhow!(
+                        "mode {mode:?}: use on, off, pending-on or pending-off"
+                    )))
+                }
+            };
+        }
+        SimCmd::Create {
+            gpu,
+            profile,
+            start,
+        } => {
+            let m = node.gpu(gpu).and_then(|g| g.model()).map_err(bad_input)?;
+            let p = m.profile(&profile).ok_or_else(|| {
+                bad_input(anyhow::anyhow!("{} has no profile {profile:?}", m.key))
+            })?;
+            let gi = node.create_gi(gpu, p.id, start).map_err(|e| Failure {
+                code: 1,
+                err: e.into(),
+            })?;
+            node.create_ci(gpu, gi).map_err(anyhow::Error::from)?;
+            println!("created GPU instance {gi} ({profile}) at {start} on GPU {gpu}");
+        }
+        SimCmd::Destroy { gpu, gi } => node.destroy(gpu, gi).map_err(|e| Failure {
+            code: 1,
+            err: e.into(),
+        })?,
+        SimCmd::Busy { gpu, gi, pids } => {
+            let inst = node
+                .gpu_mut(gpu)
+                .map_err(bad_input)?
+                .instances
+                .iter_mut()
+                .find(|i| i.gi == gi)
+                .ok_or_else(|| bad_input(anyhow::anyhow!("GPU {gpu} has no GPU instance {gi}")))?;
+            inst.pids = pids;
+        }
+    }
+    node.save(&path).map_err(anyhow::Error::from)?;
+    Ok(())
+}

@@ -1,0 +1,294 @@
+//! How `dynamigctl` prints things for people (and the JSON shapes of `plan`).
+
+use super::table::Table;
+use super::Failure;
+use dynamig::catalog::{self, GpuModel};
+use dynamig::events::Event;
+use dynamig::node::{Allocation, Placement};
+use dynamig::planner::Decision;
+use dynamig::status::Status;
+use serde::Serialize;
+
+#[derive(Serialize)]
+pub struct PlanOut {
+    pub gpu: u32,
+    pub profile: String,
+    pub placement: Placement,
+    pub evict: Vec<String>,
+}
+
+impl From<&Decision> for PlanOut {
+    fn from(d: &Decision) -> Self {
+        PlanOut {
+            gpu: d.gpu,
+            profile: d.profile.name.to_string(),
+            placement: Placement {
+                start: d.start,
+                size: d.profile.memory_slices,
+            },
+            evict: d.victims.iter().map(|v| v.id.clone()).collect(),
+        }
+    }
+}
+
+pub fn plan_line(p: &PlanOut) -> String {
+    let ev = if p.evict.is_empty() {
+        "no eviction".to_string()
+    } else {
+        format!("evicts {}", p.evict.join(", "))
+    };
+    format!(
+        "GPU {} {} at {}:{} ({ev})",
+        p.gpu, p.profile, p.placement.start, p.placement.size
+    )
+}
+
+pub fn allocation_line(a: &Allocation) -> String {
+    let ev = if a.evict.is_empty() {
+        String::new()
+    } else {
+        format!(", evicted {}", a.evict.join(", "))
+    };
+    format!(
+        "{}: GPU {} {} at {}:{} GI {} CI {} {}{ev}",
+        a.id, a.gpu, a.profile, a.placement.start, a.placement.size, a.gi, a.ci, a.uuid
+    )
+}
+
+fn placements(starts: &[u8], size: u8) -> String {
+    let s: Vec<String> = starts.iter().map(u8::to_string).collect();
+    format!("{{{}}}:{size}", s.join(","))
+}
+
+fn gib(mib: u64) -> String {
+    format!("{:.2}", mib as f64 / 1024.0)
+}
+
+pub fn profiles(model: Option<&str>, json: bool) -> Result<(), Failure> {
+    let models: Vec<&GpuModel> = match model {
+        Some(k) => vec![catalog::model_by_key(k).ok_or_else(|| {
+            super::bad_input(anyhow::anyhow!(
+                "unknown GPU model {k:?}; known: {}",
+                catalog::model_keys().join(" ")
+            ))
+        })?],
+        None => catalog::models().iter().collect(),
+    };
+    if json {
+        return super::print_json(&models);
+    }
+    let mut out = Vec::new();
+    for m in models {
+        let rows = m
+            .profiles
+            .iter()
+            .map(|p| {
+                vec![
+                    p.name.to_string(),
+                    p.id.to_string(),
+                    format!("{}", p.max_count),
+                    gib(p.memory_mib),
+                    p.memory_mib.to_string(),
+                    p.sms.to_string(),
+                    format!("{}/{}", p.compute_slices, p.memory_slices),
+                    format!(
+                        "{} {} {} {} {}",
+                        p.engines.ce, p.engines.dec, p.engines.enc, p.engines.jpg, p.engines.ofa
+                    ),
+                    placements(p.starts, p.memory_slices),
+                ]
+            })
+            .collect();
+        out.push(
+            Table {
+                title: Some(format!(
+                    "{} ({}): {} MiB, {} compute / {} memory slices; memory as driver {}",
+                    m.name, m.key, m.memory_mib, m.compute_slices, m.memory_slices, m.driver
+                )),
+                header: [
+                    "Profile",
+                    "ID",
+                    "Max",
+                    "GiB",
+                    "MiB",
+                    "SMs",
+                    "CS/MS",
+                    "CE DEC ENC JPG OFA",
+                    "Placements",
+                ]
+                .map(String::from)
+                .to_vec(),
+                rows,
+                right: vec![1, 2, 3, 4, 5],
+                empty: String::new(),
+            }
+            .render(),
+        );
+    }
+    println!("{}", out.join("\n\n"));
+    Ok(())
+}
+
+/// A bar of memory slices: `#` used, `.` free.
+fn slice_bar(st: &dynamig::status::GpuStatus) -> String {
+    let mut bar = vec!['.'; st.memory_slices.total as usize];
+    for i in &st.instances {
+        for s in i.placement.start..i.placement.start.saturating_add(i.placement.size) {
+            if let Some(c) = bar.get_mut(s as usize) {
+                *c = if i.state == "foreign" { 'F' } else { '#' };
+            }
+        }
+    }
+    bar.into_iter().collect()
+}
+
+pub fn status(st: &Status) -> String {
+    let mut out = Vec::new();
+    out.push(format!(
+        "dynamig {} | backend: {} | state: {}",
+        env!("CARGO_PKG_VERSION"),
+        st.backend,
+        st.state_dir
+    ));
+    let gpu_rows = st
+        .gpus
+        .iter()
+        .map(|g| {
+            let mig = match (g.mig_enabled, g.mig_pending) {
+                (true, false) => "Enabled",
+                (false, false) => "Disabled",
+                (true, true) => "Enabled*",
+                (false, true) => "Disabled*",
+            };
+            let used: u64 = g.instances.iter().map(|i| i.memory_mib).sum();
+            vec![
+                g.index.to_string(),
+                g.name.clone(),
+                mig.to_string(),
+                format!("[{}]", slice_bar(g)),
+                format!("{}/{}", g.compute_slices.used, g.compute_slices.total),
+                format!("{used}MiB / {}MiB", g.memory_mib),
+                g.uuid.clone(),
+            ]
+        })
+        .collect();
+    out.push(
+        Table {
+            title: None,
+            header: [
+                "GPU",
+                "Name",
+                "MIG M.",
+                "Slices",
+                "Compute",
+                "MIG Memory",
+                "UUID",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: gpu_rows,
+            right: vec![0],
+            empty: "No GPUs found".into(),
+        }
+        .render(),
+    );
+    if st.gpus.iter().any(|g| g.mig_pending) {
+        out.push("* MIG mode change pending a GPU reset: that GPU is not used until then.".into());
+    }
+    let mut rows = Vec::new();
+    for g in &st.gpus {
+        for i in &g.instances {
+            let (holder, prio, pid) = match &i.holder {
+                Some(h) => (
+                    h.id.clone(),
+                    format!(
+                        "{}{}",
+                        h.priority_class,
+                        if h.preemptible { " (preemptible)" } else { "" }
+                    ),
+                    h.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                ),
+                None => ("-".into(), "-".into(), "-".into()),
+            };
+            rows.push(vec![
+                g.index.to_string(),
+                i.gi.to_string(),
+                i.ci.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+                i.profile.clone(),
+                format!("{}:{}", i.placement.start, i.placement.size),
+                format!("{}MiB", i.memory_mib),
+                holder,
+                prio,
+                pid,
+                i.state.clone(),
+                i.uuid.clone(),
+            ]);
+        }
+    }
+    for e in &st.ended {
+        rows.push(vec![
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            e.id.clone(),
+            e.holder.priority_class.clone(),
+            e.holder
+                .pid
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
+            e.state.clone(),
+            format!("(was {})", e.holder.request),
+        ]);
+    }
+    out.push(
+        Table {
+            title: Some("MIG devices:".into()),
+            header: [
+                "GPU",
+                "GI",
+                "CI",
+                "Profile",
+                "Placement",
+                "Memory",
+                "Holder",
+                "Priority",
+                "PID",
+                "State",
+                "MIG UUID",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+            right: vec![0, 1, 2, 5],
+            empty: "No MIG devices found".into(),
+        }
+        .render(),
+    );
+    out.join("\n")
+}
+
+pub fn events(evs: &[Event]) -> String {
+    if evs.is_empty() {
+        return "no events".into();
+    }
+    evs.iter()
+        .map(|e| {
+            let secs = e.time_ms / 1000;
+            let place = match (e.gpu, &e.profile, e.start) {
+                (Some(g), Some(p), Some(s)) => format!(" GPU {g} {p}@{s}"),
+                _ => String::new(),
+            };
+            format!(
+                "{secs}.{:03} {:<10} {}{place}: {}",
+                e.time_ms % 1000,
+                e.kind,
+                e.holder.as_deref().unwrap_or("-"),
+                e.message
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

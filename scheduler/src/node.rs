@@ -271,6 +271,24 @@ impl Node {
                     );
                 }
                 Intent::Destroy { gpu, gi, holder } => {
+                    // An eviction interrupted before its victim was gone: the request that
+                    // wanted the room died with it, so undo the eviction rather than pull a
+                    // device from under a running container.
+                    let victim_alive = self.state.holder(holder).is_some_and(|h| {
+                        h.state == HolderState::Preempted
+                            && h.instance.is_some()
+                            && h.watched().is_some_and(ProcRef::is_alive)
+                    });
+                    if victim_alive && self.hw_has(*gpu, *gi) {
+                        if let Some(h) = self.state.holder_mut(holder) {
+                            h.state = HolderState::Active;
+                        }
+                        self.event(
+                            Event::new("restored", "an interrupted eviction was undone")
+                                .holder(holder),
+                        );
+                        continue;
+                    }
                     if self.hw_has(*gpu, *gi) {
                         if let Err(e) = self.destroy_hw(*gpu, *gi) {
                             self.state.intents.push(intent.clone());

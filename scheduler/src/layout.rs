@@ -56,7 +56,7 @@ impl Usage {
     pub fn add(&mut self, model: &GpuModel, profile: &Profile, start: u8) {
         self.mask |= profile.mask_at(start);
         self.compute = self.compute.saturating_add(profile.compute_slices);
-        self.engines = self.engines.add(profile.engines);
+        self.engines = self.engines.plus(profile.engines);
         let i = position(model, profile);
         self.counts[i] = self.counts[i].saturating_add(1);
     }
@@ -72,7 +72,7 @@ impl Usage {
         if self.compute + profile.compute_slices > model.compute_slices {
             return Err(Conflict::ComputeExhausted);
         }
-        if !self.engines.add(profile.engines).within(model.engines) {
+        if !self.engines.plus(profile.engines).within(model.engines) {
             return Err(Conflict::EnginesExhausted);
         }
         if self.counts[position(model, profile)] >= profile.max_count {

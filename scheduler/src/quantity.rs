@@ -83,11 +83,11 @@ fn unit_multiplier(unit: &str) -> Result<u64, QuantityError> {
 /// Formats bytes for people: `10GB` when a whole number of GB, else MiB.
 pub fn format_bytes(b: u64) -> String {
     const MIB: u64 = 1024 * 1024;
-    if b % 1_000_000_000 == 0 {
+    if b.is_multiple_of(1_000_000_000) {
         format!("{}GB", b / 1_000_000_000)
-    } else if b % (1024 * MIB) == 0 {
+    } else if b.is_multiple_of(1024 * MIB) {
         format!("{}GiB", b / (1024 * MIB))
-    } else if b % MIB == 0 {
+    } else if b.is_multiple_of(MIB) {
         format!("{}MiB", b / MIB)
     } else {
         format!("{b}B")

@@ -37,7 +37,7 @@ impl Engines {
 
     pub const ZERO: Engines = Engines::new(0, 0, 0, 0, 0);
 
-    pub fn add(self, o: Engines) -> Engines {
+    pub fn plus(self, o: Engines) -> Engines {
         Engines {
             ce: self.ce.saturating_add(o.ce),
             dec: self.dec.saturating_add(o.dec),
@@ -165,7 +165,7 @@ pub fn model_by_name(name: &str) -> Option<&'static GpuModel> {
     let name = name.trim();
     MODELS
         .iter()
-        .find(|m| m.name == name || m.aliases.iter().any(|a| *a == name))
+        .find(|m| m.name == name || m.aliases.contains(&name))
 }
 
 /// The keys of all models, for messages.

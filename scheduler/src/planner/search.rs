@@ -62,8 +62,9 @@ struct Candidate {
 pub fn plan(node: &NodeView, req: &PlanRequest) -> Result<Decision, Refusal> {
     let mut any_profile = false;
     let mut best_free: Option<(FreeKey, Candidate)> = None;
-    let mut best_evict: Option<(EvictKey, Candidate)> = None;
-
+    // Pass 1: placements that need no eviction.
+    let mut per_gpu: Vec<(usize, Vec<&'static Profile>, Usage, super::score::Capacity)> =
+        Vec::new();
     for (gi, gpu) in node.gpus.iter().enumerate() {
         let profiles = candidate_profiles(gpu.model, &req.size);
         if profiles.is_empty() {
@@ -80,41 +81,57 @@ pub fn plan(node: &NodeView, req: &PlanRequest) -> Result<Decision, Refusal> {
         let before = capacity(gpu.model, &usage);
         for &p in &profiles {
             for &start in p.starts {
-                if usage.fits(gpu.model, p, start) {
-                    let mut after = usage;
-                    after.add(gpu.model, p, start);
-                    let l = loss(&before, &capacity(gpu.model, &after));
-                    let key = (profile_rank(p), l, gpu.index, start);
-                    if best_free.as_ref().is_none_or(|(k, _)| key < *k) {
-                        best_free = Some((
-                            key,
-                            Candidate {
-                                gpu: gi,
-                                profile: p,
-                                start,
-                                victims: Vec::new(),
-                                loss: l,
-                            },
-                        ));
-                    }
-                } else if best_free.is_none() {
-                    if let Some((key, c)) = cheapest_eviction(gi, gpu, p, start, req, &before) {
-                        if best_evict.as_ref().is_none_or(|(k, _)| key < *k) {
-                            best_evict = Some((key, c));
+                if !usage.fits(gpu.model, p, start) {
+                    continue;
+                }
+                let mut after = usage;
+                after.add(gpu.model, p, start);
+                let l = loss(&before, &capacity(gpu.model, &after));
+                let key = (profile_rank(p), l, gpu.index, start);
+                if best_free.as_ref().is_none_or(|(k, _)| key < *k) {
+                    best_free = Some((
+                        key,
+                        Candidate {
+                            gpu: gi,
+                            profile: p,
+                            start,
+                            victims: Vec::new(),
+                            loss: l,
+                        },
+                    ));
+                }
+            }
+        }
+        per_gpu.push((gi, profiles, usage, before));
+    }
+    if !any_profile {
+        return Err(Refusal::unservable(node, &req.size));
+    }
+    let chosen = match best_free {
+        Some((_, c)) => c,
+        None => {
+            // Pass 2: the cheapest eviction.
+            let mut best_evict: Option<(EvictKey, Candidate)> = None;
+            for (gi, profiles, _, before) in &per_gpu {
+                let gpu = &node.gpus[*gi];
+                for &p in profiles {
+                    for &start in p.starts {
+                        let limit = best_evict.as_ref().map(|(k, _)| k.0).unwrap_or(usize::MAX);
+                        if let Some((key, c)) =
+                            cheapest_eviction(*gi, gpu, p, start, req, before, limit)
+                        {
+                            if best_evict.as_ref().is_none_or(|(k, _)| key < *k) {
+                                best_evict = Some((key, c));
+                            }
                         }
                     }
                 }
             }
+            match best_evict {
+                Some((_, c)) => c,
+                None => return Err(Refusal::no_room(node, req)),
+            }
         }
-    }
-
-    if !any_profile {
-        return Err(Refusal::unservable(node, &req.size));
-    }
-    let chosen = match (best_free, best_evict) {
-        (Some((_, c)), _) => c,
-        (None, Some((_, c))) => c,
-        (None, None) => return Err(Refusal::no_room(node, req)),
     };
     let gpu = &node.gpus[chosen.gpu];
     let victims = chosen
@@ -144,7 +161,8 @@ pub fn plan(node: &NodeView, req: &PlanRequest) -> Result<Decision, Refusal> {
     })
 }
 
-/// The cheapest set of instances on `gpu` whose eviction makes `profile@start` valid, if any.
+/// The cheapest set of instances on `gpu` whose eviction makes `profile@start` valid, if any,
+/// among sets of at most `limit` victims.
 fn cheapest_eviction(
     gi: usize,
     gpu: &GpuView,
@@ -152,88 +170,97 @@ fn cheapest_eviction(
     start: u8,
     req: &PlanRequest,
     before: &super::score::Capacity,
+    limit: usize,
 ) -> Option<(EvictKey, Candidate)> {
-    if !profile.accepts_start(start) {
-        return None;
-    }
     let mask = profile.mask_at(start);
+    let n_inst = gpu.instances.len().min(31);
     let evictable = |i: usize| match &gpu.instances[i].owner {
         Owner::Holder(h) => h.evictable_by(req.priority),
         Owner::Foreign => false,
     };
-    let mut mandatory = Vec::new();
-    let mut optional = Vec::new();
-    for (i, inst) in gpu.instances.iter().enumerate() {
+    let mut mandatory: u32 = 0;
+    let mut optional: Vec<usize> = Vec::new();
+    for i in 0..n_inst {
+        let inst = &gpu.instances[i];
         if inst.profile.mask_at(inst.start) & mask != 0 {
             if !evictable(i) {
                 return None;
             }
-            mandatory.push(i);
+            mandatory |= 1 << i;
         } else if evictable(i) {
             optional.push(i);
         }
     }
-    // Try the overlapping instances alone, then with growing sets of the others. A GPU has at
-    // most seven instances, so the subsets are few.
+    let base = mandatory.count_ones() as usize;
+    if base > limit {
+        return None;
+    }
+    // The overlapping instances alone, then with growing sets of the others (a GPU has at most
+    // seven instances, so the subsets are few).
     let n = optional.len();
     let mut best: Option<(EvictKey, Candidate)> = None;
-    let mut best_size = usize::MAX;
-    let mut subsets: Vec<u32> = (0..(1u32 << n)).collect();
-    subsets.sort_by_key(|s| (s.count_ones(), *s));
-    for set in subsets {
-        let k = set.count_ones() as usize;
-        if k > best_size {
+    let mut best_size = limit;
+    for k in 0..=n {
+        if base + k > best_size || best.is_some() {
             break;
         }
-        let mut victims = mandatory.clone();
-        victims.extend((0..n).filter(|b| set & (1 << b) != 0).map(|b| optional[b]));
-        if victims.is_empty() {
-            continue;
-        }
-        let usage = Usage::of(
-            gpu.model,
-            gpu.instances
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !victims.contains(i))
-                .map(|(_, inst)| (inst.profile, inst.start)),
-        );
-        if !usage.fits(gpu.model, profile, start) {
-            continue;
-        }
-        best_size = k;
-        let mut after = usage;
-        after.add(gpu.model, profile, start);
-        let l = loss(before, &capacity(gpu.model, &after));
-        let (mut maxp, mut sum, mut oldest) = (i32::MIN, 0i64, u64::MAX);
-        for &v in &victims {
-            if let Owner::Holder(h) = &gpu.instances[v].owner {
-                maxp = maxp.max(h.priority.0);
-                sum += i64::from(h.priority.0);
-                oldest = oldest.min(h.seq);
+        for set in 0u32..(1u32 << n) {
+            if set.count_ones() as usize != k {
+                continue;
             }
-        }
-        let key = (
-            victims.len(),
-            maxp,
-            sum,
-            Reverse(oldest),
-            profile_rank(profile),
-            l,
-            gpu.index,
-            start,
-        );
-        if best.as_ref().is_none_or(|(bk, _)| key < *bk) {
-            best = Some((
-                key,
-                Candidate {
-                    gpu: gi,
-                    profile,
-                    start,
-                    victims,
-                    loss: l,
-                },
-            ));
+            let mut victims = mandatory;
+            for (b, &i) in optional.iter().enumerate() {
+                if set & (1 << b) != 0 {
+                    victims |= 1 << i;
+                }
+            }
+            if victims == 0 {
+                continue;
+            }
+            let usage = Usage::of(
+                gpu.model,
+                (0..n_inst)
+                    .filter(|i| victims & (1 << i) == 0)
+                    .map(|i| (gpu.instances[i].profile, gpu.instances[i].start)),
+            );
+            if !usage.fits(gpu.model, profile, start) {
+                continue;
+            }
+            best_size = base + k;
+            let mut after = usage;
+            after.add(gpu.model, profile, start);
+            let l = loss(before, &capacity(gpu.model, &after));
+            let (mut maxp, mut sum, mut oldest) = (i32::MIN, 0i64, u64::MAX);
+            for i in (0..n_inst).filter(|i| victims & (1 << i) != 0) {
+                if let Owner::Holder(h) = &gpu.instances[i].owner {
+                    maxp = maxp.max(h.priority.0);
+                    sum += i64::from(h.priority.0);
+                    oldest = oldest.min(h.seq);
+                }
+            }
+            let key = (
+                best_size,
+                maxp,
+                sum,
+                Reverse(oldest),
+                profile_rank(profile),
+                l,
+                gpu.index,
+                start,
+            );
+            if best.as_ref().is_none_or(|(bk, _)| key < *bk) {
+                let list = (0..n_inst).filter(|i| victims & (1 << i) != 0).collect();
+                best = Some((
+                    key,
+                    Candidate {
+                        gpu: gi,
+                        profile,
+                        start,
+                        victims: list,
+                        loss: l,
+                    },
+                ));
+            }
         }
     }
     best

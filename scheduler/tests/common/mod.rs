@@ -8,6 +8,12 @@ pub struct Ctl {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Ctl {
+    fn default() -> Self {
+        Ctl::new()
+    }
+}
+
 impl Ctl {
     pub fn new() -> Ctl {
         Ctl {

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The seed walkthrough ("Quickstart: Launch Workloads with NVIDIA Dynamic MIG") on a simulated
+# A100-SXM4-40GB: three 10 GB slices, then an interactive 20 GB request that preempts exactly one.
+set -euo pipefail
+cd "$(dirname "$0")"
+cargo build -q -p dynamig-scheduler --bin dynamigctl
+CTL="$PWD/target/debug/dynamigctl"
+export DYNAMIG_STATE_DIR="${DYNAMIG_STATE_DIR:-$(mktemp -d /tmp/dynamig-demo.XXXXXX)/state}"
+export DYNAMIG_BACKEND=sim
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+run() { say "$*"; "$@"; }
+
+if [ -x tests/e2e/demo-containerd.sh ] && [ "$(id -u)" = 0 ] && [ "${DYNAMIG_DEMO_CTL_ONLY:-0}" != 1 ]; then
+    exec bash tests/e2e/demo-containerd.sh
+fi
+echo "(demo through dynamigctl only; the containerd version of this demo needs root and tests/e2e/demo-containerd.sh)"
+
+run "$CTL" sim init a100-40gb
+run "$CTL" status
+run "$CTL" allocate mig1 --gpu-memory 10GB
+run "$CTL" allocate mig2 --mig-profile 2g.10gb
+run "$CTL" allocate mig3 --mig-profile 2g.10gb
+run "$CTL" status
+run "$CTL" plan --gpu-memory 20G --priority interactive
+run "$CTL" allocate mig1-int --gpu-memory 20G --priority interactive
+run "$CTL" status
+run "$CTL" events
+echo
+echo "state left in $DYNAMIG_STATE_DIR"

@@ -10,7 +10,7 @@
 //! evict the holder of one matching slot if that holder is evictable (lowest priority, then
 //! youngest). Requests with no matching slot on the node (e.g. a whole GPU) are refused.
 
-use super::policy::{decision, evictable, Policy};
+use super::policy::{decision, evictable, usage_without, Policy};
 use crate::catalog::{models, GpuModel, Profile};
 use crate::layout::Usage;
 use crate::planner::{candidate_profiles, Decision, NodeView, Owner, PlanRequest};
@@ -59,7 +59,7 @@ pub fn balanced(model: &'static GpuModel) -> Vec<(&'static Profile, u8)> {
     };
     for &(c, n) in shape {
         if let Some(p) = smallest(c) {
-            want.extend(std::iter::repeat(p).take(n));
+            want.extend(std::iter::repeat_n(p, n));
         }
     }
     let mut placed = Vec::new();
@@ -99,10 +99,11 @@ impl Policy for Static {
     }
 
     fn decide(&self, view: &NodeView, req: &PlanRequest) -> Option<Decision> {
-        // (gpu position, profile, start, occupant position)
+        // (gpu position, profile, start, free, occupant position)
         let mut slots = Vec::new();
         for (gi, g) in view.gpus.iter().enumerate().filter(|(_, g)| g.usable) {
             let allowed = candidate_profiles(g.model, &req.size);
+            let usage = usage_without(g, &[]);
             for &(p, s) in self.slots(g.model) {
                 if !allowed.iter().any(|a| a.id == p.id) {
                     continue;
@@ -111,23 +112,26 @@ impl Policy for Static {
                     .instances
                     .iter()
                     .position(|i| i.profile.id == p.id && i.start == s);
-                slots.push((gi, p, s, occupant));
+                // A slot is free when NVML would take it (on a node cut by this policy that is
+                // when no one holds it); its holder may be evicted only if it is the slot's
+                // own instance.
+                slots.push((gi, p, s, usage.fits(g.model, p, s), occupant));
             }
         }
         // Smallest matching slot first (profiles are in preference order), then GPU and start.
-        if let Some(&(gi, p, s, _)) = slots
+        if let Some(&(gi, p, s, _, _)) = slots
             .iter()
-            .filter(|(_, _, _, o)| o.is_none())
-            .min_by_key(|(gi, p, s, _)| (p.compute_slices, *gi, *s))
+            .filter(|(_, _, _, free, _)| *free)
+            .min_by_key(|(gi, p, s, _, _)| (p.compute_slices, *gi, *s))
         {
             return Some(decision(&view.gpus[gi], p, s, &[]));
         }
         slots
             .iter()
-            .filter_map(|&(gi, p, s, o)| {
+            .filter_map(|&(gi, p, s, _, o)| {
                 let g = &view.gpus[gi];
                 let o = o?;
-                if !evictable(g, o, req.priority) {
+                if !evictable(g, o, req.priority) || !usage_without(g, &[o]).fits(g.model, p, s) {
                     return None;
                 }
                 let Owner::Holder(h) = &g.instances[o].owner else {

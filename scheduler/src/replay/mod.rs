@@ -37,7 +37,7 @@ pub enum ReplayError {
     BadNode(String),
     #[error("unknown GPU model {0:?}; known: {1}")]
     UnknownModel(String, String),
-    #[error("unknown workload {0:?}; known: uniform, small-heavy, seed, alibaba")]
+    #[error("unknown workload {0:?}; known: uniform, small-heavy, seed, alibaba, alibaba-frac")]
     UnknownWorkload(String),
     #[error("unknown policy {0:?}; known: {1}")]
     UnknownPolicy(String, String),
@@ -75,7 +75,7 @@ pub fn parse_node(spec: &str) -> Result<Vec<&'static GpuModel>, ReplayError> {
         }
         let m = model_by_key(key.trim())
             .ok_or_else(|| ReplayError::UnknownModel(key.into(), model_keys().join(", ")))?;
-        gpus.extend(std::iter::repeat(m).take(count));
+        gpus.extend(std::iter::repeat_n(m, count));
     }
     if gpus.is_empty() {
         return Err(ReplayError::BadNode(spec.into()));

@@ -13,6 +13,9 @@ pub struct Stats {
     pub admitted_free: u64,
     pub admitted_evict: u64,
     pub victims: u64,
+    /// Admissions with eviction made while some GPU had enough free memory slices (see
+    /// `sim::room_somewhere`): the only evictions a placement policy could have avoided.
+    pub evict_with_room: u64,
     pub refused: u64,
     /// Decisions that broke a rule (never expected; each is refused instead of applied).
     pub invalid: u64,
@@ -36,6 +39,7 @@ impl Stats {
             admitted_free: 0,
             admitted_evict: 0,
             victims: 0,
+            evict_with_room: 0,
             refused: 0,
             invalid: 0,
             first_invalid: None,
@@ -71,18 +75,19 @@ impl Stats {
 /// The comparison as a Markdown table, then the utilization timelines.
 pub fn render_table(rows: &[Stats]) -> String {
     let mut s = String::new();
-    s.push_str("| workload | node | policy | util % | admitted | admitted w/ evict | victims/1k req | refused | invalid | decide p50 µs | decide p99 µs |\n");
-    s.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("| workload | node | policy | util % | admitted | admitted w/ evict | of which with free room | victims/1k req | refused | invalid | decide p50 µs | decide p99 µs |\n");
+    s.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.1} | {} | {} | {:.1} | {} | {} | {:.1} | {:.1} |",
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {:.1} | {} | {} | {:.1} | {:.1} |",
             r.workload,
             r.node,
             r.policy,
             r.utilization * 100.0,
             r.admitted_free,
             r.admitted_evict,
+            r.evict_with_room,
             r.victims_per_1000(),
             r.refused,
             r.invalid,

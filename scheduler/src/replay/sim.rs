@@ -145,6 +145,9 @@ pub fn replay(node: &Replay, wl: &Workload, policy: &dyn Policy) -> Stats {
             stats.admitted_free += 1;
         } else {
             stats.admitted_evict += 1;
+            if room_somewhere(&view, &req) {
+                stats.evict_with_room += 1;
+            }
             stats.victims += d.victims.len() as u64;
         }
         for v in &d.victims {
@@ -159,6 +162,20 @@ pub fn replay(node: &Replay, wl: &Workload, policy: &dyn Policy) -> Stats {
     stats.timeline = meter.timeline();
     stats.set_times(times);
     stats
+}
+
+/// Whether some usable GPU has as many free memory slices as the smallest profile the request
+/// may use there. An eviction made while this holds was forced by the layout (fragmentation,
+/// compute slices or instance limits), not by a full node: a better placement history might
+/// have avoided it. One made while it fails was unavoidable for any placement policy.
+fn room_somewhere(view: &NodeView, req: &PlanRequest) -> bool {
+    view.gpus.iter().filter(|g| g.usable).any(|g| {
+        let free = Usage::of(g.model, g.instances.iter().map(|i| (i.profile, i.start)))
+            .free_slices(g.model);
+        candidate_profiles(g.model, &req.size)
+            .iter()
+            .any(|p| p.memory_slices <= free)
+    })
 }
 
 /// Removes the instance held by `id`; returns the memory slices freed.

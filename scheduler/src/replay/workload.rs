@@ -255,15 +255,21 @@ pub const TRACE_MAX_DURATION_S: f64 = 86_400.0;
 /// preemptible training (priority 50); life = deletion − creation, from 1 s to one day. The pods
 /// are taken in creation order from a seeded offset (wrapping around); arrivals are a Poisson
 /// stream at the offered `load`, because the trace's timestamps describe a 1,213-node cluster.
+/// With `fractional_only`, whole-GPU pods are left out too (the trace's GPU-sharing pods).
+#[allow(clippy::too_many_arguments)]
 pub fn from_trace(
     pods: &[TracePod],
+    fractional_only: bool,
     gpus: &[&'static GpuModel],
     n: usize,
     seed: u64,
     load: f64,
     name: &str,
 ) -> Result<Workload, ReplayError> {
-    let single: Vec<&TracePod> = pods.iter().filter(|p| p.num_gpu == 1).collect();
+    let single: Vec<&TracePod> = pods
+        .iter()
+        .filter(|p| p.num_gpu == 1 && (!fractional_only || p.gpu_milli < 1000))
+        .collect();
     if single.is_empty() {
         return Err(ReplayError::TraceEmpty(name.into()));
     }

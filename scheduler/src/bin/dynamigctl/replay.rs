@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct ReplayArgs {
-    /// Workloads, comma-separated: uniform, small-heavy, seed, alibaba, or all.
+    /// Workloads, comma-separated: uniform, small-heavy, seed, alibaba (single-GPU pods of the
+    /// trace), alibaba-frac (only its fractional-GPU pods), or all.
     #[arg(long, default_value = "all")]
     workload: String,
     /// The node, MODEL[:COUNT][,MODEL[:COUNT]...]; repeat to compare nodes.
@@ -36,12 +37,12 @@ pub struct ReplayArgs {
 
 pub fn run(a: ReplayArgs) -> Result<(), Failure> {
     let names: Vec<&str> = if a.workload == "all" {
-        vec!["uniform", "small-heavy", "seed", "alibaba"]
+        vec!["uniform", "small-heavy", "seed", "alibaba", "alibaba-frac"]
     } else {
         a.workload.split(',').map(str::trim).collect()
     };
     for n in &names {
-        if *n != "alibaba" && Mix::by_name(n).is_none() {
+        if !n.starts_with("alibaba") && Mix::by_name(n).is_none() {
             return Err(bad_input(ReplayError::UnknownWorkload((*n).into())));
         }
     }
@@ -62,7 +63,7 @@ pub fn run(a: ReplayArgs) -> Result<(), Failure> {
             "--load must be positive and --requests at least 1"
         )));
     }
-    let trace = if names.contains(&"alibaba") {
+    let trace = if names.iter().any(|n| n.starts_with("alibaba")) {
         Some(load_trace(&a.trace).map_err(bad_input)?)
     } else {
         None
@@ -78,7 +79,12 @@ pub fn run(a: ReplayArgs) -> Result<(), Failure> {
             let wl = match (Mix::by_name(n), &trace) {
                 (Some(mix), _) => workload::synthetic(mix, &gpus, a.requests, a.seed, a.load),
                 (None, Some(pods)) => {
-                    workload::from_trace(pods, &gpus, a.requests, a.seed, a.load, n)
+                    let frac = match *n {
+                        "alibaba" => false,
+                        "alibaba-frac" => true,
+                        _ => return Err(bad_input(ReplayError::UnknownWorkload((*n).into()))),
+                    };
+                    workload::from_trace(pods, frac, &gpus, a.requests, a.seed, a.load, n)
                         .map_err(bad_input)?
                 }
                 (None, None) => return Err(bad_input(ReplayError::UnknownWorkload((*n).into()))),

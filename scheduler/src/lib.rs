@@ -13,6 +13,7 @@ pub mod planner;
 pub mod priority;
 pub mod process;
 pub mod quantity;
+pub mod replay;
 pub mod request;
 pub mod state;
 pub mod status;

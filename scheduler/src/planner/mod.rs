@@ -37,7 +37,7 @@ mod view;
 
 pub use refusal::{Blocker, GpuBlockers, Refusal};
 pub use score::{Loss, SIZE_CLASSES};
-pub use search::plan;
+pub use search::{candidate_profiles, plan};
 pub use view::{GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest};
 
 use crate::catalog::Profile;

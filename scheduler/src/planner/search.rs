@@ -10,7 +10,7 @@ use crate::request::Size;
 use std::cmp::Reverse;
 
 /// The profiles a request may use on one model, preferred first. Empty when none fits.
-pub(super) fn candidate_profiles(model: &'static GpuModel, size: &Size) -> Vec<&'static Profile> {
+pub fn candidate_profiles(model: &'static GpuModel, size: &Size) -> Vec<&'static Profile> {
     match size {
         Size::Profile { name } => model.profile(name).into_iter().collect(),
         Size::Memory { bytes, .. } => {

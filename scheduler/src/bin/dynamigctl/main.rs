@@ -2,6 +2,7 @@
 //! Exit status: 0 on success, 1 when a request cannot be met, 2 on bad input.
 
 mod render;
+mod replay;
 mod table;
 
 use anyhow::{Context, Result};
@@ -79,6 +80,8 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         since: Option<u64>,
     },
+    /// Replay workloads against the planner and baseline policies; print the comparison.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Args)]
@@ -313,6 +316,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
         }
+        Command::Replay(args) => replay::run(args),
     }
 }
 

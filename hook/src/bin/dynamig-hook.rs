@@ -7,10 +7,17 @@
 //! - `dynamig-hook poststop [--id ID]` (OCI `poststop`): releases the holder. Never fails:
 //!   an unknown holder (already released) is logged and ignored.
 //!
-//! Both read the OCI state (`{"id": ..., "pid": ...}`) on stdin; `--id` overrides the holder id.
+//! - `dynamig-hook guard` (for podman/CRI-O `hooks.d`, `packaging/hooks.d/dynamig.json`): an
+//!   OCI hook cannot edit the spec, so it cannot hand a container its device. The guard fails a
+//!   container that asks for a MIG slice but was not created through `dynamig-runc` (its spec
+//!   lacks `dynamig.io/injected`), instead of letting it run without a GPU.
+//!
+//! All read the OCI state (`{"id": ..., "pid": ..., "bundle": ...}`) on stdin; `--id` overrides
+//! the holder id.
 
 use anyhow::{bail, Context, Result};
 use dynamig_hook::runtime;
+use dynamig_hook::spec::{self, Config};
 use serde::Deserialize;
 use std::io::Read;
 use std::process::ExitCode;
@@ -21,6 +28,8 @@ struct OciState {
     id: String,
     #[serde(default)]
     pid: Option<u32>,
+    #[serde(default)]
+    bundle: Option<std::path::PathBuf>,
 }
 
 fn read_state() -> Result<OciState> {
@@ -32,6 +41,7 @@ fn read_state() -> Result<OciState> {
         return Ok(OciState {
             id: String::new(),
             pid: None,
+            bundle: None,
         });
     }
     serde_json::from_str(&s).context("the OCI state on stdin is not valid JSON")
@@ -46,7 +56,7 @@ fn parse_args() -> Result<Args> {
     let mut it = std::env::args().skip(1);
     let stage = it
         .next()
-        .context("usage: dynamig-hook create-runtime|poststop [--id ID]")?;
+        .context("usage: dynamig-hook create-runtime|poststop|guard [--id ID]")?;
     let mut id = None;
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -60,6 +70,9 @@ fn parse_args() -> Result<Args> {
 
 fn run(args: &Args) -> Result<()> {
     let state = read_state()?;
+    if args.stage == "guard" {
+        return guard(&state);
+    }
     let id = args.id.clone().unwrap_or(state.id);
     if id.is_empty() {
         bail!("no container id (neither --id nor the OCI state names one)");
@@ -85,7 +98,33 @@ fn run(args: &Args) -> Result<()> {
             }
             Ok(())
         }
-        other => bail!("unknown stage {other:?}; use create-runtime or poststop"),
+        other => bail!("unknown stage {other:?}; use create-runtime, poststop or guard"),
+    }
+}
+
+/// Fails a container that asks for a MIG slice without going through `dynamig-runc`.
+fn guard(state: &OciState) -> Result<()> {
+    let bundle = state
+        .bundle
+        .as_deref()
+        .context("the OCI state has no bundle")?;
+    let config = Config::load(bundle)?;
+    let injected = config
+        .spec
+        .pointer("/annotations")
+        .and_then(|a| a.get(spec::INJECTED))
+        .is_some();
+    if injected {
+        return Ok(());
+    }
+    match config.request() {
+        Ok(None) => Ok(()),
+        Ok(Some(r)) => bail!(
+            "container {} asks for a MIG slice ({}) but its runtime is not dynamig-runc, so it would get no GPU; run it with the dynamig runtime (podman --runtime /usr/bin/dynamig-runc, CRI-O runtime_path)",
+            state.id,
+            r.size
+        ),
+        Err(e) => bail!("{e}"),
     }
 }
 

@@ -26,7 +26,7 @@ bash "$ROOT/tests/e2e/lib/install-deps.sh" >/dev/null
 
 export E2E_BIN_DIR=$BENCH_BIN_DIR
 export E2E_DYNAMIG_RUNC=$BENCH_BIN_DIR/dynamig-runc
-# shellcheck source=../tests/e2e/lib/env.sh
+# shellcheck source-path=SCRIPTDIR source=../tests/e2e/lib/env.sh
 source "$ROOT/tests/e2e/lib/env.sh"
 WORKDIR=$(mktemp -d /tmp/dynamig-bench.XXXXXX)
 export E2E_WORKDIR_OWNED=1

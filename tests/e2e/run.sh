@@ -78,6 +78,7 @@ wait_for() { # SECONDS CMD... : poll until CMD succeeds
 }
 
 # A long-running container that exits 0 on SIGTERM and leaves a marker.
+# shellcheck disable=SC2016 # $ID expands inside the container
 LOOP='trap "echo term > /marks/$ID; exit 0" TERM; while true; do sleep 1; done'
 ctr_run_d() { # ID RUNTIME-FLAGS... -- CTR-RUN-FLAGS...
     local id=$1
@@ -174,6 +175,7 @@ ok "all four released; no instance left"
 # ------------------------------------------------------------------ d. bad request / no request
 step "d. malformed annotation; container without a request"
 rc=0
+# shellcheck disable=SC2086 # runtime flags are words
 out=$(e2e_ctr run --rm $DYN --annotation dynamig.io/gpu-memory=10XB "$E2E_IMAGE" bad1 true 2>&1) || rc=$?
 ((rc != 0)) || fail "ctr run with dynamig.io/gpu-memory=10XB succeeded"
 [[ $(wc -l <<<"$out") -eq 1 ]] || fail "error is not one line: $out"
@@ -182,6 +184,7 @@ ok "ctr run fails with: $out"
 [[ $(n_instances) -eq 0 ]] || fail "a failed request allocated something"
 e2e_ctr container rm bad1 >/dev/null 2>&1 || true
 rc=0
+# shellcheck disable=SC2086 # runtime flags are words
 out=$(e2e_ctr run --rm $WRAP --annotation dynamig.io/mig-profile=9g.99gb "$E2E_IMAGE" bad2 true 2>&1) || rc=$?
 ((rc != 0)) || fail "ctr run with an unknown profile succeeded"
 [[ $out == *9g.99gb* ]] || fail "error lacks the profile: $out"

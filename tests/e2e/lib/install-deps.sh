@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Idempotently install the Debian packages the dynamig e2e tests need:
-#   containerd, runc, docker.io, busybox-static, hyperfine (+ tini, a docker.io dependency used as subreaper)
+#   containerd, runc, docker.io, busybox-static, hyperfine, jq (+ tini, a docker.io dependency used as subreaper)
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Package maintainer scripts are prevented from
 # starting system daemons (a temporary policy-rc.d that denies everything);
 # our tests always run their own private containerd/dockerd (see env.sh).
 set -euo pipefail
 
-PKGS=(containerd runc docker.io busybox-static hyperfine tini)
+PKGS=(containerd runc docker.io busybox-static hyperfine tini jq)
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
 
@@ -61,7 +61,7 @@ done
 
 # Debian binaries (never /usr/local/bin/docker, which may be a different
 # standalone client version).
-for b in /usr/bin/containerd /usr/bin/ctr /usr/sbin/runc /usr/sbin/dockerd /usr/bin/docker /bin/busybox /usr/bin/hyperfine /usr/bin/tini; do
+for b in /usr/bin/containerd /usr/bin/ctr /usr/sbin/runc /usr/sbin/dockerd /usr/bin/docker /bin/busybox /usr/bin/hyperfine /usr/bin/tini /usr/bin/jq; do
     [[ -x $b ]] || { log "expected binary $b not found"; exit 1; }
 done
 

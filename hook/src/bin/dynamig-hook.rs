@@ -1,0 +1,152 @@
+//! `dynamig-hook`: the OCI lifecycle hook that `dynamig-runc` adds to the specs it edits.
+//!
+//! - `dynamig-hook create-runtime [--id ID]` (OCI `createRuntime`, runs in the runtime
+//!   namespace after the container's process exists): records that process (pid + start time)
+//!   as the holder's life. Fails the creation if the holder is unknown: the container would
+//!   otherwise run with a device nobody holds.
+//! - `dynamig-hook poststop [--id ID]` (OCI `poststop`): releases the holder. Never fails:
+//!   an unknown holder (already released) is logged and ignored.
+//!
+//! - `dynamig-hook guard` (for podman/CRI-O `hooks.d`, `packaging/hooks.d/dynamig.json`): an
+//!   OCI hook cannot edit the spec, so it cannot hand a container its device. The guard fails a
+//!   container that asks for a MIG slice but was not created through `dynamig-runc` (its spec
+//!   lacks `dynamig.io/injected`), instead of letting it run without a GPU.
+//!
+//! All read the OCI state (`{"id": ..., "pid": ..., "bundle": ...}`) on stdin; `--id` overrides
+//! the holder id.
+
+use anyhow::{bail, Context, Result};
+use dynamig_hook::runtime;
+use dynamig_hook::spec::{self, Config};
+use serde::Deserialize;
+use std::io::Read;
+use std::process::ExitCode;
+
+#[derive(Debug, Deserialize)]
+struct OciState {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    pid: Option<u32>,
+    #[serde(default)]
+    bundle: Option<std::path::PathBuf>,
+}
+
+fn read_state() -> Result<OciState> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("cannot read the OCI state on stdin")?;
+    if s.trim().is_empty() {
+        return Ok(OciState {
+            id: String::new(),
+            pid: None,
+            bundle: None,
+        });
+    }
+    serde_json::from_str(&s).context("the OCI state on stdin is not valid JSON")
+}
+
+struct Args {
+    stage: String,
+    id: Option<String>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut it = std::env::args().skip(1);
+    let stage = it
+        .next()
+        .context("usage: dynamig-hook create-runtime|poststop|guard [--id ID]")?;
+    let mut id = None;
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--id" => id = Some(it.next().context("--id needs a value")?),
+            s if s.starts_with("--id=") => id = Some(s["--id=".len()..].to_string()),
+            other => bail!("unexpected argument {other:?}"),
+        }
+    }
+    Ok(Args { stage, id })
+}
+
+fn run(args: &Args) -> Result<()> {
+    let state = read_state()?;
+    if args.stage == "guard" {
+        return guard(&state);
+    }
+    let id = args.id.clone().unwrap_or(state.id);
+    if id.is_empty() {
+        bail!("no container id (neither --id nor the OCI state names one)");
+    }
+    match args.stage.as_str() {
+        "create-runtime" | "createRuntime" | "prestart" => {
+            let pid = state
+                .pid
+                .filter(|&p| p > 0)
+                .context("the OCI state has no container pid")?;
+            runtime::record_process(&id, pid)
+                .with_context(|| format!("cannot record the process of {id}"))
+        }
+        "poststop" => {
+            match runtime::release(&id) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(holder = %id, "poststop: holds nothing (already released)")
+                }
+                Err(e) => {
+                    tracing::warn!(holder = %id, error = %e, "poststop: release failed; the next reconcile releases it")
+                }
+            }
+            Ok(())
+        }
+        other => bail!("unknown stage {other:?}; use create-runtime, poststop or guard"),
+    }
+}
+
+/// Fails a container that asks for a MIG slice without going through `dynamig-runc`.
+fn guard(state: &OciState) -> Result<()> {
+    let bundle = state
+        .bundle
+        .as_deref()
+        .context("the OCI state has no bundle")?;
+    let config = Config::load(bundle)?;
+    let injected = config
+        .spec
+        .pointer("/annotations")
+        .and_then(|a| a.get(spec::INJECTED))
+        .is_some();
+    if injected {
+        return Ok(());
+    }
+    match config.request() {
+        Ok(None) => Ok(()),
+        Ok(Some(r)) => bail!(
+            "container {} asks for a MIG slice ({}) but its runtime is not dynamig-runc, so it would get no GPU; run it with the dynamig runtime (podman --runtime /usr/bin/dynamig-runc, CRI-O runtime_path)",
+            state.id,
+            r.size
+        ),
+        Err(e) => bail!("{e}"),
+    }
+}
+
+fn main() -> ExitCode {
+    dynamig_hook::logging::init("dynamig-hook");
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("dynamig-hook: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(stage = %args.stage, error = %format!("{e:#}"), "hook failed");
+            eprintln!("dynamig-hook {}: {e:#}", args.stage);
+            if args.stage == "poststop" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

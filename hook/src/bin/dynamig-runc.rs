@@ -1,0 +1,129 @@
+//! `dynamig-runc`: a runc-compatible wrapper. On `create`/`run` of a container whose spec asks for
+//! a MIG slice (`dynamig.io/*` annotations or `DYNAMIG_*` env), it allocates one under the node
+//! lock, edits the bundle's `config.json`, and execs the real runc with the same arguments. On
+//! `delete` it runs runc, then releases the container's slice. Every other call, and every
+//! container without a request, goes straight to runc untouched.
+//!
+//! The real runc: `$DYNAMIG_RUNC`, else the first `runc` on `PATH` that is not this program,
+//! else `/usr/bin/runc` or `/usr/sbin/runc`.
+
+use anyhow::{Context, Result};
+use dynamig_hook::errlog;
+use dynamig_hook::runc_args::{Invocation, Verb};
+use dynamig_hook::runtime::{self, Prepared};
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The real runc.
+fn find_runc() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("DYNAMIG_RUNC").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let me = std::env::current_exe().unwrap_or_default();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let fallback = [
+        PathBuf::from("/usr/bin/runc"),
+        PathBuf::from("/usr/sbin/runc"),
+    ];
+    std::env::split_paths(&path)
+        .map(|d| d.join("runc"))
+        .chain(fallback)
+        .find(|c| is_executable(c) && !same_file(c, &me))
+        .context("cannot find the real runc (not on PATH, not in /usr/bin or /usr/sbin); set DYNAMIG_RUNC")
+}
+
+/// Replaces this process with the real runc; returns only on failure.
+fn exec_runc(args: &[OsString]) -> ExitCode {
+    let err = match find_runc() {
+        Ok(runc) => {
+            let e = Command::new(&runc).args(args).exec();
+            anyhow::Error::new(e).context(format!("cannot execute {}", runc.display()))
+        }
+        Err(e) => e,
+    };
+    eprintln!("dynamig-runc: {err:#}");
+    ExitCode::from(127)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let inv = match args
+        .iter()
+        .map(|a| a.to_str())
+        .collect::<Option<Vec<&str>>>()
+    {
+        Some(s) => Invocation::parse(&s),
+        None => return exec_runc(&args),
+    };
+    match &inv.verb {
+        Verb::Other => exec_runc(&args),
+        Verb::Create { bundle, id } => create(&inv, bundle.as_deref(), id, &args),
+        Verb::Delete { id } => delete(&inv, id, &args),
+    }
+}
+
+fn create(inv: &Invocation, bundle: Option<&Path>, id: &str, args: &[OsString]) -> ExitCode {
+    let bundle = bundle.unwrap_or(Path::new("."));
+    match runtime::prepare_create(bundle, id, &inv.namespace()) {
+        Ok(Prepared::Untouched) | Ok(Prepared::Injected(_)) => exec_runc(args),
+        Err(e) => {
+            tracing::error!(holder = id, error = %e, "create refused");
+            errlog::report(
+                inv.global.log.as_deref(),
+                inv.global.log_format.as_deref(),
+                &format!("dynamig: {e}"),
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn delete(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
+    // Ask runc's own record, before runc removes it, whether dynamig edited this container.
+    let injected = runtime::runc_state_injected(&inv.state_root(), id);
+    let runc = match find_runc() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dynamig-runc: {e:#}");
+            return ExitCode::from(127);
+        }
+    };
+    let status = match Command::new(&runc).args(args).status() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dynamig-runc: cannot execute {}: {e}", runc.display());
+            return ExitCode::from(127);
+        }
+    };
+    let code = status.code().unwrap_or(1);
+    if status.success() && injected != Some(false) {
+        dynamig_hook::logging::init("dynamig-runc");
+        match runtime::release(id) {
+            Ok(_) => {}
+            // A container of unknown origin (no runc record) on a node without dynamig state
+            // is not an error worth more than a log line.
+            Err(e) if injected.is_none() => {
+                tracing::debug!(holder = id, error = %e, "release after delete skipped")
+            }
+            Err(e) => {
+                tracing::error!(holder = id, error = %e, "release after delete failed; the next reconcile releases it");
+                eprintln!("dynamig-runc: release of {id} failed: {e} (the next dynamig call reconciles it)");
+            }
+        }
+    }
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

@@ -1,0 +1,47 @@
+//! Logs of the runtime entry points: JSON lines, appended to `$DYNAMIG_LOG_FILE`, else to
+//! `<state dir>/runtime.log` (default `/run/dynamig/runtime.log`). Level from `DYNAMIG_LOG`
+//! (`info` by default). Only processes that do dynamig work log; a pass-through runc call
+//! never opens the file. Scheduling events also go to `<state dir>/events.jsonl`
+//! (`dynamigctl events`).
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::Once;
+
+static INIT: Once = Once::new();
+
+fn log_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("DYNAMIG_LOG_FILE").filter(|v| !v.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let dir = std::env::var_os(dynamig::state::dir::ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(dynamig::state::dir::DEFAULT));
+    dir.join("runtime.log")
+}
+
+/// Starts logging (once per process). Logging never fails the caller: when the file cannot be
+/// opened, logs go to stderr.
+pub fn init(component: &'static str) {
+    INIT.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_env("DYNAMIG_LOG")
+            .unwrap_or_else(|_| "info".into());
+        let path = log_path();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path);
+        let b = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_current_span(false);
+        let r = match file {
+            Ok(f) => b.with_writer(std::sync::Mutex::new(f)).try_init(),
+            Err(_) => b.with_writer(std::io::stderr).try_init(),
+        };
+        let _ = r;
+        tracing::debug!(component, pid = std::process::id(), "started");
+    });
+}

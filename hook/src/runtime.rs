@@ -1,0 +1,147 @@
+//! What the runtime entry points do under the node lock: allocate for a bundle and edit its
+//! spec (`dynamig-runc create`), record the container's process (`dynamig-hook
+//! create-runtime`), release (`dynamig-runc delete`, `dynamig-hook poststop`).
+
+use crate::spec::{self, Config, HookConfig, SpecError};
+use dynamig::node::{AllocSpec, Allocation, Node, NodeError};
+use dynamig::process::ProcRef;
+use dynamig::state::dir::StateDirError;
+use dynamig::state::StateDir;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Env entries handed through to the hooks (runc runs hooks with the spec's hook env only).
+pub const PASS_ENV: &[&str] = &[
+    "DYNAMIG_BACKEND",
+    "DYNAMIG_LOG",
+    "DYNAMIG_LOG_FILE",
+    "DYNAMIG_LOCK_TIMEOUT_MS",
+];
+
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Dir(#[from] StateDirError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error("container process {pid} of {id} is already gone")]
+    ProcessGone { id: String, pid: u32 },
+    #[error("cannot find the dynamig-hook binary next to {0}; set DYNAMIG_HOOK")]
+    NoHook(String),
+}
+
+/// The `dynamig-hook` binary: `$DYNAMIG_HOOK`, else next to the running executable.
+pub fn hook_bin() -> Result<PathBuf, RuntimeError> {
+    if let Some(p) = std::env::var_os("DYNAMIG_HOOK").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| RuntimeError::NoHook(e.to_string()))?;
+    let dir = exe
+        .parent()
+        .ok_or_else(|| RuntimeError::NoHook(exe.display().to_string()))?;
+    let hook = dir.join("dynamig-hook");
+    if hook.is_file() {
+        Ok(hook)
+    } else {
+        Err(RuntimeError::NoHook(exe.display().to_string()))
+    }
+}
+
+/// The hooks' configuration for a state directory.
+pub fn hook_config(dir: &StateDir) -> Result<HookConfig, RuntimeError> {
+    let state = std::fs::canonicalize(dir.path()).unwrap_or_else(|_| dir.path().to_path_buf());
+    let mut env = vec![format!("{}={}", dynamig::state::dir::ENV, state.display())];
+    for k in PASS_ENV {
+        if let Some(v) = std::env::var(k).ok().filter(|v| !v.is_empty()) {
+            env.push(format!("{k}={v}"));
+        }
+    }
+    Ok(HookConfig {
+        hook_bin: hook_bin()?,
+        env,
+    })
+}
+
+/// What `create` did for a bundle.
+#[derive(Debug)]
+pub enum Prepared {
+    /// No request: the bundle was not touched.
+    Untouched,
+    /// Allocated, and the spec was edited.
+    Injected(Box<Allocation>),
+}
+
+/// For `runc create`/`run`: reads the bundle's spec; when it makes a request, allocates under
+/// the node lock (the calling process is the holder's creator until the hook records the
+/// container's process) and writes the edited spec. Allocates nothing on any error.
+pub fn prepare_create(bundle: &Path, id: &str, namespace: &str) -> Result<Prepared, RuntimeError> {
+    let mut config = Config::load(bundle)?;
+    let Some(request) = config.request()? else {
+        return Ok(Prepared::Untouched);
+    };
+    crate::logging::init("dynamig-runc");
+    let dir = StateDir::from_env()?;
+    let hooks = hook_config(&dir)?;
+    let mut node = Node::open(&dir)?;
+    let alloc = node.allocate(AllocSpec {
+        id: id.to_string(),
+        namespace: namespace.to_string(),
+        request,
+        process: None,
+        creator: Some(ProcRef::current()),
+    })?;
+    let edited = spec::inject(&mut config.spec, &alloc, &hooks).and_then(|()| config.save());
+    if let Err(e) = edited {
+        if let Err(r) = node.release(id) {
+            tracing::error!(holder = id, error = %r, "cannot release after a failed spec edit");
+        }
+        return Err(e.into());
+    }
+    tracing::info!(
+        holder = id,
+        namespace,
+        gpu = alloc.gpu,
+        profile = %alloc.profile,
+        uuid = %alloc.uuid,
+        evicted = ?alloc.evict,
+        "injected"
+    );
+    Ok(Prepared::Injected(Box::new(alloc)))
+}
+
+/// Records the container's process for a holder (the createRuntime hook).
+pub fn record_process(id: &str, pid: u32) -> Result<(), RuntimeError> {
+    let dir = StateDir::from_env()?;
+    let mut node = Node::open(&dir)?;
+    let p = ProcRef::of(pid).ok_or_else(|| RuntimeError::ProcessGone {
+        id: id.to_string(),
+        pid,
+    })?;
+    node.set_process(id, p)?;
+    tracing::info!(holder = id, pid, "recorded the container process");
+    Ok(())
+}
+
+/// Releases a holder; `Ok(false)` when it held nothing.
+pub fn release(id: &str) -> Result<bool, RuntimeError> {
+    let dir = StateDir::from_env()?;
+    let mut node = Node::open(&dir)?;
+    let released = node.release(id)?;
+    if released {
+        tracing::info!(holder = id, "released");
+    }
+    Ok(released)
+}
+
+/// Whether runc's record of a container (`<root>/<id>/state.json`) carries the
+/// `dynamig.io/injected` annotation. `None` when it cannot be read.
+pub fn runc_state_injected(root: &Path, id: &str) -> Option<bool> {
+    if id.contains('/') || id == "." || id == ".." {
+        return None;
+    }
+    let bytes = std::fs::read(root.join(id).join("state.json")).ok()?;
+    let needle = spec::INJECTED.as_bytes();
+    Some(bytes.windows(needle.len()).any(|w| w == needle))
+}

@@ -1,0 +1,167 @@
+use super::*;
+use dynamig::backend::DeviceNode;
+use dynamig::node::Placement;
+
+const SPEC: &str = r#"{"ociVersion":"1.0.2-dev","process":{"user":{"uid":0,"gid":0},"args":["sh"],"env":["PATH=/bin","NVIDIA_VISIBLE_DEVICES=all"],"cwd":"/"},"root":{"path":"rootfs"},"hooks":{"createRuntime":[{"path":"/usr/bin/other"}]},"annotations":{"dynamig.io/gpu-memory":"10GB","io.example/x":"y"},"linux":{"resources":{"devices":[{"allow":false,"access":"rwm"}]},"devices":[{"path":"/dev/fuse","type":"c","major":10,"minor":229}],"namespaces":[{"type":"pid"}],"x-unknown-field":{"kept":true}}}"#;
+
+fn alloc() -> Allocation {
+    Allocation {
+        id: "c1".into(),
+        gpu: 0,
+        gpu_uuid: "GPU-0".into(),
+        profile: "2g.10gb".into(),
+        placement: Placement { start: 4, size: 2 },
+        gi: 5,
+        ci: 0,
+        uuid: "MIG-abc".into(),
+        evict: vec![],
+        device_nodes: vec![
+            DeviceNode {
+                path: "/dev/nvidia-caps/nvidia-cap48".into(),
+                major: 509,
+                minor: 48,
+            },
+            DeviceNode {
+                path: "/dev/nvidia0".into(),
+                major: 195,
+                minor: 0,
+            },
+        ],
+    }
+}
+
+fn hooks() -> HookConfig {
+    HookConfig {
+        hook_bin: "/opt/dynamig/bin/dynamig-hook".into(),
+        env: vec!["DYNAMIG_STATE_DIR=/run/dynamig".into()],
+    }
+}
+
+#[test]
+fn reads_requests_from_annotations_and_env() {
+    let v: Value = serde_json::from_str(SPEC).unwrap();
+    let r = read_request(&v).unwrap().unwrap();
+    assert_eq!(
+        r.size.to_string(),
+        dynamig::request::Size::Memory {
+            bytes: 10_000_000_000,
+            text: "10GB".into()
+        }
+        .to_string()
+    );
+    let env_only: Value = serde_json::from_str(
+        r#"{"process":{"env":["DYNAMIG_MIG_PROFILE=2g.10gb"]},"annotations":{}}"#,
+    )
+    .unwrap();
+    assert!(read_request(&env_only).unwrap().is_some());
+    let none: Value = serde_json::from_str(r#"{"process":{"env":["A=b"]}}"#).unwrap();
+    assert!(read_request(&none).unwrap().is_none());
+}
+
+#[test]
+fn bad_annotation_is_one_line_naming_key_and_value() {
+    let v: Value =
+        serde_json::from_str(r#"{"annotations":{"dynamig.io/gpu-memory":"10XB"}}"#).unwrap();
+    let e = read_request(&v).unwrap_err().to_string();
+    assert!(!e.contains('\n'), "{e}");
+    assert!(e.contains("dynamig.io/gpu-memory"), "{e}");
+    assert!(e.contains("10XB"), "{e}");
+    assert!(e.contains("accepted"), "{e}");
+}
+
+#[test]
+fn inject_adds_devices_rules_env_hooks_annotation() {
+    let mut v: Value = serde_json::from_str(SPEC).unwrap();
+    inject(&mut v, &alloc(), &hooks()).unwrap();
+    let env = env(&v);
+    assert!(env.contains(&"NVIDIA_VISIBLE_DEVICES=MIG-abc".to_string()));
+    assert!(!env.contains(&"NVIDIA_VISIBLE_DEVICES=all".to_string()));
+    assert!(env.contains(&"CUDA_VISIBLE_DEVICES=MIG-abc".to_string()));
+    assert!(env.contains(&"DYNAMIG_HOLDER=c1".to_string()));
+    assert!(env.contains(&"PATH=/bin".to_string()));
+    let devs = v.pointer("/linux/devices").unwrap().as_array().unwrap();
+    assert_eq!(devs.len(), 3, "fuse kept, two added");
+    let cap = &devs[1];
+    assert_eq!(cap["path"], "/dev/nvidia-caps/nvidia-cap48");
+    assert_eq!(cap["type"], "c");
+    assert_eq!(cap["major"], 509);
+    assert_eq!(cap["minor"], 48);
+    assert_eq!(cap["fileMode"], 0o666);
+    assert_eq!(cap["uid"], 0);
+    let rules = v
+        .pointer("/linux/resources/devices")
+        .unwrap()
+        .as_array()
+        .unwrap();
+    assert_eq!(rules.len(), 3, "deny-all kept first, then allows");
+    assert_eq!(rules[0]["allow"], false);
+    assert_eq!(
+        rules[1],
+        json!({"allow":true,"type":"c","major":509,"minor":48,"access":"rwm"})
+    );
+    let cr = v
+        .pointer("/hooks/createRuntime")
+        .unwrap()
+        .as_array()
+        .unwrap();
+    assert_eq!(cr.len(), 2, "existing hook kept");
+    assert_eq!(cr[1]["path"], "/opt/dynamig/bin/dynamig-hook");
+    assert_eq!(
+        cr[1]["args"],
+        json!(["dynamig-hook", "create-runtime", "--id", "c1"])
+    );
+    assert_eq!(cr[1]["env"], json!(["DYNAMIG_STATE_DIR=/run/dynamig"]));
+    let ps = v.pointer("/hooks/poststop").unwrap().as_array().unwrap();
+    assert_eq!(ps[0]["args"][1], "poststop");
+    let ann = v
+        .pointer("/annotations/dynamig.io~1injected")
+        .unwrap()
+        .as_str()
+        .unwrap();
+    let ann: Value = serde_json::from_str(ann).unwrap();
+    assert_eq!(ann["uuid"], "MIG-abc");
+    assert_eq!(ann["profile"], "2g.10gb");
+    assert_eq!(ann["placement"], json!({"start":4,"size":2}));
+    assert_eq!(ann["devices"][0], "/dev/nvidia-caps/nvidia-cap48");
+    // unknown fields survive
+    assert_eq!(v.pointer("/linux/x-unknown-field/kept"), Some(&json!(true)));
+    // the edited spec still reads as the same request (the injected annotation is not a key)
+    assert!(read_request(&v).unwrap().is_some());
+}
+
+#[test]
+fn inject_creates_missing_sections() {
+    let mut v = json!({"ociVersion":"1.0.2"});
+    inject(&mut v, &alloc(), &hooks()).unwrap();
+    assert!(v.pointer("/linux/resources/devices/0").is_some());
+    assert!(v.pointer("/process/env/0").is_some());
+    let mut bad = json!({"linux": []});
+    assert!(matches!(
+        inject(&mut bad, &alloc(), &hooks()),
+        Err(SpecError::Shape(_))
+    ));
+}
+
+#[test]
+fn config_roundtrip_is_atomic_and_keeps_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("config.json");
+    std::fs::write(&p, SPEC).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut c = Config::load(t.path()).unwrap();
+    assert_eq!(c.bytes, SPEC.as_bytes());
+    inject(&mut c.spec, &alloc(), &hooks()).unwrap();
+    c.save().unwrap();
+    let again = Config::load(t.path()).unwrap();
+    assert_eq!(again.spec, c.spec);
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::read_dir(t.path()).unwrap().count(),
+        1,
+        "no temp file left"
+    );
+}

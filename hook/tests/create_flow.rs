@@ -1,0 +1,108 @@
+//! The create/record/release flow of `dynamig-runc` and `dynamig-hook`, against a simulated node
+//! in a private state directory (one test function: the state directory is process-global env).
+
+use dynamig::backend::sim::SimNode;
+use dynamig::state::StateDir;
+use dynamig_hook::runtime::{self, Prepared};
+use dynamig_hook::spec::Config;
+
+const UNTOUCHED: &str = "{\n  \"ociVersion\": \"1.0.2-dev\",\n  \"process\": {\"env\": [\"PATH=/bin\"], \"args\": [\"true\"]},\n  \"annotations\": {\"io.example\": \"x\"},\n  \"linux\": {}\n}\n";
+
+fn bundle(dir: &std::path::Path, name: &str, config: &str) -> std::path::PathBuf {
+    let b = dir.join(name);
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(b.join("config.json"), config).unwrap();
+    b
+}
+
+#[test]
+fn create_record_release() {
+    let t = tempfile::tempdir().unwrap();
+    let state = t.path().join("state");
+    std::env::set_var("DYNAMIG_STATE_DIR", &state);
+    std::env::set_var("DYNAMIG_LOG_FILE", t.path().join("runtime.log"));
+    // a stand-in hook binary (the real one lives next to the test executable's parent)
+    let hook = t.path().join("dynamig-hook");
+    std::fs::write(&hook, "").unwrap();
+    std::env::set_var("DYNAMIG_HOOK", &hook);
+    let dir = StateDir::open(&state).unwrap();
+    SimNode::new(&["a100-40gb"])
+        .unwrap()
+        .save(&dir.sim_file())
+        .unwrap();
+
+    // 1. no request: the bundle is not touched, byte for byte, and nothing is allocated
+    let plain = bundle(t.path(), "plain", UNTOUCHED);
+    let before = std::fs::metadata(plain.join("config.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(matches!(
+        runtime::prepare_create(&plain, "plain", "ns").unwrap(),
+        Prepared::Untouched
+    ));
+    assert_eq!(
+        std::fs::read_to_string(plain.join("config.json")).unwrap(),
+        UNTOUCHED
+    );
+    assert_eq!(
+        std::fs::metadata(plain.join("config.json"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        before
+    );
+
+    // 2. a bad annotation: one line with key and value, nothing allocated, bundle untouched
+    let bad_cfg = r#"{"annotations":{"dynamig.io/gpu-memory":"10XB"},"process":{"env":[]}}"#;
+    let bad = bundle(t.path(), "bad", bad_cfg);
+    let e = runtime::prepare_create(&bad, "bad", "ns")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("dynamig.io/gpu-memory") && e.contains("10XB") && !e.contains('\n'),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bad.join("config.json")).unwrap(),
+        bad_cfg
+    );
+
+    // 3. a request: allocated and injected
+    let good = bundle(
+        t.path(),
+        "good",
+        r#"{"annotations":{"dynamig.io/mig-profile":"2g.10gb"},"process":{"env":["PATH=/bin"]},"linux":{}}"#,
+    );
+    let Prepared::Injected(a) = runtime::prepare_create(&good, "good", "ns").unwrap() else {
+        panic!("expected an allocation")
+    };
+    assert_eq!(a.profile, "2g.10gb");
+    let c = Config::load(&good).unwrap();
+    assert!(c
+        .spec
+        .pointer("/annotations/dynamig.io~1injected")
+        .is_some());
+    assert_eq!(
+        c.spec
+            .pointer("/hooks/poststop/0/path")
+            .and_then(|v| v.as_str()),
+        Some(hook.to_str().unwrap())
+    );
+    // the same id again: refused, nothing more allocated
+    assert!(runtime::prepare_create(&good, "good", "ns").is_err());
+
+    // 4. the hook records the container's process (here: a child of ours)
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    runtime::record_process("good", child.id()).unwrap();
+    assert!(runtime::record_process("nobody", child.id()).is_err());
+
+    // 5. release, twice
+    assert!(runtime::release("good").unwrap());
+    assert!(!runtime::release("good").unwrap());
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -3,6 +3,7 @@
 //! Both answer the same questions and refuse what NVML refuses. The node logic
 //! ([`crate::node`]) only ever talks to a `dyn Backend`.
 
+pub mod nvml;
 mod select;
 pub mod sim;
 
@@ -125,6 +126,26 @@ pub trait Backend {
     /// nodes, the parent GPU, `nvidiactl`, `nvidia-uvm` and `nvidia-uvm-tools`.
     fn device_nodes(&mut self, gpu: u32, gi: u32, ci: u32)
         -> Result<Vec<DeviceNode>, BackendError>;
+}
+
+/// Destroys GPU instance `gi`, waiting up to `timeout` while it is in use (the eviction path:
+/// the victims were signalled, and NVML keeps saying "in use" until their processes are gone).
+/// Any other error, or still in use at the deadline, is returned as is.
+pub fn destroy_when_idle(
+    backend: &mut dyn Backend,
+    gpu: u32,
+    gi: u32,
+    timeout: std::time::Duration,
+) -> Result<(), BackendError> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match backend.destroy(gpu, gi) {
+            Err(BackendError::InUse { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// GPU instance ids as the driver numbers them: a binary tree over the memory slices, so the

@@ -129,6 +129,9 @@ pub fn run(name: &str, fake: impl FnOnce() -> Fake, body: impl FnOnce()) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    if std::env::var_os("FAKE_NVML_SHOW").is_some() {
+        eprintln!("{text}");
+    }
     assert!(out.status.success(), "child test {name} failed:\n{text}");
     assert!(
         text.contains("1 passed"),

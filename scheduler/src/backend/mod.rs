@@ -128,26 +128,6 @@ pub trait Backend {
         -> Result<Vec<DeviceNode>, BackendError>;
 }
 
-/// Destroys GPU instance `gi`, waiting up to `timeout` while it is in use (the eviction path:
-/// the victims were signalled, and NVML keeps saying "in use" until their processes are gone).
-/// Any other error, or still in use at the deadline, is returned as is.
-pub fn destroy_when_idle(
-    backend: &mut dyn Backend,
-    gpu: u32,
-    gi: u32,
-    timeout: std::time::Duration,
-) -> Result<(), BackendError> {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        match backend.destroy(gpu, gi) {
-            Err(BackendError::InUse { .. }) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            other => return other,
-        }
-    }
-}
-
 /// GPU instance ids as the driver numbers them: a binary tree over the memory slices, so the
 /// id follows from the placement (A100: 7g → 0, 3g/4g → 1-2, 2g → 3-6, 1g → 7-14).
 pub fn gi_id_for(memory_slices: u8, start: u8, size: u8) -> u32 {

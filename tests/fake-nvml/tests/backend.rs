@@ -226,13 +226,7 @@ fn destroy_refuses_while_processes_run_and_retries_a_brief_in_use() {
                     pids: vec![me]
                 })
             );
-            // The eviction path waits, with a timeout.
-            let t = std::time::Instant::now();
-            assert!(matches!(
-                backend::destroy_when_idle(&mut b, 0, i.gi, Duration::from_millis(300)),
-                Err(BackendError::InUse { .. })
-            ));
-            assert!(t.elapsed() >= Duration::from_millis(300));
+            // Still there: the node's eviction path waits on InUse with its own timeout.
             assert_eq!(b.instances(0).unwrap().len(), 1);
             // A process that is gone no longer counts.
             edit(&state, |n| n.gpus[0].instances[0].pids = vec![]);

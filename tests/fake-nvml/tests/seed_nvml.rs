@@ -37,7 +37,7 @@ fn dynamigctl() -> PathBuf {
     profile_dir.join("dynamigctl")
 }
 
-fn json(f: &Fake, ctl: &PathBuf, args: &[&str]) -> serde_json::Value {
+fn json(f: &Fake, ctl: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let o = f.command(ctl).args(args).output().expect("run dynamigctl");
     assert!(
         o.status.success(),
@@ -148,4 +148,51 @@ fn seed_walkthrough_on_the_fake_nvml() {
         .unwrap();
     assert!(o.status.success());
     assert_eq!(hardware(&f).len(), 2);
+}
+
+#[test]
+#[ignore = "needs the dynamigctl CLI from branch main, with `doctor` added; un-ignore after merging"]
+fn doctor_through_dynamigctl() {
+    let ctl = dynamigctl();
+    let mut f = Fake::new(&["a100-40gb"], true);
+    let dev = f.dir.path().join("dev");
+    std::fs::create_dir_all(&dev).unwrap();
+    for n in [
+        "nvidiactl",
+        "nvidia0",
+        "nvidia-uvm",
+        "nvidia-uvm-tools",
+        "nvidia-caps",
+    ] {
+        std::fs::write(dev.join(n), "").unwrap();
+    }
+    f.set_env("DYNAMIG_DEV_ROOT", &dev.display().to_string());
+    f.set_env(
+        "DYNAMIG_ETC_ROOT",
+        &f.dir.path().join("etc").display().to_string(),
+    );
+    let o = f.command(&ctl).arg("doctor").output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        text.contains("[ok  ] GPU 0:") && text.contains("node: ready"),
+        "{text}"
+    );
+    // MIG off on the only GPU: not ready, exit 1; and doctor changed nothing.
+    f.edit(|n| {
+        n.gpus[0].mig = dynamig::backend::MigMode {
+            current: false,
+            pending: false,
+        }
+    });
+    let before = std::fs::read(f.state()).unwrap();
+    let o = f.command(&ctl).arg("doctor").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("MIG disabled"));
+    assert_eq!(std::fs::read(f.state()).unwrap(), before);
 }

@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod catalog;
+pub mod doctor;
 pub mod duration;
 pub mod events;
 pub mod fault;

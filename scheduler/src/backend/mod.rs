@@ -3,6 +3,7 @@
 //! Both answer the same questions and refuse what NVML refuses. The node logic
 //! ([`crate::node`]) only ever talks to a `dyn Backend`.
 
+pub mod nvml;
 mod select;
 pub mod sim;
 

@@ -64,5 +64,11 @@ pub fn open(dir: &StateDir, choice: BackendChoice) -> Result<Box<dyn Backend>, S
 
 /// The NVML backend, when the library loads.
 fn open_nvml() -> Result<Box<dyn Backend>, String> {
-    Err("this build has no NVML backend yet".into())
+    match super::nvml::NvmlBackend::open() {
+        Ok(b) => Ok(Box::new(b)),
+        Err(e) => {
+            tracing::debug!("nvml backend unavailable: {e}");
+            Err(e.to_string())
+        }
+    }
 }

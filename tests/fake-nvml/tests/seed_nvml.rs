@@ -82,7 +82,6 @@ fn reported(st: &serde_json::Value) -> Vec<(u8, u8, String)> {
 }
 
 #[test]
-#[ignore = "needs the dynamigctl CLI from branch main; un-ignore after merging"]
 fn seed_walkthrough_on_the_fake_nvml() {
     let ctl = dynamigctl();
     let mut f = Fake::new(&["a100-40gb"], true);
@@ -151,7 +150,6 @@ fn seed_walkthrough_on_the_fake_nvml() {
 }
 
 #[test]
-#[ignore = "needs the dynamigctl CLI from branch main, with `doctor` added; un-ignore after merging"]
 fn doctor_through_dynamigctl() {
     let ctl = dynamigctl();
     let mut f = Fake::new(&["a100-40gb"], true);

@@ -72,6 +72,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Read-only check of this node (NVML, driver, GPUs and MIG modes, catalog, nvidia-caps,
+    /// device nodes, state directory, runtimes). Exit 0 when ready, 1 when not. Changes nothing.
+    Doctor,
     /// Allocations, preemptions, releases and errors.
     Events {
         #[arg(long)]
@@ -301,6 +304,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     r.forgotten.len()
                 );
                 Ok(())
+            }
+        }
+        Command::Doctor => {
+            // Never opens the node: no lock taken, no state written, no GPU touched.
+            if dynamig::doctor::run(None, &mut std::io::stdout()) {
+                Ok(())
+            } else {
+                Err(Failure {
+                    code: 1,
+                    err: anyhow::anyhow!("the node is not ready for dynamig"),
+                })
             }
         }
         Command::Events { json, since } => {

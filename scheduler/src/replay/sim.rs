@@ -235,14 +235,7 @@ pub fn check(view: &NodeView, req: &PlanRequest, d: &Decision) -> Result<(), Str
             _ => return Err(format!("victim {} may not be evicted", v.id)),
         }
     }
-    let usage = Usage::of(
-        g.model,
-        g.instances
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !gone.contains(i))
-            .map(|(_, inst)| (inst.profile, inst.start)),
-    );
+    let usage = super::policy::usage_without(g, &gone);
     usage
         .check(g.model, d.profile, d.start)
         .map_err(|c| format!("{}@{} on GPU {}: {c}", d.profile.name, d.start, d.gpu))

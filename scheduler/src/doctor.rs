@@ -11,8 +11,8 @@
 //! Paths can be moved for tests: `DYNAMIG_PROC_ROOT` (default `/proc`), `DYNAMIG_DEV_ROOT`
 //! (`/dev`), `DYNAMIG_ETC_ROOT` (`/etc`, for `containerd/config.toml` and `docker/daemon.json`).
 
-use crate::backend::nvml::{catalog_differences, NvmlBackend, LIB_NAME};
-use crate::backend::{Backend, BackendError};
+use crate::backend::nvml::{NvmlBackend, LIB_NAME};
+use crate::backend::BackendError;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -112,7 +112,7 @@ fn check_nvml(r: &mut Report, dev: &Path) -> usize {
         Ok(v) => r.line(Verdict::Ok, "driver", &format!("version {v}")),
         Err(e) => r.line(Verdict::Fail, "driver", &e.to_string()),
     }
-    let gpus = match b.gpus() {
+    let gpus = match b.gpu_infos() {
         Ok(g) => g,
         Err(e) => {
             r.line(Verdict::Fail, "GPUs", &e.to_string());
@@ -146,42 +146,43 @@ fn check_nvml(r: &mut Report, dev: &Path) -> usize {
             continue;
         }
         r.line(Verdict::Ok, &what, &format!("{id}: MIG enabled"));
-        let Some(model) = g.model else {
-            r.line(
-                Verdict::Warn,
-                &what,
-                &format!("model {:?} is not in dynamig's catalog: not used", g.name),
-            );
-            continue;
-        };
-        match b.driver_profiles(g.index) {
-            Ok(p) => {
-                let diffs = catalog_differences(model, &p);
-                if diffs.is_empty() {
-                    r.line(
+        match b.tables(g.index) {
+            Ok(t) => {
+                let n = t.model.as_ref().map(|m| m.profiles.len()).unwrap_or(0);
+                match (g.model, &t.model) {
+                    (_, Err(why)) => r.line(Verdict::Warn, &what, &format!("not used: {why}")),
+                    (Some(model), Ok(_)) if t.diffs.is_empty() => r.line(
                         Verdict::Ok,
                         &what,
                         &format!(
-                            "{} profiles and their placements match the catalog ({})",
-                            p.len(),
+                            "{n} profiles and their placements match the catalog ({})",
                             model.key
                         ),
-                    );
-                } else {
-                    r.line(
+                    ),
+                    (Some(model), Ok(_)) => r.line(
                         Verdict::Warn,
                         &what,
                         &format!(
-                            "the driver differs from the catalog ({}) in {} way(s); NVML's values are the truth here",
+                            "the driver differs from the catalog ({}) in {} way(s); NVML's values are the truth here and are planned with",
                             model.key,
-                            diffs.len()
+                            t.diffs.len()
                         ),
-                    );
-                    for d in &diffs {
-                        r.detail(d);
-                    }
+                    ),
+                    (None, Ok(m)) => r.line(
+                        Verdict::Warn,
+                        &what,
+                        &format!(
+                            "model {:?} is not in dynamig's catalog: planned with the driver's {n} profiles and placements (as {})",
+                            g.name, m.key
+                        ),
+                    ),
                 }
-                usable += 1;
+                for d in &t.diffs {
+                    r.detail(&d.to_string());
+                }
+                if t.model.is_ok() {
+                    usable += 1;
+                }
             }
             Err(e) => {
                 let hint = match &e {

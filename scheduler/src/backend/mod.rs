@@ -6,6 +6,7 @@
 pub mod nvml;
 mod select;
 pub mod sim;
+pub mod tables;
 
 pub use select::{open, BackendChoice, SelectError, BACKEND_ENV};
 
@@ -34,7 +35,9 @@ pub struct GpuInfo {
     pub uuid: String,
     /// The product name NVML reports.
     pub name: String,
-    /// The catalog model, when the name is known.
+    /// The model to plan with: the catalog's (`sim`); on `nvml` the driver's tables merged with
+    /// the catalog ([`tables`]). `None`: the GPU cannot be used (not in the catalog and no
+    /// usable driver tables).
     #[serde(skip)]
     pub model: Option<&'static GpuModel>,
     /// `/dev/nvidia<minor>`.

@@ -156,7 +156,9 @@ impl fmt::Display for Refusal {
                     .collect();
                 f.write_str(&parts.join(", "))
             }
-            Refusal::NoGpus => f.write_str("this node has no MIG-capable GPU"),
+            Refusal::NoGpus => f.write_str(
+                "this node has no MIG-capable GPU that dynamig can use (a GPU not in the catalog needs sound MIG tables from its driver; `dynamigctl doctor` says why a GPU is not used)",
+            ),
             Refusal::NoRoom {
                 request,
                 priority,

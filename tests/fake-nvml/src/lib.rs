@@ -16,6 +16,11 @@
 //! - `FAKE_NVML_DRIVER_VERSION`: the driver version reported (default `580.126.09`).
 //! - `FAKE_NVML_PROFILE_MEMORY=<id>:<MiB>`: report a different memory for one GPU-instance
 //!   profile id, to make the driver differ from the catalog.
+//! - `FAKE_NVML_PLACEMENTS=<id>:<start>,<start>...[;<id>:...]`: offer only these placement
+//!   starts for a profile id (a subset of the catalog's): they are what
+//!   `nvmlDeviceGetGpuInstancePossiblePlacements_v2` lists, and creating an instance anywhere
+//!   else is refused with `NVML_ERROR_INVALID_ARGUMENT`, as the driver does.
+//! - `FAKE_NVML_GPU_NAME`: the product name every GPU reports (a model not in the catalog).
 //!
 //! What the tests set up by editing the state file directly: MIG disabled or pending
 //! (`gpus[i].mig`), an instance made by someone else (`SimNode::create_gi`/`create_ci`), and
@@ -44,6 +49,8 @@ pub const STATE_ENV: &str = "FAKE_NVML_STATE";
 pub const PROC_ROOT_ENV: &str = "FAKE_NVML_PROC_ROOT";
 pub const DRIVER_ENV: &str = "FAKE_NVML_DRIVER_VERSION";
 pub const PROFILE_MEMORY_ENV: &str = "FAKE_NVML_PROFILE_MEMORY";
+pub const PLACEMENTS_ENV: &str = "FAKE_NVML_PLACEMENTS";
+pub const GPU_NAME_ENV: &str = "FAKE_NVML_GPU_NAME";
 /// Majors the fake proc tree publishes (deliberately not the `sim` backend's).
 pub const NVIDIA_MAJOR: u32 = 195;
 pub const CAPS_MAJOR: u32 = 237;
@@ -59,6 +66,7 @@ const INSUFFICIENT_SIZE: Ret = 7;
 const DRIVER_NOT_LOADED: Ret = 9;
 const IN_USE: Ret = 19;
 const INSUFFICIENT_RESOURCES: Ret = 23;
+const ARGUMENT_VERSION_MISMATCH: Ret = 25;
 const UNKNOWN: Ret = 999;
 
 static INIT_COUNT: AtomicU32 = AtomicU32::new(0);
@@ -214,6 +222,34 @@ fn profile_memory(p: &Profile) -> u64 {
         }
     }
     p.memory_mib
+}
+
+/// The placement starts this fake driver offers for a profile: the catalog's, or the subset
+/// `FAKE_NVML_PLACEMENTS` names for its id.
+fn offered_starts(p: &Profile) -> Vec<u8> {
+    if let Ok(v) = std::env::var(PLACEMENTS_ENV) {
+        for entry in v.split(';') {
+            let Some((id, starts)) = entry.split_once(':') else {
+                continue;
+            };
+            if id.trim().parse() == Ok(p.id) {
+                return starts
+                    .split(',')
+                    .filter_map(|s| s.trim().parse().ok())
+                    .filter(|s| p.starts.contains(s))
+                    .collect();
+            }
+        }
+    }
+    p.starts.to_vec()
+}
+
+/// The product name a GPU reports: its model's, or `FAKE_NVML_GPU_NAME`.
+fn gpu_name(g: &SimGpu) -> Result<String, Ret> {
+    match std::env::var(GPU_NAME_ENV) {
+        Ok(n) if !n.is_empty() => Ok(n),
+        _ => Ok(g.model().map_err(|_| UNKNOWN)?.name.to_string()),
+    }
 }
 
 /// MIG devices of a GPU in NVML's index order: instances with a compute instance, by GI id.
@@ -456,12 +492,12 @@ pub unsafe extern "C" fn nvmlDeviceGetName(
         let n = load()?;
         let (tag, gpu, gi, _) = unpack(device);
         let g = gpu_of(&n, gpu)?;
-        let m = g.model().map_err(|_| UNKNOWN)?;
+        let gname = gpu_name(g)?;
         match tag {
-            TAG_DEVICE => put_str(name, length, m.name),
+            TAG_DEVICE => put_str(name, length, &gname),
             TAG_MIG => {
                 let p = profile_of(g, instance_of(g, gi)?.profile_id)?;
-                put_str(name, length, &format!("{} MIG {}", m.name, p.name))
+                put_str(name, length, &format!("{gname} MIG {}", p.name))
             }
             _ => Err(INVALID_ARGUMENT),
         }
@@ -551,41 +587,87 @@ pub unsafe extern "C" fn nvmlDeviceGetComputeRunningProcesses_v3(
 // ---------------------------------------------------------------------------------------------
 // GPU instances.
 
+/// The profile at `NVML_GPU_INSTANCE_PROFILE_*` index `profile` of a device.
+fn profile_at(device: sys::nvmlDevice_t, profile: c_uint) -> Result<&'static Profile, Ret> {
+    let n = load()?;
+    let g = gpu_of(&n, device_gpu(device)?)?;
+    if profile >= sys::NVML_GPU_INSTANCE_PROFILE_COUNT {
+        return Err(INVALID_ARGUMENT);
+    }
+    if !g.mig.current {
+        return Err(NOT_SUPPORTED);
+    }
+    let m = g.model().map_err(|_| UNKNOWN)?;
+    m.profiles
+        .iter()
+        .find(|p| p.index == profile)
+        .ok_or(NOT_SUPPORTED)
+}
+
+fn profile_info(p: &Profile) -> sys::nvmlGpuInstanceProfileInfo_t {
+    sys::nvmlGpuInstanceProfileInfo_t {
+        id: p.id,
+        isP2pSupported: 0,
+        sliceCount: u32::from(p.compute_slices),
+        instanceCount: u32::from(p.max_count),
+        multiprocessorCount: u32::from(p.sms),
+        copyEngineCount: u32::from(p.engines.ce),
+        decoderCount: u32::from(p.engines.dec),
+        encoderCount: u32::from(p.engines.enc),
+        jpegCount: u32::from(p.engines.jpg),
+        ofaCount: u32::from(p.engines.ofa),
+        memorySizeMB: profile_memory(p),
+    }
+}
+
+/// `nvmlGpuInstanceProfileInfo_v2`: the v2 struct's size with version 2 in the top byte.
+const GI_PROFILE_INFO_V2: c_uint =
+    std::mem::size_of::<sys::nvmlGpuInstanceProfileInfo_v2_t>() as c_uint | (2 << 24);
+
 #[no_mangle]
 pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfo(
     device: sys::nvmlDevice_t,
     profile: c_uint,
     info: *mut sys::nvmlGpuInstanceProfileInfo_t,
 ) -> Ret {
+    entry(|| put(info, profile_info(profile_at(device, profile)?)))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfoV(
+    device: sys::nvmlDevice_t,
+    profile: c_uint,
+    info: *mut sys::nvmlGpuInstanceProfileInfo_v2_t,
+) -> Ret {
     entry(|| {
-        let n = load()?;
-        let g = gpu_of(&n, device_gpu(device)?)?;
-        if profile >= sys::NVML_GPU_INSTANCE_PROFILE_COUNT {
+        if info.is_null() {
             return Err(INVALID_ARGUMENT);
         }
-        if !g.mig.current {
-            return Err(NOT_SUPPORTED);
+        if (*info).version != GI_PROFILE_INFO_V2 {
+            return Err(ARGUMENT_VERSION_MISMATCH);
         }
-        let m = g.model().map_err(|_| UNKNOWN)?;
-        let p = m
-            .profiles
-            .iter()
-            .find(|p| p.index == profile)
-            .ok_or(NOT_SUPPORTED)?;
+        let p = profile_at(device, profile)?;
+        let v1 = profile_info(p);
+        let mut name = [0 as c_char; 96];
+        for (i, b) in format!("MIG {}", p.name).bytes().take(95).enumerate() {
+            name[i] = b as c_char;
+        }
         put(
             info,
-            sys::nvmlGpuInstanceProfileInfo_t {
-                id: p.id,
-                isP2pSupported: 0,
-                sliceCount: u32::from(p.compute_slices),
-                instanceCount: u32::from(p.max_count),
-                multiprocessorCount: u32::from(p.sms),
-                copyEngineCount: u32::from(p.engines.ce),
-                decoderCount: u32::from(p.engines.dec),
-                encoderCount: u32::from(p.engines.enc),
-                jpegCount: u32::from(p.engines.jpg),
-                ofaCount: u32::from(p.engines.ofa),
-                memorySizeMB: profile_memory(p),
+            sys::nvmlGpuInstanceProfileInfo_v2_t {
+                version: GI_PROFILE_INFO_V2,
+                id: v1.id,
+                isP2pSupported: v1.isP2pSupported,
+                sliceCount: v1.sliceCount,
+                instanceCount: v1.instanceCount,
+                multiprocessorCount: v1.multiprocessorCount,
+                copyEngineCount: v1.copyEngineCount,
+                decoderCount: v1.decoderCount,
+                encoderCount: v1.encoderCount,
+                jpegCount: v1.jpegCount,
+                ofaCount: v1.ofaCount,
+                memorySizeMB: v1.memorySizeMB,
+                name,
             },
         )
     })
@@ -602,8 +684,7 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstancePossiblePlacements_v2(
         let n = load()?;
         let g = gpu_of(&n, device_gpu(device)?)?;
         let p = profile_of(g, profile_id)?;
-        let items: Vec<sys::nvmlGpuInstancePlacement_t> = p
-            .starts
+        let items: Vec<sys::nvmlGpuInstancePlacement_t> = offered_starts(p)
             .iter()
             .map(|s| sys::nvmlGpuInstancePlacement_t {
                 start: u32::from(*s),
@@ -641,6 +722,9 @@ pub unsafe extern "C" fn nvmlDeviceCreateGpuInstanceWithPlacement(
                 return Err(INVALID_ARGUMENT);
             }
             let start = u8::try_from(pl.start).map_err(|_| INVALID_ARGUMENT)?;
+            if !offered_starts(p).contains(&start) {
+                return Err(INVALID_ARGUMENT);
+            }
             n.create_gi(gpu, profile_id, start).map_err(|e| code_of(&e))
         })?;
         put(gpu_instance, handle(TAG_GI, gpu, gi, 0))

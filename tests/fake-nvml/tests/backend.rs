@@ -83,10 +83,20 @@ fn the_driver_differing_from_the_catalog_is_seen() {
         || {
             let mut b = open();
             let prof = b.driver_profiles(0).unwrap();
-            let model = b.gpus().unwrap()[0].model.unwrap();
-            let d = catalog_differences(model, &prof);
+            let gpus = b.gpus().unwrap();
+            let catalog = dynamig::catalog::model_by_name(&gpus[0].name).unwrap();
+            let d = catalog_differences(catalog, &prof);
             assert_eq!(d.len(), 1, "{d:?}");
             assert!(d[0].contains("2g.10gb") && d[0].contains("9856"), "{d:?}");
+            // The model the node plans with is the driver's.
+            let planned = gpus[0].model.unwrap();
+            assert_eq!(planned.key, "a100-40gb");
+            assert_eq!(planned.profile("2g.10gb").unwrap().memory_mib, 9856);
+            assert_eq!(catalog.profile("2g.10gb").unwrap().memory_mib, 9984);
+            // The V call names the profiles as the driver does.
+            assert!(prof
+                .iter()
+                .any(|p| p.name.as_deref() == Some("MIG 2g.10gb")));
         },
     );
 }

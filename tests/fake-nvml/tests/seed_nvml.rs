@@ -5,37 +5,8 @@
 
 mod common;
 
-use common::Fake;
+use common::{dynamigctl, Fake};
 use dynamig::backend::sim::{cap_minor, SimNode};
-use std::path::PathBuf;
-use std::process::Command;
-
-/// `dynamigctl`, built by this test (cargo does not build another package's binaries for it).
-fn dynamigctl() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>");
-    let target = profile_dir.parent().expect("target dir");
-    let mut c = Command::new(env!("CARGO"));
-    c.args([
-        "build",
-        "--quiet",
-        "-p",
-        "dynamig-scheduler",
-        "--bin",
-        "dynamigctl",
-    ])
-    .arg("--target-dir")
-    .arg(target);
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        c.arg("--release");
-    }
-    let st = c.status().expect("run cargo build");
-    assert!(st.success(), "cargo build of dynamigctl failed");
-    profile_dir.join("dynamigctl")
-}
 
 fn json(f: &Fake, ctl: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let o = f.command(ctl).args(args).output().expect("run dynamigctl");

@@ -16,7 +16,8 @@ use std::ffi::{c_char, c_uint};
 pub use sys::{
     nvmlComputeInstanceInfo_t as CiInfoRaw, nvmlComputeInstanceProfileInfo_t as CiProfileRaw,
     nvmlGpuInstanceInfo_t as GiInfoRaw, nvmlGpuInstancePlacement_t as PlacementRaw,
-    nvmlGpuInstanceProfileInfo_t as GiProfileRaw, nvmlProcessInfo_t as ProcessRaw,
+    nvmlGpuInstanceProfileInfo_t as GiProfileRaw,
+    nvmlGpuInstanceProfileInfo_v2_t as GiProfileV2Raw, nvmlProcessInfo_t as ProcessRaw,
 };
 
 pub const SUCCESS: u32 = 0;
@@ -27,6 +28,11 @@ pub const ERROR_INSUFFICIENT_SIZE: u32 = 7;
 pub const ERROR_FUNCTION_NOT_FOUND: u32 = 13;
 pub const ERROR_IN_USE: u32 = 19;
 pub const ERROR_INSUFFICIENT_RESOURCES: u32 = 23;
+pub const ERROR_ARGUMENT_VERSION_MISMATCH: u32 = 25;
+
+/// `nvmlGpuInstanceProfileInfo_v2`: `NVML_STRUCT_VERSION(GpuInstanceProfileInfo, 2)`, the
+/// struct's size with the version in the top byte.
+pub const GI_PROFILE_INFO_V2: u32 = std::mem::size_of::<GiProfileV2Raw>() as u32 | (2 << 24);
 
 /// `NVML_GPU_INSTANCE_PROFILE_COUNT` and `NVML_COMPUTE_INSTANCE_PROFILE_COUNT` of the bindings.
 pub const GI_PROFILE_COUNT: u32 = sys::NVML_GPU_INSTANCE_PROFILE_COUNT;
@@ -256,6 +262,62 @@ impl<'a> Raw<'a> {
         };
         // SAFETY: `d` came from NVML; `info` is a live nvmlGpuInstanceProfileInfo_t.
         check("nvmlDeviceGetGpuInstanceProfileInfo", unsafe {
+            f(d.0, index, &mut info)
+        })?;
+        Ok(info)
+    }
+
+    /// The GPU-instance profile at `index` with its name, through
+    /// `nvmlDeviceGetGpuInstanceProfileInfoV` (v2 struct, which names the profile); a library or
+    /// driver without it answers through [`Raw::gi_profile_info`], without a name.
+    pub fn gi_profile_info_named(&self, d: Dev, index: u32) -> R<(GiProfileRaw, Option<String>)> {
+        match self.gi_profile_info_v2(d, index) {
+            Ok(v) => Ok((
+                GiProfileRaw {
+                    id: v.id,
+                    isP2pSupported: v.isP2pSupported,
+                    sliceCount: v.sliceCount,
+                    instanceCount: v.instanceCount,
+                    multiprocessorCount: v.multiprocessorCount,
+                    copyEngineCount: v.copyEngineCount,
+                    decoderCount: v.decoderCount,
+                    encoderCount: v.encoderCount,
+                    jpegCount: v.jpegCount,
+                    ofaCount: v.ofaCount,
+                    memorySizeMB: v.memorySizeMB,
+                },
+                Some(buf_string(&v.name)).filter(|n| !n.is_empty()),
+            )),
+            Err(e)
+                if e.code == ERROR_FUNCTION_NOT_FOUND
+                    || e.code == ERROR_ARGUMENT_VERSION_MISMATCH =>
+            {
+                Ok((self.gi_profile_info(d, index)?, None))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn gi_profile_info_v2(&self, d: Dev, index: u32) -> R<GiProfileV2Raw> {
+        let f = sym!(self.lib, nvmlDeviceGetGpuInstanceProfileInfoV);
+        let mut info = GiProfileV2Raw {
+            version: GI_PROFILE_INFO_V2,
+            id: 0,
+            isP2pSupported: 0,
+            sliceCount: 0,
+            instanceCount: 0,
+            multiprocessorCount: 0,
+            copyEngineCount: 0,
+            decoderCount: 0,
+            encoderCount: 0,
+            jpegCount: 0,
+            ofaCount: 0,
+            memorySizeMB: 0,
+            name: [0; 96],
+        };
+        // SAFETY: `d` came from NVML; `info` is a live nvmlGpuInstanceProfileInfo_v2_t whose
+        // `version` field says so.
+        check("nvmlDeviceGetGpuInstanceProfileInfoV", unsafe {
             f(d.0, index, &mut info)
         })?;
         Ok(info)

@@ -9,12 +9,12 @@
 pub mod caps;
 mod ffi;
 
+use super::tables::{self, Resolved};
 use super::{Backend, BackendError, DeviceNode, GpuInfo, InstanceInfo, MigMode};
-use crate::catalog::{self, GpuModel};
+use crate::catalog;
 use caps::ProcTree;
 use ffi::{CallError, Ci, Dev, Gi, Raw};
-use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -36,82 +36,7 @@ pub enum OpenError {
     Init(String),
 }
 
-/// A GPU-instance profile as the driver reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DriverProfile {
-    /// The `NVML_GPU_INSTANCE_PROFILE_*` index it was read at.
-    pub index: u32,
-    pub id: u32,
-    pub compute_slices: u32,
-    pub instance_count: u32,
-    pub memory_mib: u64,
-    pub sms: u32,
-    /// copy, decoder, encoder, JPEG, optical-flow engines.
-    pub engines: [u32; 5],
-    /// (start, size) in memory slices, as `nvmlDeviceGetGpuInstancePossiblePlacements_v2` lists.
-    pub placements: Vec<(u32, u32)>,
-}
-
-impl DriverProfile {
-    pub fn starts(&self) -> Vec<u8> {
-        self.placements
-            .iter()
-            .filter_map(|(s, _)| u8::try_from(*s).ok())
-            .collect()
-    }
-}
-
-/// The differences between the driver's profiles and the catalog's, one sentence each.
-pub fn catalog_differences(model: &GpuModel, driver: &[DriverProfile]) -> Vec<String> {
-    let mut out = Vec::new();
-    for p in model.profiles {
-        let Some(d) = driver.iter().find(|d| d.id == p.id) else {
-            out.push(format!(
-                "profile {} (id {}) is in the catalog but the driver does not offer it",
-                p.name, p.id
-            ));
-            continue;
-        };
-        if d.memory_mib != p.memory_mib {
-            out.push(format!(
-                "profile {} (id {}): driver memory {} MiB, catalog {} MiB (catalog pinned to driver {})",
-                p.name, p.id, d.memory_mib, p.memory_mib, model.driver
-            ));
-        }
-        if d.compute_slices != u32::from(p.compute_slices) {
-            out.push(format!(
-                "profile {} (id {}): driver compute slices {}, catalog {}",
-                p.name, p.id, d.compute_slices, p.compute_slices
-            ));
-        }
-        if d.instance_count != u32::from(p.max_count) {
-            out.push(format!(
-                "profile {} (id {}): driver instance count {}, catalog {}",
-                p.name, p.id, d.instance_count, p.max_count
-            ));
-        }
-        let catalog: Vec<(u32, u32)> = p
-            .starts
-            .iter()
-            .map(|s| (u32::from(*s), u32::from(p.memory_slices)))
-            .collect();
-        if d.placements != catalog {
-            out.push(format!(
-                "profile {} (id {}): driver placements {:?}, catalog {:?} (start, size)",
-                p.name, p.id, d.placements, catalog
-            ));
-        }
-    }
-    for d in driver {
-        if model.profile_by_id(d.id).is_none() {
-            out.push(format!(
-                "driver profile id {} (index {}, {} MiB) is not in the catalog",
-                d.id, d.index, d.memory_mib
-            ));
-        }
-    }
-    out
-}
+pub use super::tables::{catalog_differences, DriverProfile};
 
 /// The `nvml` backend.
 pub struct NvmlBackend {
@@ -119,6 +44,8 @@ pub struct NvmlBackend {
     proc: ProcTree,
     /// The driver's profiles per GPU index, read once.
     profiles: HashMap<u32, Vec<DriverProfile>>,
+    /// GPUs whose tables were logged (once per process).
+    logged: HashSet<u32>,
     in_use_retry: Duration,
 }
 
@@ -155,6 +82,7 @@ impl NvmlBackend {
             nvml,
             proc: ProcTree::from_env(),
             profiles: HashMap::new(),
+            logged: HashSet::new(),
             in_use_retry: IN_USE_RETRY,
         })
     }
@@ -204,7 +132,9 @@ impl NvmlBackend {
         }
     }
 
-    fn gpu_info(&self, gpu: u32) -> Result<GpuInfo, BackendError> {
+    /// A GPU as NVML describes it, with its catalog model (`None` when the catalog lacks it).
+    /// [`Backend::gpus`] replaces the model with the one [`NvmlBackend::tables`] resolves.
+    pub fn gpu_info(&self, gpu: u32) -> Result<GpuInfo, BackendError> {
         let raw = self.raw();
         let d = self.device(gpu)?;
         let e = |e| nvml_err(Some(gpu), e);
@@ -219,18 +149,23 @@ impl NvmlBackend {
         })
     }
 
-    /// The GPU-instance profiles the driver offers on `gpu`, with their placements (read once,
-    /// compared with the catalog, and any difference logged). Empty while MIG is off.
+    /// Every GPU as NVML describes it, with its catalog model (no driver tables read).
+    pub fn gpu_infos(&self) -> Result<Vec<GpuInfo>, BackendError> {
+        let n = self.raw().device_count().map_err(|e| nvml_err(None, e))?;
+        (0..n).map(|i| self.gpu_info(i)).collect()
+    }
+
+    /// The GPU-instance profiles the driver offers on `gpu`, with their placements (read once).
+    /// Empty while MIG is off.
     pub fn driver_profiles(&mut self, gpu: u32) -> Result<Vec<DriverProfile>, BackendError> {
         if let Some(p) = self.profiles.get(&gpu) {
             return Ok(p.clone());
         }
-        let info = self.gpu_info(gpu)?;
         let d = self.device(gpu)?;
         let raw = self.raw();
         let mut out = Vec::new();
         for index in 0..ffi::GI_PROFILE_COUNT {
-            let p = match raw.gi_profile_info(d, index) {
+            let (p, name) = match raw.gi_profile_info_named(d, index) {
                 Ok(p) => p,
                 Err(e) if absent(&e) => continue,
                 Err(e) => return Err(nvml_err(Some(gpu), e)),
@@ -244,6 +179,7 @@ impl NvmlBackend {
             out.push(DriverProfile {
                 index,
                 id: p.id,
+                name,
                 compute_slices: p.sliceCount,
                 instance_count: p.instanceCount,
                 memory_mib: p.memorySizeMB,
@@ -258,23 +194,32 @@ impl NvmlBackend {
                 placements,
             });
         }
-        if out.is_empty() {
-            return Ok(out);
+        if !out.is_empty() {
+            self.profiles.insert(gpu, out.clone());
         }
-        match info.model {
-            Some(m) => {
-                for diff in catalog_differences(m, &out) {
-                    tracing::warn!(gpu, name = %info.name, "driver differs from the catalog: {diff}");
-                }
-            }
-            None => tracing::warn!(
-                gpu,
-                name = %info.name,
-                "GPU model not in the catalog; using the driver's profiles only"
-            ),
-        }
-        self.profiles.insert(gpu, out.clone());
         Ok(out)
+    }
+
+    /// The tables GPU `gpu` is planned with: the driver's profiles and placements, merged with
+    /// the catalog ([`tables::resolve`]).
+    pub fn tables(&mut self, gpu: u32) -> Result<Resolved, BackendError> {
+        let info = self.gpu_info(gpu)?;
+        self.tables_of(&info)
+    }
+
+    fn tables_of(&mut self, info: &GpuInfo) -> Result<Resolved, BackendError> {
+        let gpu = info.index;
+        let driver = if info.mig.current {
+            self.driver_profiles(gpu)?
+        } else {
+            Vec::new()
+        };
+        let version = if driver.is_empty() {
+            String::new()
+        } else {
+            self.driver_version()?
+        };
+        Ok(tables::resolve(&info.name, info.model, &driver, &version))
     }
 
     fn driver_profile(&mut self, gpu: u32, profile_id: u32) -> Result<DriverProfile, BackendError> {
@@ -391,9 +336,21 @@ impl Backend for NvmlBackend {
         "nvml"
     }
 
+    /// The GPUs, each with the model to plan with: the driver's tables where they differ from
+    /// the catalog or the catalog lacks the GPU, `None` when they cannot be used (logged once).
     fn gpus(&mut self) -> Result<Vec<GpuInfo>, BackendError> {
         let n = self.raw().device_count().map_err(|e| nvml_err(None, e))?;
-        (0..n).map(|i| self.gpu_info(i)).collect()
+        let mut out = Vec::new();
+        for i in 0..n {
+            let mut info = self.gpu_info(i)?;
+            let r = self.tables_of(&info)?;
+            if self.logged.insert(i) {
+                tables::log(i, &info.name, &r);
+            }
+            info.model = r.model.ok();
+            out.push(info);
+        }
+        Ok(out)
     }
 
     fn instances(&mut self, gpu: u32) -> Result<Vec<InstanceInfo>, BackendError> {

@@ -15,6 +15,33 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// `dynamigctl`, built by this test (cargo does not build another package's binaries for it).
+pub fn dynamigctl() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/<profile>");
+    let target = profile_dir.parent().expect("target dir");
+    let mut c = Command::new(env!("CARGO"));
+    c.args([
+        "build",
+        "--quiet",
+        "-p",
+        "dynamig-scheduler",
+        "--bin",
+        "dynamigctl",
+    ])
+    .arg("--target-dir")
+    .arg(target);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        c.arg("--release");
+    }
+    let st = c.status().expect("run cargo build");
+    assert!(st.success(), "cargo build of dynamigctl failed");
+    profile_dir.join("dynamigctl")
+}
+
 pub const CHILD_ENV: &str = "FAKE_NVML_CHILD";
 
 /// The fake library cargo built for this test run.
@@ -137,4 +164,37 @@ pub fn run(name: &str, fake: impl FnOnce() -> Fake, body: impl FnOnce()) {
         text.contains("1 passed"),
         "child test {name} did not run:\n{text}"
     );
+}
+
+/// Runs `dynamigctl args` with the fake's environment.
+pub fn ctl_output(f: &Fake, ctl: &Path, args: &[&str]) -> std::process::Output {
+    f.command(ctl).args(args).output().expect("run dynamigctl")
+}
+
+/// Runs `dynamigctl args --json`-style commands that must succeed; returns the parsed stdout.
+pub fn ctl_json(f: &Fake, ctl: &Path, args: &[&str]) -> serde_json::Value {
+    let o = ctl_output(f, ctl, args);
+    assert!(
+        o.status.success(),
+        "dynamigctl {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).expect("json")
+}
+
+/// (gpu, profile id, start) of every instance on the fake hardware.
+pub fn hardware_instances(f: &Fake) -> Vec<(u32, u32, u8)> {
+    let n = SimNode::load(&f.state()).expect("load").expect("a node");
+    let mut v: Vec<_> = n
+        .gpus
+        .iter()
+        .flat_map(|g| {
+            g.instances
+                .iter()
+                .map(move |i| (g.index, i.profile_id, i.start))
+        })
+        .collect();
+    v.sort();
+    v
 }

@@ -34,6 +34,7 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
         step "end-to-end: smoke test of the container environment (DYNAMIG_E2E=1)"
         bash tests/e2e/lib/smoke.sh
     fi
+    step "end-to-end: fake NVML through containerd"; cargo build -q -p fake-nvml; E2E_BIN_DIR="$PWD/target/debug" bash tests/e2e/nvml.sh
 else
     step "end-to-end tests skipped: set DYNAMIG_E2E=1 (as root, on Debian) to run them against real containerd and Docker"
 fi

@@ -7,7 +7,8 @@
 //!
 //! - the driver's profile ids, memory, compute slices, instance counts, engines and placements;
 //! - from the catalog, what the driver does not report: the model key, aliases, total memory,
-//!   and profile names when the driver gives none (the `V` call's name is used otherwise);
+//!   the whole GPU's compute slices, memory slices and engines when larger than the driver's
+//!   largest profile, and the names of the profiles it knows (the `V` call's name otherwise);
 //! - catalog profiles the driver does not offer are dropped; driver profiles the catalog lacks
 //!   are added;
 //! - a GPU whose model is not in the catalog is planned from the driver's tables alone, when they
@@ -551,6 +552,20 @@ fn build(
         });
     }
     let largest = profiles.iter().map(|p| p.memory_mib).max().unwrap_or(0);
+    // The driver reports no whole-GPU totals; they follow from its largest profile. Where the
+    // catalog knows the GPU, its totals stand when they are larger (a driver that hides the
+    // full-GPU profile does not shrink the GPU).
+    if let Some(m) = catalog {
+        compute_slices = compute_slices.max(m.compute_slices);
+        memory_slices = memory_slices.max(m.memory_slices);
+        engines = Engines::new(
+            engines.ce.max(m.engines.ce),
+            engines.dec.max(m.engines.dec),
+            engines.enc.max(m.engines.enc),
+            engines.jpg.max(m.engines.jpg),
+            engines.ofa.max(m.engines.ofa),
+        );
+    }
     GpuModel {
         key: catalog
             .map(|m| m.key)

@@ -175,6 +175,12 @@ fn a_gpu_not_in_the_catalog_runs_the_seed_walkthrough_from_the_drivers_tables() 
     assert_eq!(profiles.len(), 3, "{st}");
     assert_eq!(profiles[2], "3g.20gb");
     assert_eq!(hardware_instances(&f).len(), 3);
+    let o = ctl_output(&f, &ctl, &["doctor"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("[warn] GPU 0: model \"NVIDIA A100X-SXM4-40GB\" is not in dynamig's catalog: planned with the driver's 7 profiles and placements (as a100x-sxm4-40gb)"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -154,6 +154,16 @@ fn profiles_the_driver_drops_or_adds_follow_the_driver() {
     assert_eq!(fields, vec![DiffField::NotOffered, DiffField::NotInCatalog]);
     let dm = r.model.unwrap();
     assert!(dm.profile("4g.20gb").is_none());
+    // Without the full-GPU profile the GPU keeps the catalog's totals.
+    let no_full: Vec<DriverProfile> = reported(m).into_iter().filter(|p| p.id != 0).collect();
+    let nf = resolve(m.name, Some(m), &no_full, "590.1").model.unwrap();
+    assert_eq!((nf.compute_slices, nf.memory_slices), (7, 8));
+    assert_eq!(nf.engines, m.engines);
+    let nf_unknown = resolve("NVIDIA Q", None, &no_full, "590.1").model.unwrap();
+    assert!(
+        nf_unknown.compute_slices < 7,
+        "planned conservatively from the driver alone"
+    );
     assert_eq!(dm.profile("1g.10gb+gfx").unwrap().starts, &[0, 2]);
     assert!(plan_on(dm, profile("4g.20gb")).is_err());
     assert_eq!(plan_on(dm, profile("1g.10gb+gfx")).unwrap().profile.id, 33);

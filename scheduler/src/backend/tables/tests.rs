@@ -1,5 +1,6 @@
+use super::build::build;
 use super::*;
-use crate::catalog::{model_by_key, models};
+use crate::catalog::{model_by_key, models, GpuModel, Profile};
 use crate::planner::{plan, GpuView, NodeView, PlanRequest};
 use crate::priority::Priority;
 use crate::request::Size;

@@ -9,6 +9,8 @@
 pub mod caps;
 mod ffi;
 
+pub use super::tables::{catalog_differences, DriverProfile};
+
 use super::tables::{self, Resolved};
 use super::{Backend, BackendError, DeviceNode, GpuInfo, InstanceInfo, MigMode};
 use crate::catalog;
@@ -35,8 +37,6 @@ pub enum OpenError {
     #[error("NVML failed to initialise: {0}")]
     Init(String),
 }
-
-pub use super::tables::{catalog_differences, DriverProfile};
 
 /// The `nvml` backend.
 pub struct NvmlBackend {

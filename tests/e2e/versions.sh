@@ -356,7 +356,9 @@ test_cri() { # LABEL
     cri start "$c2" || fail "$label: StartContainer app2 failed"
     local shims_after
     shims_after=$(shim_pids | wc -l)
-    ok "$label: shim processes: $shims_before before the pod, $shims_pod with the sandbox, $shims_after with both app containers"
+    ((shims_pod == shims_before + 1 && shims_after == shims_pod)) ||
+        fail "$label: shim processes: $shims_before before the pod, $shims_pod with the sandbox, $shims_after with both app containers; want one shim for the pod"
+    ok "$label: one shim for the whole pod (the app containers went to the sandbox's shim: $shims_before -> $shims_pod -> $shims_after shim processes)"
     for c in "$c1" "$c2"; do
         local caps env
         caps=$(cri exec "$c" ls /dev/nvidia-caps) || fail "$label: ExecSync ls in ${c:0:12} failed"
@@ -385,7 +387,13 @@ test_docker() { # LABEL DOCKERD-KEY CLI-KEY CONTAINERD-KEY
     dctl sim init a100-40gb >/dev/null || fail "dynamigctl sim init a100-40gb"
     e2e_dockerd_start || fail "$label: dockerd start (log: $E2E_DOCKER_LOG)"
     e2e_docker_image_import || fail "$label: docker import"
-    ok "$label: dockerd $(e2e_docker version -f '{{.Server.Version}}') up, containerd $(e2e_docker info -f '{{.ContainerdCommit.ID}}'), runtimes $(e2e_docker info -f '{{range $k, $v := .Runtimes}}{{$k}} {{end}}')"
+    # the containerd dockerd started (from PATH): must be the extracted one
+    local p exe=
+    for p in $(_e2e_pids_with_arg "$E2E_DOCKER_EXEC/"); do
+        [[ $(cat "/proc/$p/comm" 2>/dev/null) == containerd ]] && exe=$(readlink "/proc/$p/exe")
+    done
+    [[ $exe == "$E2E_EXTRA_PATH/containerd" ]] || fail "$label: dockerd's containerd is '$exe', want $E2E_EXTRA_PATH/containerd"
+    ok "$label: dockerd $(e2e_docker version -f '{{.Server.Version}}') up, managing containerd $("$exe" --version | awk '{print $3}'), runtimes: $(e2e_docker info -f '{{range $k, $v := .Runtimes}}{{$k}} {{end}}')"
     local d1 d2
     d1=$(e2e_docker run -d --runtime dynamig -e DYNAMIG_GPU_MEMORY=10GB --network none "$E2E_DOCKER_IMAGE" sh -c "$SLEEPER") ||
         fail "$label: docker run --runtime dynamig -e DYNAMIG_GPU_MEMORY=10GB"
@@ -436,22 +444,31 @@ test_podman() {
         '.hook.path = $hook | .hook.env = [$st]' "$REPO/packaging/hooks.d/dynamig.json" >"$PODMAN_ROOT/hooks.d/dynamig.json" ||
         fail "cannot adapt packaging/hooks.d/dynamig.json"
     dctl sim init a100-40gb >/dev/null || fail "dynamigctl sim init a100-40gb"
+    # podman (conmon) does not hand its environment to the OCI runtime, so a runtime run by it
+    # sees the default state dir /run/dynamig; this test's private one is set by a wrapper
+    PODMAN_RUNTIME=$PODMAN_ROOT/dynamig-runc
+    printf '#!/bin/sh\nDYNAMIG_STATE_DIR=%s exec %s "$@"\n' "$DYNAMIG_STATE_DIR" "$E2E_DYNAMIG_RUNC" >"$PODMAN_RUNTIME"
+    chmod +x "$PODMAN_RUNTIME"
+    # podman 4.3 asks for RLIMIT_NOFILE 1048576 for root (even with --ulimit host), which a CI
+    # container may not grant ("error setting rlimit type 7: operation not permitted"): ask for
+    # low limits, which is always allowed
+    PDM_LIMITS=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
     e2e_image_build || fail "image build"
     pdm import "$E2E_IMAGE_DIR/rootfs.tar" localhost/busybox-e2e:1 >/dev/null || fail "podman import"
     ok "podman $(podman --version | awk '{print $3}') with private root $PODMAN_ROOT"
     local p1 caps env
-    p1=$(pdm run -d --runtime "$E2E_DYNAMIG_RUNC" --network none -e DYNAMIG_GPU_MEMORY=10GB localhost/busybox-e2e:1 sh -c "$SLEEPER") ||
+    p1=$(pdm run "${PDM_LIMITS[@]}" -d --runtime "$PODMAN_RUNTIME" --network none -e DYNAMIG_GPU_MEMORY=10GB localhost/busybox-e2e:1 sh -c "$SLEEPER") ||
         fail "podman --runtime dynamig-runc run -e DYNAMIG_GPU_MEMORY=10GB"
     caps=$(pdm exec "$p1" ls /dev/nvidia-caps) || fail "podman exec ls"
     env=$(pdm exec "$p1" sh -c "tr '\\0' '\\n' </proc/1/environ") || fail "podman exec env"
     check_inside "podman --runtime dynamig-runc ${p1:0:12} (+ hooks.d guard)" "$p1" "$caps" "$env"
     local rc=0 out
-    out=$(pdm run --rm --runtime "$E2E_DYNAMIG_RUNC" --network none --annotation dynamig.io/gpu-memory=10XB localhost/busybox-e2e:1 true 2>&1) || rc=$?
+    out=$(pdm run "${PDM_LIMITS[@]}" --rm --runtime "$PODMAN_RUNTIME" --network none --annotation dynamig.io/gpu-memory=10XB localhost/busybox-e2e:1 true 2>&1) || rc=$?
     ((rc != 0)) || fail "podman run with dynamig.io/gpu-memory=10XB succeeded"
     [[ $out == *dynamig.io/gpu-memory* && $out == *10XB* ]] || fail "podman error lacks key/value: $out"
     ok "podman: bad annotation refused: $(head -c 300 <<<"$out")"
     rc=0
-    out=$(pdm run --rm --network none --annotation dynamig.io/gpu-memory=10GB localhost/busybox-e2e:1 true 2>&1) || rc=$?
+    out=$(pdm run "${PDM_LIMITS[@]}" --rm --network none --annotation dynamig.io/gpu-memory=10GB localhost/busybox-e2e:1 true 2>&1) || rc=$?
     ((rc != 0)) || fail "podman with plain runc and a request ran without a GPU: the hooks.d guard did not stop it"
     [[ $(n_instances) -eq 1 ]] || fail "podman: plain runc + request changed the allocations"
     ok "podman: hooks.d guard refuses a request that bypasses dynamig-runc: $(grep -m1 -i dynamig <<<"$out" | head -c 300)"

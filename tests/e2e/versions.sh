@@ -75,6 +75,7 @@ cleanup_all() {
     if [[ ${E2E_KEEP_WORKDIR:-0} != 1 ]]; then rm -rf --one-file-system "$TOP" 2>/dev/null || true; fi
     return "$rc"
 }
+# shellcheck disable=SC2317 # defined for real in the podman section
 podman_cleanup() { :; }
 trap cleanup_all EXIT
 trap 'exit 130' INT TERM
@@ -246,7 +247,7 @@ EOF
 
 new_workdir() { # NAME
     e2e_cleanup || true
-    E2E_CONTAINERD_PID= E2E_DOCKERD_PID=
+    E2E_CONTAINERD_PID='' E2E_DOCKERD_PID=''
     local wd=$TOP/$1
     e2e_env_init "$wd" >/dev/null 2>&1 || fail "e2e_env_init $wd"
     export DYNAMIG_STATE_DIR=$E2E_WORKDIR/state
@@ -393,6 +394,7 @@ test_docker() { # LABEL DOCKERD-KEY CLI-KEY CONTAINERD-KEY
         [[ $(cat "/proc/$p/comm" 2>/dev/null) == containerd ]] && exe=$(readlink "/proc/$p/exe")
     done
     [[ $exe == "$E2E_EXTRA_PATH/containerd" ]] || fail "$label: dockerd's containerd is '$exe', want $E2E_EXTRA_PATH/containerd"
+    # shellcheck disable=SC2016 # a Go template
     ok "$label: dockerd $(e2e_docker version -f '{{.Server.Version}}') up, managing containerd $("$exe" --version | awk '{print $3}'), runtimes: $(e2e_docker info -f '{{range $k, $v := .Runtimes}}{{$k}} {{end}}')"
     local d1 d2
     d1=$(e2e_docker run -d --runtime dynamig -e DYNAMIG_GPU_MEMORY=10GB --network none "$E2E_DOCKER_IMAGE" sh -c "$SLEEPER") ||

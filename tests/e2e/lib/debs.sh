@@ -17,17 +17,18 @@ _deb_log() { printf '[debs] %s\n' "$*" >&2; }
 
 _deb_index() { # SUITE -> path of the decompressed Packages file
     local suite=$1 xz=$E2E_DEB_CACHE/Packages-$1.xz txt=$E2E_DEB_CACHE/Packages-$1
+    local tmp=.tmp.$BASHPID # expanded here: in a redirect, $BASHPID is the forked child's
     mkdir -p "$E2E_DEB_CACHE" || return 1
     if [[ ! -s $xz ]] || [[ -n $(find "$xz" -mmin +1440 2>/dev/null) ]]; then
         _deb_log "fetching $E2E_DEB_MIRROR/dists/$suite/main/binary-amd64/Packages.xz"
-        curl -fsS --retry 3 -o "$xz.tmp.$BASHPID" "$E2E_DEB_MIRROR/dists/$suite/main/binary-amd64/Packages.xz" || {
-            _deb_log "ERROR: cannot download the Packages index of $suite"; rm -f "$xz.tmp.$BASHPID"; return 1; }
-        mv "$xz.tmp.$BASHPID" "$xz"
+        curl -fsS --retry 3 -o "$xz$tmp" "$E2E_DEB_MIRROR/dists/$suite/main/binary-amd64/Packages.xz" || {
+            _deb_log "ERROR: cannot download the Packages index of $suite"; rm -f "$xz$tmp"; return 1; }
+        mv "$xz$tmp" "$xz" || return 1
         rm -f "$txt"
     fi
     if [[ ! -s $txt || $txt -ot $xz ]]; then
-        xz -dc "$xz" >"$txt.tmp.$BASHPID" || { _deb_log "ERROR: bad Packages.xz for $suite"; return 1; }
-        mv "$txt.tmp.$BASHPID" "$txt"
+        xz -dc "$xz" >"$txt$tmp" || { _deb_log "ERROR: bad Packages.xz for $suite"; return 1; }
+        mv "$txt$tmp" "$txt" || return 1
     fi
     printf '%s\n' "$txt"
 }
@@ -43,7 +44,7 @@ deb_info() { # SUITE PACKAGE
 }
 
 deb_fetch() { # SUITE PACKAGE
-    local info ver file sum out
+    local info ver file sum out tmp=.tmp.$BASHPID
     info=$(deb_info "$1" "$2") || return 1
     [[ -n $info ]] || { _deb_log "ERROR: package $2 not found in Debian $1"; return 1; }
     read -r ver file sum <<<"$info"
@@ -52,12 +53,12 @@ deb_fetch() { # SUITE PACKAGE
         printf '%s\n' "$out"; return 0
     fi
     _deb_log "downloading $2 $ver ($1)"
-    curl -fsS --retry 3 -o "$out.tmp.$BASHPID" "$E2E_DEB_MIRROR/$file" || {
-        _deb_log "ERROR: download of $E2E_DEB_MIRROR/$file failed"; rm -f "$out.tmp.$BASHPID"; return 1; }
-    if ! sha256sum "$out.tmp.$BASHPID" | grep -q "^$sum "; then
-        _deb_log "ERROR: SHA256 mismatch for $file (want $sum)"; rm -f "$out.tmp.$BASHPID"; return 1
+    curl -fsS --retry 3 -o "$out$tmp" "$E2E_DEB_MIRROR/$file" || {
+        _deb_log "ERROR: download of $E2E_DEB_MIRROR/$file failed"; rm -f "$out$tmp"; return 1; }
+    if ! sha256sum "$out$tmp" | grep -q "^$sum "; then
+        _deb_log "ERROR: SHA256 mismatch for $file (want $sum)"; rm -f "$out$tmp"; return 1
     fi
-    mv "$out.tmp.$BASHPID" "$out"
+    mv "$out$tmp" "$out" || return 1
     printf '%s\n' "$out"
 }
 

@@ -8,7 +8,7 @@
 # Packages index, extracted with dpkg-deb -x into the cache, never installed. Each runs as a
 # private daemon (own socket, root, state) with our binaries first on its PATH.
 #
-# Per containerd version (1.7, 2.x):
+# Per containerd version (1.6 = Debian 12's, 1.7, 2.x):
 #   a. ctr run --runtime io.containerd.dynamig.v2 --annotation dynamig.io/gpu-memory=10GB:
 #      the MIG device and NVIDIA_VISIBLE_DEVICES are inside; runc BinaryName=dynamig-runc too
 #   b. a malformed annotation fails ctr run with one clear line, nothing allocated
@@ -31,7 +31,8 @@
 #
 # Gated: runs only with DYNAMIG_E2E=1 (root); then anything that cannot run is a failure.
 #   sudo DYNAMIG_E2E=1 E2E_BIN_DIR=$PWD/target/debug bash tests/e2e/versions.sh
-# E2E_VERSIONS_ONLY="containerd-1.7 containerd-2 docker-26 docker-28 podman" picks pieces.
+# E2E_VERSIONS_ONLY="containerd-1.6 containerd-1.7 containerd-2 docker-26 docker-28 podman" picks
+# pieces (containerd-1.6 is Debian 12's installed one, for its CRI path; run.sh covers the rest).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -176,7 +177,7 @@ build_pause_image() { # -> $E2E_IMAGE_DIR/pause.tar (docker-archive)
 _toml() { _e2e_toml_str "$1"; }
 DISABLED='"io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing", "io.containerd.nri.v1.nri"'
 
-# containerd 1.7: config version 2, CRI plugin io.containerd.grpc.v1.cri
+# containerd 1.6 / 1.7: config version 2, CRI plugin io.containerd.grpc.v1.cri
 write_config_v2() {
     cat >"$E2E_CONTAINERD_CONFIG" <<EOF
 version = 2
@@ -376,6 +377,21 @@ test_cri() { # LABEL
     wait_for 10 bash -c "[[ \$('$E2E_BIN_DIR/dynamigctl' status --json | jq '[.gpus[].instances[]] | length') -eq 0 ]]" ||
         fail "$label: instances left after the pod was removed: $(holders)"
     ok "$label: stopping and removing the pod released both"
+
+    # a malformed pod annotation: the sandbox runs (it makes no request), the app container's
+    # start fails with the one clear line, nothing is allocated
+    jq '.metadata.name = "bad-pod" | .metadata.uid = "bad-\(.metadata.uid)" | .annotations["dynamig.io/gpu-memory"] = "10XB"' \
+        "$cfg/pod.json" >"$cfg/bad-pod.json"
+    pod=$(cri runp --runtime-handler dynamig "$cfg/bad-pod.json") || fail "$label: RunPodSandbox of bad-pod failed"
+    c1=$(cri create "$pod" "$cfg/app1.json" "$cfg/bad-pod.json") || fail "$label: CreateContainer in bad-pod failed"
+    local rc=0 out
+    out=$(cri start "$c1" 2>&1) || rc=$?
+    ((rc != 0)) || fail "$label: an app container with pod annotation dynamig.io/gpu-memory=10XB started"
+    [[ $out == *dynamig.io/gpu-memory* && $out == *10XB* && $out == *accepted* ]] || fail "$label: StartContainer error lacks key/value/accepted: $out"
+    [[ $(n_instances) -eq 0 ]] || fail "$label: a refused pod request allocated something: $(holders)"
+    ok "$label: malformed pod annotation: StartContainer fails with: $(grep -o 'dynamig: annotation[^;]*' <<<"$out")"
+    cri stopp "$pod" || fail "$label: StopPodSandbox of bad-pod failed"
+    cri rmp "$pod" || fail "$label: RemovePodSandbox of bad-pod failed"
 }
 
 # ------------------------------------------------------------------ Docker
@@ -482,6 +498,8 @@ test_podman() {
 }
 
 # ------------------------------------------------------------------ run
+ROOTS[containerd16]= # Debian 12's own /usr/bin/containerd: its CRI path (run.sh covers the rest)
+want containerd-1.6 && test_containerd containerd-1.6 containerd16 write_config_v2
 want containerd-1.7 && test_containerd containerd-1.7 containerd17 write_config_v2
 want containerd-2 && test_containerd containerd-2 containerd2 write_config_v3
 want docker-26 && test_docker docker-26 dockerd26 docker26 containerd17

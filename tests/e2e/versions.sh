@@ -73,6 +73,8 @@ cleanup_all() {
     local rc=$?
     e2e_cleanup || true
     podman_cleanup || true
+    # runc v2 shims default to runc --root /run/containerd/runc/<ns>; drop the CRI one if empty
+    rmdir /run/containerd/runc/k8s.io 2>/dev/null || true
     if [[ ${E2E_KEEP_WORKDIR:-0} != 1 ]]; then rm -rf --one-file-system "$TOP" 2>/dev/null || true; fi
     return "$rc"
 }
@@ -84,6 +86,10 @@ trap 'exit 130' INT TERM
 # ------------------------------------------------------------------ the engines
 step "fetch engines from Debian's archive (cache $E2E_DEB_CACHE)"
 X=$E2E_DEB_CACHE/x
+mkdir -p "$E2E_DEB_CACHE" || fail "cannot create $E2E_DEB_CACHE"
+# one run at a time fills the shared cache (other worktrees / CI jobs may run this too)
+exec 9>"$E2E_DEB_CACHE/.lock"
+flock -w 900 9 || fail "another run holds $E2E_DEB_CACHE/.lock for over 15 minutes"
 declare -A ROOTS=()
 fetch() { # KEY SUITE PACKAGE
     local info
@@ -123,6 +129,8 @@ cri_setup() {
     CRI_PY=$venv/bin/python
 }
 cri() { "$CRI_PY" "$HERE/lib/cri.py" --sock "$E2E_CONTAINERD_SOCK" --gen "$CRI_GEN" "$@"; }
+if want containerd-1.6 || want containerd-1.7 || want containerd-2; then cri_setup; fi
+exec 9>&- # the cache is filled; let other runs go
 
 # ------------------------------------------------------------------ helpers
 dctl() { "$E2E_BIN_DIR/dynamigctl" "$@"; }
@@ -322,7 +330,6 @@ shim_pids() { _e2e_pids_with_arg "$E2E_CONTAINERD_SOCK" | while read -r p; do
 test_cri() { # LABEL
     local label=$1 cfg=$E2E_WORKDIR/cri
     step "$label: CRI pod with two app containers"
-    cri_setup
     mkdir -p "$cfg"
     build_pause_image || fail "cannot build the pause image"
     "$E2E_CTR_BIN" --address "$E2E_CONTAINERD_SOCK" -n k8s.io images import --snapshotter "$E2E_SNAPSHOTTER" \

@@ -60,6 +60,9 @@ done
 bash "$HERE/lib/install-deps.sh" >/dev/null || fail "tests/e2e/lib/install-deps.sh failed"
 for t in jq curl xz dpkg-deb python3; do command -v "$t" >/dev/null || fail "$t missing"; done
 
+# A namespace of our own: runc.v2 shims keep runc's state in /run/containerd/runc/<namespace>,
+# shared by every containerd on the host, so a fixed one collides with concurrent runs.
+export E2E_NS=${E2E_NS:-dynamig-ver-$$}
 # shellcheck source-path=SCRIPTDIR source=lib/env.sh
 source "$HERE/lib/env.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/debs.sh

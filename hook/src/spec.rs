@@ -111,8 +111,14 @@ pub fn env(spec: &Value) -> Vec<String> {
 }
 
 /// The request a spec makes through `dynamig.io/*` annotations or `DYNAMIG_*` env entries.
+/// A Kubernetes pod's sandbox container makes none, whatever pod annotations it carries (see
+/// [`sandbox`]): its app containers make the pod's requests.
 pub fn read_request(spec: &Value) -> Result<Option<Request>, SpecError> {
-    Ok(request::parse(&annotations(spec), &env(spec))?)
+    let annotations = annotations(spec);
+    if sandbox::is_pod_sandbox(&annotations) {
+        return Ok(None);
+    }
+    Ok(request::parse(&annotations, &env(spec))?)
 }
 
 /// `MIG-<uuid>` as `NVIDIA_VISIBLE_DEVICES` wants it.
@@ -271,6 +277,8 @@ pub fn write_atomic(path: &Path, spec: &Value) -> Result<(), SpecError> {
     }
     r.map_err(err)
 }
+
+pub mod sandbox;
 
 #[cfg(test)]
 mod tests;

@@ -165,3 +165,23 @@ fn config_roundtrip_is_atomic_and_keeps_mode() {
         "no temp file left"
     );
 }
+
+#[test]
+fn pod_sandbox_makes_no_request_but_its_app_containers_do() {
+    // What containerd CRI writes with pod_annotations = ["dynamig.io/*"]: the pod annotation on
+    // the sandbox and on each app container, told apart by the container-type annotation.
+    let spec = |kind: &str| -> Value {
+        serde_json::from_str(&format!(
+            r#"{{"annotations":{{"dynamig.io/gpu-memory":"10GB","io.kubernetes.cri.container-type":"{kind}"}}}}"#
+        ))
+        .unwrap()
+    };
+    assert!(read_request(&spec("sandbox")).unwrap().is_none());
+    assert!(read_request(&spec("container")).unwrap().is_some());
+    // a malformed pod annotation fails the app container, not the sandbox
+    let bad_sandbox: Value = serde_json::from_str(
+        r#"{"annotations":{"dynamig.io/gpu-memory":"10XB","io.kubernetes.cri-o.ContainerType":"sandbox"}}"#,
+    )
+    .unwrap();
+    assert!(read_request(&bad_sandbox).unwrap().is_none());
+}

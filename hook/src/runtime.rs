@@ -16,6 +16,7 @@ pub const PASS_ENV: &[&str] = &[
     "DYNAMIG_LOG",
     "DYNAMIG_LOG_FILE",
     "DYNAMIG_LOCK_TIMEOUT_MS",
+    "DYNAMIG_METRICS_FILE",
 ];
 
 #[derive(Debug, Error)]

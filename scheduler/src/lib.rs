@@ -9,6 +9,7 @@ pub mod duration;
 pub mod events;
 pub mod fault;
 pub mod layout;
+pub mod metrics;
 pub mod node;
 pub mod planner;
 pub mod priority;

@@ -656,5 +656,6 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         events::append(&self.dir.events_file(), &self.events);
+        crate::metrics::on_close(self, &self.events);
     }
 }

@@ -17,5 +17,7 @@ pub mod process;
 pub mod quantity;
 pub mod replay;
 pub mod request;
+pub mod rfc3339;
+pub mod since;
 pub mod state;
 pub mod status;

@@ -30,6 +30,7 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
     if [ -x tests/e2e/run.sh ]; then
         step "end-to-end tests on real containerd / runc / Docker (DYNAMIG_E2E=1)"
         E2E_BIN_DIR="$PWD/target/debug" bash tests/e2e/run.sh
+        step "end-to-end: metrics file checked by promtool (DYNAMIG_E2E=1)" && E2E_BIN_DIR="$PWD/target/debug" bash tests/e2e/metrics.sh
     else
         step "end-to-end: smoke test of the container environment (DYNAMIG_E2E=1)"
         bash tests/e2e/lib/smoke.sh

@@ -61,6 +61,10 @@ pub fn run(every: f64, count: Option<u64>, json: bool) -> Result<(), Failure> {
         n += 1;
         // The lock is held from open to drop: read and reconcile, nothing else.
         let st = super::open_node().map(|node| dynamig::status::status(&node));
+        if STOP.load(Ordering::SeqCst) {
+            // Interrupted while waiting for the lock: no frame after Ctrl-C.
+            break;
+        }
         let mut out = std::io::stdout().lock();
         let frame = match &st {
             Ok(st) if json => serde_json::to_string(st).unwrap_or_default(),

@@ -1,8 +1,9 @@
-//! Logs of the runtime entry points: JSON lines, appended to `$DYNAMIG_LOG_FILE`, else to
-//! `<state dir>/runtime.log` (default `/run/dynamig/runtime.log`). Level from `DYNAMIG_LOG`
-//! (`info` by default). Only processes that do dynamig work log; a pass-through runc call
-//! never opens the file. Scheduling events also go to `<state dir>/events.jsonl`
-//! (`dynamigctl events`).
+//! Logs of the runtime entry points: JSON lines (one object per line: `timestamp`, `level`,
+//! `target`, `fields` with `message` and the event's fields, and `span` naming the `component`
+//! and its `pid`), appended to `$DYNAMIG_LOG_FILE`, else to `<state dir>/runtime.log` (default
+//! `/run/dynamig/runtime.log`). Level from `DYNAMIG_LOG` (`info` by default). Only processes
+//! that do dynamig work log; a pass-through runc call never opens the file. Scheduling events
+//! also go to `<state dir>/events.jsonl` (`dynamigctl events`). See `docs/observability.md`.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -10,7 +11,8 @@ use std::sync::Once;
 
 static INIT: Once = Once::new();
 
-fn log_path() -> PathBuf {
+/// `$DYNAMIG_LOG_FILE`, else `<state dir>/runtime.log`.
+pub fn log_path() -> PathBuf {
     if let Some(p) = std::env::var_os("DYNAMIG_LOG_FILE").filter(|v| !v.is_empty()) {
         return PathBuf::from(p);
     }
@@ -36,12 +38,18 @@ pub fn init(component: &'static str) {
         let b = tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)
-            .with_current_span(false);
+            .with_current_span(true)
+            .with_span_list(false);
         let r = match file {
             Ok(f) => b.with_writer(std::sync::Mutex::new(f)).try_init(),
             Err(_) => b.with_writer(std::io::stderr).try_init(),
         };
-        let _ = r;
-        tracing::debug!(component, pid = std::process::id(), "started");
+        if r.is_ok() {
+            // Every line of this process names it: the span stays entered on this (the
+            // main) thread for the life of the process.
+            let span = tracing::info_span!("process", component, pid = std::process::id());
+            std::mem::forget(span.entered());
+        }
+        tracing::debug!("started");
     });
 }

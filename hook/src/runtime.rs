@@ -21,6 +21,7 @@ pub const PASS_ENV: &[&str] = &[
     "DYNAMIG_PROC_ROOT",
     "LD_LIBRARY_PATH",
     HOOK_ENV,
+    "DYNAMIG_METRICS_FILE",
 ];
 
 /// A comma-separated list of further variable names to hand through to the hooks, for an NVML
@@ -109,7 +110,9 @@ pub fn prepare_create(bundle: &Path, id: &str, namespace: &str) -> Result<Prepar
     crate::logging::init("dynamig-runc");
     let dir = StateDir::from_env()?;
     let hooks = hook_config(&dir)?;
+    let started = std::time::Instant::now();
     let mut node = Node::open(&dir)?;
+    let lock_wait_us = node.lock_waited().as_micros() as u64;
     let alloc = node.allocate(AllocSpec {
         id: id.to_string(),
         namespace: namespace.to_string(),
@@ -129,8 +132,14 @@ pub fn prepare_create(bundle: &Path, id: &str, namespace: &str) -> Result<Prepar
         namespace,
         gpu = alloc.gpu,
         profile = %alloc.profile,
+        placement = %format!("{}:{}", alloc.placement.start, alloc.placement.size),
         uuid = %alloc.uuid,
         evicted = ?alloc.evict,
+        decision_us = dynamig::metrics::decision::last()
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0),
+        lock_wait_us,
+        total_us = started.elapsed().as_micros() as u64,
         "injected"
     );
     Ok(Prepared::Injected(Box::new(alloc)))

@@ -206,7 +206,7 @@ impl Node {
     }
 
     fn event(&mut self, e: Event) {
-        tracing::info!(kind = %e.kind, holder = ?e.holder, gpu = ?e.gpu, profile = ?e.profile, message = %e.message, "event");
+        tracing::info!(kind = %e.kind, holder = e.holder.as_deref(), gpu = e.gpu, profile = e.profile.as_deref(), message = %e.message, "event");
         self.events.push(e);
     }
 
@@ -656,5 +656,6 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         events::append(&self.dir.events_file(), &self.events);
+        crate::metrics::on_close(self, &self.events);
     }
 }

@@ -22,6 +22,8 @@ pub struct InstanceStatus {
     pub profile: String,
     pub placement: Placement,
     pub memory_mib: u64,
+    /// Streaming multiprocessors of the profile.
+    pub sms: u16,
     pub uuid: String,
     /// `active` (held by a dynamig holder) or `foreign` (created by someone else).
     pub state: String,
@@ -99,6 +101,7 @@ pub fn status(node: &Node) -> Status {
                         size: i.size,
                     },
                     memory_mib: p.map(|p| p.memory_mib).unwrap_or(0),
+                    sms: p.map(|p| p.sms).unwrap_or(0),
                     uuid: i.uuid.clone(),
                     state: if holder.is_some() {
                         "active"

@@ -21,6 +21,8 @@
 //! A runtime configured with runc options `BinaryName` bypasses the `PATH` lookup; leave
 //! `BinaryName` unset for `io.containerd.dynamig.v2`.
 
+pub mod logging;
+
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};

@@ -81,7 +81,8 @@ fn create(inv: &Invocation, bundle: Option<&Path>, id: &str, args: &[OsString]) 
     match runtime::prepare_create(bundle, id, &inv.namespace()) {
         Ok(Prepared::Untouched) | Ok(Prepared::Injected(_)) => exec_runc(args),
         Err(e) => {
-            tracing::error!(holder = id, error = %e, "create refused");
+            dynamig_hook::logging::init("dynamig-runc");
+            tracing::error!(holder = id, namespace = %inv.namespace(), error = %e, "create refused");
             errlog::report(
                 inv.global.log.as_deref(),
                 inv.global.log_format.as_deref(),

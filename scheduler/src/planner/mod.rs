@@ -37,7 +37,7 @@ mod view;
 
 pub use refusal::{Blocker, GpuBlockers, Refusal};
 pub use score::{Loss, SIZE_CLASSES};
-pub use search::{candidate_profiles, plan};
+pub use search::candidate_profiles;
 pub use view::{GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest};
 
 use crate::catalog::Profile;
@@ -61,6 +61,12 @@ pub struct Decision {
     pub start: u8,
     pub victims: Vec<Victim>,
     pub loss: Loss,
+}
+
+/// Decides where a request goes ([`search::plan`]), recording how long the decision took for
+/// the metrics ([`crate::metrics::decision`]).
+pub fn plan(node: &NodeView, req: &PlanRequest) -> Result<Decision, Refusal> {
+    crate::metrics::decision::timed(|| search::plan(node, req))
 }
 
 #[cfg(test)]

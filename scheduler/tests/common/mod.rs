@@ -29,7 +29,8 @@ impl Ctl {
         let mut c = Command::new(env!("CARGO_BIN_EXE_dynamigctl"));
         c.env("DYNAMIG_STATE_DIR", self.state_dir())
             .env("DYNAMIG_BACKEND", "sim")
-            .env_remove("DYNAMIG_FAULT");
+            .env_remove("DYNAMIG_FAULT")
+            .env_remove("DYNAMIG_METRICS_FILE");
         c
     }
 

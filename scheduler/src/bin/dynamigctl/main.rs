@@ -4,6 +4,7 @@
 mod render;
 mod replay;
 mod table;
+mod watch;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -38,10 +39,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// GPUs, instances, placements, holders and their states.
+    /// GPUs, instances, placements, holders and their states, like `nvidia-smi`'s MIG tables.
     Status {
         #[arg(long)]
         json: bool,
+        /// Redraw every SECS seconds (default 2) until interrupted (SIGINT/SIGTERM), like
+        /// `watch`. With --json: one JSON object per line per refresh.
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2")]
+        watch: Option<f64>,
+        /// With --watch: stop after N refreshes.
+        #[arg(long, value_name = "N", requires = "watch")]
+        count: Option<u64>,
     },
     /// Dry run: where a request would go and whom it would evict.
     Plan {
@@ -79,9 +87,10 @@ enum Command {
     Events {
         #[arg(long)]
         json: bool,
-        /// Only events newer than this many seconds ago.
-        #[arg(long, value_name = "SECONDS")]
-        since: Option<u64>,
+        /// Only events since then: seconds ago (600), a duration ago (10m, 1h30m, 2d) or an
+        /// RFC 3339 time (2026-11-24T21:00:00Z).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
     },
     /// Replay workloads against the planner and baseline policies; print the comparison.
     Replay(replay::ReplayArgs),
@@ -222,9 +231,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Sim(cmd) => sim(cmd),
         Command::Profiles { model, json } => render::profiles(model.as_deref(), json),
-        Command::Status { json } => {
-            let node = open_node()?;
-            let st = dynamig::status::status(&node);
+        Command::Status {
+            watch: Some(every),
+            count,
+            json,
+        } => watch::run(every, count, json),
+        Command::Status { json, .. } => {
+            let st = dynamig::status::status(&open_node()?);
             if json {
                 print_json(&st)
             } else {
@@ -319,9 +332,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Events { json, since } => {
             let dir = state_dir()?;
-            let since_ms = since
-                .map(|s| dynamig::events::now_ms().saturating_sub(s.saturating_mul(1000)))
-                .unwrap_or(0);
+            let since_ms = match since {
+                Some(s) => {
+                    dynamig::since::parse_since(&s, dynamig::events::now_ms()).map_err(bad_input)?
+                }
+                None => 0,
+            };
             let evs = dynamig::events::read(&dir.events_file(), since_ms);
             if json {
                 print_json(&evs)

@@ -120,6 +120,7 @@ pub fn profiles(model: Option<&str>, json: bool) -> Result<(), Failure> {
                 .to_vec(),
                 rows,
                 right: vec![1, 2, 3, 4, 5],
+                bars: vec![],
                 empty: String::new(),
             }
             .render(),
@@ -129,7 +130,7 @@ pub fn profiles(model: Option<&str>, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A bar of memory slices: `#` used, `.` free.
+/// A bar of memory slices: `#` dynamig's, `F` foreign, `.` free.
 fn slice_bar(st: &dynamig::status::GpuStatus) -> String {
     let mut bar = vec!['.'; st.memory_slices.total as usize];
     for i in &st.instances {
@@ -142,52 +143,73 @@ fn slice_bar(st: &dynamig::status::GpuStatus) -> String {
     bar.into_iter().collect()
 }
 
+fn mig_mode(g: &dynamig::status::GpuStatus) -> &'static str {
+    match (g.mig_enabled, g.mig_pending) {
+        (true, false) => "Enabled",
+        (false, false) => "Disabled",
+        (true, true) => "Enabled*",
+        (false, true) => "Disabled*",
+    }
+}
+
+fn dash(s: Option<String>) -> String {
+    s.unwrap_or_else(|| "-".into())
+}
+
+/// `dynamigctl status` for people, laid out like `nvidia-smi`: a banner, one box per GPU (name,
+/// UUID, MIG mode, memory in MIG devices, slices), the MIG devices with their holders, and the
+/// holders that lost their device (preempted, lost).
 pub fn status(st: &Status) -> String {
     let mut out = Vec::new();
-    out.push(format!(
-        "dynamig {} | backend: {} | state: {}",
-        env!("CARGO_PKG_VERSION"),
-        st.backend,
-        st.state_dir
-    ));
     let gpu_rows = st
         .gpus
         .iter()
         .map(|g| {
-            let mig = match (g.mig_enabled, g.mig_pending) {
-                (true, false) => "Enabled",
-                (false, false) => "Disabled",
-                (true, true) => "Enabled*",
-                (false, true) => "Disabled*",
-            };
             let used: u64 = g.instances.iter().map(|i| i.memory_mib).sum();
             vec![
                 g.index.to_string(),
-                g.name.clone(),
-                mig.to_string(),
-                format!("[{}]", slice_bar(g)),
-                format!("{}/{}", g.compute_slices.used, g.compute_slices.total),
-                format!("{used}MiB / {}MiB", g.memory_mib),
-                g.uuid.clone(),
+                format!("{}\n{}", g.name, g.uuid),
+                format!(
+                    "{}\n{}",
+                    mig_mode(g),
+                    if g.usable { "usable" } else { "not used" }
+                ),
+                format!(
+                    "{used}MiB / {}MiB\n{} instance(s)",
+                    g.memory_mib,
+                    g.instances.len()
+                ),
+                format!(
+                    "[{}] {}/{}\n{}/{}",
+                    slice_bar(g),
+                    g.memory_slices.used,
+                    g.memory_slices.total,
+                    g.compute_slices.used,
+                    g.compute_slices.total
+                ),
             ]
         })
         .collect();
     out.push(
         Table {
-            title: None,
+            title: Some(format!(
+                "DYNAMIG {}    Backend: {}    State: {}",
+                env!("CARGO_PKG_VERSION"),
+                st.backend,
+                st.state_dir
+            )),
             header: [
                 "GPU",
-                "Name",
-                "MIG M.",
-                "Slices",
-                "Compute",
-                "MIG Memory",
-                "UUID",
+                "Name\nUUID",
+                "MIG M.\n",
+                "MIG Memory-Usage\n",
+                "Memory slices\nCompute slices",
             ]
             .map(String::from)
             .to_vec(),
             rows: gpu_rows,
-            right: vec![0],
+            right: vec![0, 3],
+            bars: vec![1, 2, 3],
             empty: "No GPUs found".into(),
         }
         .render(),
@@ -197,76 +219,91 @@ pub fn status(st: &Status) -> String {
     }
     let mut rows = Vec::new();
     for g in &st.gpus {
-        for i in &g.instances {
+        for (dev, i) in g.instances.iter().enumerate() {
             let (holder, prio, pid) = match &i.holder {
                 Some(h) => (
                     h.id.clone(),
                     format!(
                         "{}{}",
                         h.priority_class,
-                        if h.preemptible { " (preemptible)" } else { "" }
+                        if h.preemptible { "\npreemptible" } else { "" }
                     ),
-                    h.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                    dash(h.pid.map(|p| p.to_string())),
                 ),
                 None => ("-".into(), "-".into(), "-".into()),
             };
             rows.push(vec![
                 g.index.to_string(),
                 i.gi.to_string(),
-                i.ci.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+                dash(i.ci.map(|c| c.to_string())),
+                dev.to_string(),
                 i.profile.clone(),
                 format!("{}:{}", i.placement.start, i.placement.size),
                 format!("{}MiB", i.memory_mib),
-                holder,
+                i.sms.to_string(),
+                format!("{holder}\n{}", i.uuid),
                 prio,
                 pid,
                 i.state.clone(),
-                i.uuid.clone(),
             ]);
         }
     }
-    for e in &st.ended {
-        rows.push(vec![
-            "-".into(),
-            "-".into(),
-            "-".into(),
-            "-".into(),
-            "-".into(),
-            "-".into(),
-            e.id.clone(),
-            e.holder.priority_class.clone(),
-            e.holder
-                .pid
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "-".into()),
-            e.state.clone(),
-            format!("(was {})", e.holder.request),
-        ]);
-    }
+    out.push(String::new());
     out.push(
         Table {
             title: Some("MIG devices:".into()),
             header: [
-                "GPU",
-                "GI",
-                "CI",
-                "Profile",
-                "Placement",
-                "Memory",
-                "Holder",
-                "Priority",
-                "PID",
-                "State",
-                "MIG UUID",
+                "GPU\n",
+                "GI\nID",
+                "CI\nID",
+                "MIG\nDev",
+                "Profile\n",
+                "Placement\nStart:Size",
+                "Memory\n",
+                "SM\n",
+                "Holder\nMIG UUID",
+                "Priority\n",
+                "PID\n",
+                "State\n",
             ]
             .map(String::from)
             .to_vec(),
             rows,
-            right: vec![0, 1, 2, 5],
+            right: vec![0, 1, 2, 3, 6, 7, 10],
+            bars: vec![3, 7],
             empty: "No MIG devices found".into(),
         }
         .render(),
     );
+    if !st.ended.is_empty() {
+        let rows = st
+            .ended
+            .iter()
+            .map(|e| {
+                vec![
+                    e.id.clone(),
+                    e.holder.priority_class.clone(),
+                    dash(e.holder.pid.map(|p| p.to_string())),
+                    e.state.clone(),
+                    e.holder.request.clone(),
+                ]
+            })
+            .collect();
+        out.push(String::new());
+        out.push(
+            Table {
+                title: Some("Holders without a MIG device:".into()),
+                header: ["Holder", "Priority", "PID", "State", "Request"]
+                    .map(String::from)
+                    .to_vec(),
+                rows,
+                right: vec![2],
+                bars: vec![],
+                empty: String::new(),
+            }
+            .render(),
+        );
+    }
     out.join("\n")
 }
 
@@ -276,14 +313,13 @@ pub fn events(evs: &[Event]) -> String {
     }
     evs.iter()
         .map(|e| {
-            let secs = e.time_ms / 1000;
             let place = match (e.gpu, &e.profile, e.start) {
                 (Some(g), Some(p), Some(s)) => format!(" GPU {g} {p}@{s}"),
                 _ => String::new(),
             };
             format!(
-                "{secs}.{:03} {:<10} {}{place}: {}",
-                e.time_ms % 1000,
+                "{} {:<10} {}{place}: {}",
+                dynamig::rfc3339::format_ms(e.time_ms),
                 e.kind,
                 e.holder.as_deref().unwrap_or("-"),
                 e.message

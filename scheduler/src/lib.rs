@@ -14,6 +14,7 @@ pub mod planner;
 pub mod priority;
 pub mod process;
 pub mod quantity;
+pub mod queue;
 pub mod replay;
 pub mod request;
 pub mod state;

@@ -225,3 +225,34 @@ fn state_json(bytes: &[u8]) -> serde_json::Value {
     let nl = bytes.iter().position(|&b| b == b'\n').unwrap();
     serde_json::from_slice(&bytes[nl + 1..]).unwrap()
 }
+
+#[test]
+fn small_requests_backfill_room_the_waiting_one_does_not_need() {
+    let c = Ctl::new();
+    c.ok(&["sim", "init", "a100-40gb", "a100-40gb"]);
+    for i in 0..7 {
+        c.ok(&["allocate", &format!("f{i}"), "--mig-profile", "1g.5gb"]);
+    }
+    c.ok(&["allocate", "g1", "--mig-profile", "1g.5gb"]);
+    let on_gpu = |gpu: u64| {
+        instances(&c.status())
+            .into_iter()
+            .filter(|i| i.0 == gpu)
+            .map(|i| i.4.unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(on_gpu(0).len(), 7, "the planner packs GPU 0 first");
+    assert_eq!(on_gpu(1), ["g1"]);
+    c.ok(&["release", "f0"]);
+    // GPU 1 needs one holder to leave for a full-GPU request, GPU 0 six: it waits for GPU 1.
+    let big = waiter(&c, "big", "7g.40gb", "training", "60s");
+    until_queued(&c, "big");
+    let st = c.status();
+    assert_eq!(st["queue"][0]["reserved"], "GPU 1 7g.40gb@0");
+    // A small request goes to GPU 0's free slice, not next to g1.
+    let a = c.json(&["allocate", "small", "--mig-profile", "1g.5gb", "--json"]);
+    assert_eq!(a["gpu"], 0);
+    c.ok(&["release", "g1"]);
+    served(big, "7g.40gb");
+    assert_eq!(on_gpu(1), ["big"]);
+}

@@ -134,6 +134,8 @@ fn a_large_request_is_not_starved_by_small_ones() {
         c.ok(&["release", &format!("f{i}")]);
         // A slice is free, but it is part of the room the big request waits for.
         assert_eq!(instances(&c.status()).len(), 6 - i);
+        let o = c.run(&["plan", "--mig-profile", "1g.5gb"]);
+        assert_eq!(o.status.code(), Some(1), "plan agrees with allocate");
         let o = c.run(&["allocate", &format!("n{i}"), "--mig-profile", "1g.5gb"]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{err}");

@@ -9,6 +9,7 @@ use crate::events::{now_ms, Event};
 use crate::planner::{Decision, PlanRequest, Refusal};
 use crate::process::ProcRef;
 use crate::queue::{self, Admission};
+use crate::request::Request;
 use crate::state::{StateDir, Ticket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -31,15 +32,24 @@ impl Node {
             Some(t) => queue::key(t),
             None => queue::arrival_key(spec.request.priority),
         };
+        self.decide_at(&spec.request, key)
+    }
+
+    /// Where a new request would go now, under the queue's reservations (a dry run).
+    pub fn plan_queued(&self, request: &Request) -> Result<Decision, NodeError> {
+        self.decide_at(request, queue::arrival_key(request.priority))
+    }
+
+    fn decide_at(&self, request: &Request, key: queue::OrderKey) -> Result<Decision, NodeError> {
         let req = PlanRequest {
-            size: spec.request.size.clone(),
-            priority: spec.request.priority,
+            size: request.size.clone(),
+            priority: request.priority,
         };
         match queue::admit(&self.view(), &self.state.queue, &req, key) {
             Admission::Admit(d) => Ok(d),
             Admission::NoRoom(r) => Err(NodeError::Refused(r)),
             Admission::Reserved(held) => Err(NodeError::Reserved {
-                request: spec.request.size.to_string(),
+                request: request.size.to_string(),
                 ahead: held
                     .iter()
                     .map(|r| format!("{} ({} on GPU {} at {})", r.id, r.profile, r.gpu, r.start))

@@ -241,8 +241,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let request = req.request().map_err(bad_input)?;
             let node = open_node()?;
             let d = node
-                .plan(&request)
-                .map_err(|r| Failure::from(anyhow::Error::new(NodeError::Refused(r))))?;
+                .plan_queued(&request)
+                .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
             let out = render::PlanOut::from(&d);
             if json {
                 print_json(&out)

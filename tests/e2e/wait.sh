@@ -5,6 +5,7 @@
 #   b. a container whose wait runs out fails `ctr run` with one line; no ticket, no instance
 #   c. the runtime killed while it waits (as a caller that gives up would): the ticket is
 #      dropped at the next operation, nothing allocated
+#   d. Docker 20.10 (--runtime dynamig, request and wait by env): docker run waits, then runs
 #
 # Gated like run.sh: only with DYNAMIG_E2E=1 (root); E2E_BIN_DIR must hold the built binaries.
 # With DYNAMIG_E2E=1 anything that cannot run is a failure.
@@ -141,6 +142,30 @@ e2e_ctr task rm -f w3 >/dev/null 2>&1 || true
 e2e_ctr container rm w3 >/dev/null 2>&1 || true
 dctl release filler >/dev/null
 [[ $(n_instances) -eq 0 ]] || fail "instances left"
+
+# ------------------------------------------------------------------ d. Docker, request by env
+step "d. Docker --runtime dynamig, DYNAMIG_WAIT"
+e2e_dockerd_start || fail "dockerd start"
+e2e_docker_image_import || fail "docker image import"
+dctl allocate filler --mig-profile 7g.40gb >/dev/null || fail "allocate filler"
+e2e_docker run -d --runtime dynamig -e DYNAMIG_MIG_PROFILE=1g.5gb -e DYNAMIG_WAIT=120s --network none \
+    "$E2E_DOCKER_IMAGE" sh -c 'trap "exit 0" TERM; while true; do sleep 1; done' >"$WORKDIR/d1.out" 2>&1 &
+d1=$!
+one_queued() { [[ $(queue_len) -eq 1 ]]; }
+wait_for 30 one_queued ||
+    fail "the docker container never queued: $(cat "$WORKDIR/d1.out")"
+did=$(status_json | jq -r '.queue[0].id')
+sleep 5
+kill -0 "$d1" 2>/dev/null || fail "docker run returned while its container waited: $(cat "$WORKDIR/d1.out")"
+ok "docker container ${did:0:12} waits in the queue (5s, docker run still blocked)"
+dctl release filler >/dev/null || fail "release filler"
+wait "$d1" || fail "docker run failed: $(cat "$WORKDIR/d1.out")"
+[[ $(inst_of "$did" | awk '{print $2}') == 1g.5gb ]] || fail "docker container holds $(inst_of "$did")"
+[[ $(queue_len) -eq 0 ]] || fail "queue not empty"
+ok "docker container ${did:0:12} runs on $(inst_of "$did")"
+e2e_docker rm -f "$did" >/dev/null || fail "docker rm -f"
+[[ $(n_instances) -eq 0 ]] || fail "instances left after docker"
+e2e_dockerd_stop
 
 dctl events | tail -n 12
 e2e_cleanup

@@ -63,7 +63,9 @@ pub enum NodeError {
     VictimAlive { victim: String, pid: u32 },
     #[error("no holder {0:?} on this node")]
     NoSuchHolder(String),
-    #[error("no room for {request} now that is not reserved for waiting requests ahead of it: {ahead}; give it a wait (dynamig.io/wait, --wait) to queue")]
+    #[error(
+        "no room for {request} now that is not reserved for waiting requests ahead of it: {ahead}"
+    )]
     Reserved { request: String, ahead: String },
     #[error("gave up after waiting {waited_ms} ms: {last}")]
     WaitExpired {
@@ -453,9 +455,7 @@ impl Node {
                 self.event(Event::new("refused", e.to_string()).holder(&spec.id));
                 return Err(e);
             }
-            Err(e) => {
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         };
         self.carry_out(spec, decision)
     }

@@ -80,10 +80,11 @@ impl Node {
         changed
     }
 
-    /// Removes `id`'s ticket, saves, and records why.
+    /// Removes this process's ticket for `id` (never another waiter's), saves, and records why.
     fn withdraw(&mut self, id: &str, kind: &str, why: String) -> Result<(), NodeError> {
         let before = self.state.queue.len();
-        self.state.queue.retain(|t| t.id != id);
+        let me = ProcRef::current();
+        self.state.queue.retain(|t| t.id != id || t.waiter != me);
         if self.state.queue.len() != before {
             self.save()?;
             self.event(Event::new(kind, why).holder(id));
@@ -134,7 +135,9 @@ pub fn allocate_waiting(
         let e = match attempt {
             Ok(d) => {
                 if mine.is_some() {
-                    node.state.queue.retain(|t| t.id != spec.id);
+                    node.state
+                        .queue
+                        .retain(|t| t.id != spec.id || t.waiter != me);
                     node.event(
                         Event::new("served", format!("after waiting {waited_ms} ms"))
                             .holder(&spec.id),

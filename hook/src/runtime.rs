@@ -111,15 +111,23 @@ pub fn prepare_create(bundle: &Path, id: &str, namespace: &str) -> Result<Prepar
     let dir = StateDir::from_env()?;
     let hooks = hook_config(&dir)?;
     let started = std::time::Instant::now();
-    let mut node = Node::open(&dir)?;
-    let lock_wait_us = node.lock_waited().as_micros() as u64;
-    let alloc = node.allocate(AllocSpec {
+    let spec = AllocSpec {
         id: id.to_string(),
         namespace: namespace.to_string(),
         request,
         process: None,
         creator: Some(ProcRef::current()),
-    })?;
+    };
+    // With dynamig.io/wait, `create` blocks in the wait queue (docs/wait-queue.md): keep the
+    // wait below the caller's own create timeout (kubelet's runtime-request-timeout, 2m).
+    let (mut node, alloc) = if spec.request.wait.is_zero() {
+        let mut node = Node::open(&dir)?;
+        let alloc = node.allocate(spec)?;
+        (node, alloc)
+    } else {
+        dynamig::node::allocate_waiting(&dir, spec, dynamig::node::cancel_on_signals())?
+    };
+    let lock_wait_us = node.lock_waited().as_micros() as u64;
     let edited = spec::inject(&mut config.spec, &alloc, &hooks).and_then(|()| config.save());
     if let Err(e) = edited {
         if let Err(r) = node.release(id) {

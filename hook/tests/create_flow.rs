@@ -105,4 +105,58 @@ fn create_record_release() {
     assert!(!runtime::release("good").unwrap());
     let _ = child.kill();
     let _ = child.wait();
+
+    // 6. dynamig.io/wait: create waits in the queue while the GPU is full
+    let full = bundle(
+        t.path(),
+        "full",
+        r#"{"annotations":{"dynamig.io/mig-profile":"7g.40gb"},"process":{"env":[]},"linux":{}}"#,
+    );
+    assert!(matches!(
+        runtime::prepare_create(&full, "full", "ns").unwrap(),
+        Prepared::Injected(_)
+    ));
+    let waiting = r#"{"annotations":{"dynamig.io/mig-profile":"1g.5gb","dynamig.io/wait":"300ms"},"process":{"env":[]},"linux":{}}"#;
+    // out of time: refused, the bundle untouched, no ticket and no holder left
+    let late = bundle(t.path(), "late", waiting);
+    let e = runtime::prepare_create(&late, "late", "ns")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("gave up after waiting"), "{e}");
+    assert_eq!(
+        std::fs::read_to_string(late.join("config.json")).unwrap(),
+        waiting
+    );
+    let st: dynamig::state::NodeState = dynamig::state::file::read(&dir.state_file())
+        .unwrap()
+        .unwrap();
+    assert!(st.queue.is_empty());
+    assert_eq!(
+        st.holders.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(),
+        ["full"]
+    );
+    // served once room appears while it waits
+    let patient = bundle(t.path(), "patient", &waiting.replace("300ms", "20s"));
+    let releaser = std::thread::spawn(|| {
+        let dir = StateDir::from_env().unwrap();
+        // release only once the waiter holds a ticket
+        loop {
+            let st: Option<dynamig::state::NodeState> =
+                dynamig::state::file::read(&dir.state_file()).unwrap();
+            if st.is_some_and(|s| !s.queue.is_empty()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        runtime::release("full").unwrap()
+    });
+    let Prepared::Injected(a) = runtime::prepare_create(&patient, "patient", "ns").unwrap() else {
+        panic!("expected an allocation after waiting")
+    };
+    assert!(releaser.join().unwrap());
+    assert_eq!(a.profile, "1g.5gb");
+    let st: dynamig::state::NodeState = dynamig::state::file::read(&dir.state_file())
+        .unwrap()
+        .unwrap();
+    assert!(st.queue.is_empty());
 }

@@ -15,6 +15,7 @@ pub mod planner;
 pub mod priority;
 pub mod process;
 pub mod quantity;
+pub mod queue;
 pub mod replay;
 pub mod request;
 pub mod rfc3339;

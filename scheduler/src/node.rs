@@ -25,6 +25,9 @@ use serde::Serialize;
 use std::time::Duration;
 use thiserror::Error;
 
+mod waiting;
+pub use waiting::{allocate_waiting, cancel_on_signals};
+
 /// How long a destroy keeps retrying while NVML reports the instance in use.
 const DESTROY_RETRY: Duration = Duration::from_secs(5);
 /// After SIGKILL, how long to wait for a victim to exit.
@@ -60,6 +63,19 @@ pub enum NodeError {
     VictimAlive { victim: String, pid: u32 },
     #[error("no holder {0:?} on this node")]
     NoSuchHolder(String),
+    #[error(
+        "no room for {request} now that is not reserved for waiting requests ahead of it: {ahead}"
+    )]
+    Reserved { request: String, ahead: String },
+    #[error("gave up after waiting {waited_ms} ms: {last}")]
+    WaitExpired {
+        waited_ms: u64,
+        last: Box<NodeError>,
+    },
+    #[error("stopped waiting after {waited_ms} ms (interrupted); nothing was allocated")]
+    Cancelled { waited_ms: u64 },
+    #[error("a request for holder {0:?} is already waiting on this node")]
+    AlreadyQueued(String),
 }
 
 impl NodeError {
@@ -68,6 +84,7 @@ impl NodeError {
         match self {
             NodeError::Refused(r) if r.is_bad_input() => 2,
             NodeError::BadId(_) => 2,
+            NodeError::WaitExpired { last, .. } => last.exit_code(),
             _ => 1,
         }
     }
@@ -374,6 +391,8 @@ impl Node {
                 _ => {}
             }
         }
+        // 4. Tickets whose waiter is gone or whose deadline passed.
+        changed |= self.expire_tickets(now);
         if changed {
             self.save()?;
         }
@@ -426,30 +445,42 @@ impl Node {
         )
     }
 
-    /// Plans, evicts if it must, creates the instance, and records the holder.
+    /// Plans (under the wait queue's reservations), evicts if it must, creates the instance, and
+    /// records the holder. Never waits: see [`allocate_waiting`].
     pub fn allocate(&mut self, spec: AllocSpec) -> Result<Allocation, NodeError> {
+        self.check_spec(&spec)?;
+        let decision = match self.decide(&spec) {
+            Ok(d) => d,
+            Err(e @ (NodeError::Refused(_) | NodeError::Reserved { .. })) => {
+                self.event(Event::new("refused", e.to_string()).holder(&spec.id));
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        self.carry_out(spec, decision)
+    }
+
+    fn check_spec(&self, spec: &AllocSpec) -> Result<(), NodeError> {
         if !valid_id(&spec.id) {
-            return Err(NodeError::BadId(spec.id));
+            return Err(NodeError::BadId(spec.id.clone()));
         }
         if !valid_id(&spec.namespace) {
-            return Err(NodeError::BadId(spec.namespace));
+            return Err(NodeError::BadId(spec.namespace.clone()));
         }
         if self
             .state
             .holder(&spec.id)
             .is_some_and(|h| h.state == HolderState::Active)
         {
-            return Err(NodeError::AlreadyHeld(spec.id));
+            return Err(NodeError::AlreadyHeld(spec.id.clone()));
         }
+        Ok(())
+    }
+
+    /// Carries out a decision for `spec`.
+    fn carry_out(&mut self, spec: AllocSpec, decision: Decision) -> Result<Allocation, NodeError> {
         // A preempted or lost record under the same id is replaced.
         self.state.holders.retain(|h| h.id != spec.id);
-        let decision = match self.plan(&spec.request) {
-            Ok(d) => d,
-            Err(r) => {
-                self.event(Event::new("refused", r.to_string()).holder(&spec.id));
-                return Err(NodeError::Refused(r));
-            }
-        };
         let evicted: Vec<String> = decision.victims.iter().map(|v| v.id.clone()).collect();
         for v in &decision.victims {
             self.evict(&v.id, &spec.id)?;

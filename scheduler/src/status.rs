@@ -58,6 +58,26 @@ pub struct EndedHolder {
     pub holder: HolderInfo,
 }
 
+/// A request waiting for room, in serving order.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueuedInfo {
+    /// 1 is served first.
+    pub position: usize,
+    pub id: String,
+    pub namespace: String,
+    pub request: String,
+    pub priority: i32,
+    pub priority_class: String,
+    /// The waiting process.
+    pub pid: u32,
+    pub waited_ms: u64,
+    /// Unix time in milliseconds when the waiter gives up.
+    pub deadline_ms: u64,
+    pub remaining_ms: u64,
+    /// Where the request is reserved room now, if anywhere: `GPU 0 7g.40gb@0`.
+    pub reserved: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub backend: String,
@@ -65,6 +85,40 @@ pub struct Status {
     pub gpus: Vec<GpuStatus>,
     /// Holders that hold no instance now: `preempted` or `lost`.
     pub ended: Vec<EndedHolder>,
+    /// Requests waiting for room (`dynamig.io/wait`), in serving order.
+    pub queue: Vec<QueuedInfo>,
+}
+
+fn queue_info(node: &Node, view: &crate::planner::NodeView) -> Vec<QueuedInfo> {
+    let now = crate::events::now_ms();
+    let (_, held) = crate::queue::reserved_view(
+        view,
+        &node.state.queue,
+        (
+            std::cmp::Reverse(crate::priority::Priority(i32::MIN)),
+            u64::MAX,
+        ),
+    );
+    crate::queue::ordered(&node.state.queue)
+        .into_iter()
+        .enumerate()
+        .map(|(n, t)| QueuedInfo {
+            position: n + 1,
+            id: t.id.clone(),
+            namespace: t.namespace.clone(),
+            request: t.asked.clone(),
+            priority: t.request.priority.0,
+            priority_class: t.request.priority.to_string(),
+            pid: t.waiter.pid,
+            waited_ms: now.saturating_sub(t.enqueued_ms),
+            deadline_ms: t.deadline_ms,
+            remaining_ms: t.deadline_ms.saturating_sub(now),
+            reserved: held
+                .iter()
+                .find(|r| r.id == t.id)
+                .map(|r| format!("GPU {} {}@{}", r.gpu, r.profile, r.start)),
+        })
+        .collect()
 }
 
 fn holder_info(h: &crate::state::Holder) -> HolderInfo {
@@ -155,5 +209,6 @@ pub fn status(node: &Node) -> Status {
         state_dir: node.dir().path().display().to_string(),
         gpus,
         ended,
+        queue: queue_info(node, &view),
     }
 }

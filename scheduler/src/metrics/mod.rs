@@ -33,11 +33,10 @@ pub fn counters_file(dir: &Path) -> PathBuf {
     dir.join("counters.json")
 }
 
-/// Requests waiting for room. The wait queue is kept in the node state by the queueing work;
-/// until it is merged there is none, so this is 0. It must return the number of queued
-/// requests that the node state records (the queue's length, under the node lock).
-pub fn waiting_requests(_node: &Node) -> u64 {
-    0
+/// Requests waiting for room: the tickets of the node state's wait queue (read under the node
+/// lock, so a ticket that reconcile just expired is not counted).
+pub fn waiting_requests(node: &Node) -> u64 {
+    node.state.queue.len() as u64
 }
 
 /// Called once when a node is closed (still under its lock): counts this process's events and

@@ -14,4 +14,4 @@ pub mod model;
 pub use dir::StateDir;
 pub use file::StateFileError;
 pub use lock::{LockError, NodeLock};
-pub use model::{Holder, HolderState, InstanceRef, Intent, NodeState};
+pub use model::{Holder, HolderState, InstanceRef, Intent, NodeState, Ticket};

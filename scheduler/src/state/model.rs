@@ -2,6 +2,7 @@
 
 use crate::priority::Priority;
 use crate::process::ProcRef;
+use crate::request::Request;
 use serde::{Deserialize, Serialize};
 
 /// A MIG instance that dynamig created for a holder.
@@ -85,6 +86,25 @@ pub enum Intent {
     Destroy { gpu: u32, gi: u32, holder: String },
 }
 
+/// A request waiting for room (`dynamig.io/wait`): see `docs/wait-queue.md`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// The holder id the request will have once served.
+    pub id: String,
+    pub namespace: String,
+    pub request: Request,
+    /// What was asked for, as the user wrote it (`gpu-memory 10GB`).
+    pub asked: String,
+    /// The process that waits; the ticket is dropped when it is gone.
+    pub waiter: ProcRef,
+    /// Arrival order among tickets; smaller is older.
+    pub seq: u64,
+    /// Unix time in milliseconds.
+    pub enqueued_ms: u64,
+    /// Unix time in milliseconds after which the waiter gives up.
+    pub deadline_ms: u64,
+}
+
 /// The whole state file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct NodeState {
@@ -93,6 +113,12 @@ pub struct NodeState {
     pub next_seq: u64,
     pub holders: Vec<Holder>,
     pub intents: Vec<Intent>,
+    /// Requests waiting for room, in arrival order (serving order is by priority, then `seq`).
+    /// Absent from files written before the wait queue; older readers ignore it.
+    #[serde(default)]
+    pub queue: Vec<Ticket>,
+    #[serde(default)]
+    pub next_ticket: u64,
 }
 
 impl NodeState {
@@ -111,5 +137,33 @@ impl NodeState {
                 .as_ref()
                 .is_some_and(|i| i.gpu == gpu && i.gi == gi)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_from_before_the_wait_queue_loads_with_an_empty_queue() {
+        let old = r#"{"backend":"sim","next_seq":3,"holders":[],"intents":[]}"#;
+        let s: NodeState = serde_json::from_str(old).unwrap();
+        assert!(s.queue.is_empty());
+        assert_eq!((s.next_seq, s.next_ticket), (3, 0));
+        // and an older reader, which knows no queue, ignores it
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct Old {
+            backend: String,
+            next_seq: u64,
+            holders: Vec<Holder>,
+            intents: Vec<Intent>,
+        }
+        let new = serde_json::to_string(&NodeState {
+            next_ticket: 5,
+            ..s
+        })
+        .unwrap();
+        assert!(serde_json::from_str::<Old>(&new).is_ok());
     }
 }

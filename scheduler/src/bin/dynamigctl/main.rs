@@ -120,6 +120,10 @@ struct ReqArgs {
     /// How long an evicted holder gets between SIGTERM and SIGKILL, e.g. 10s.
     #[arg(long, value_name = "D")]
     grace_period: Option<String>,
+    /// How long to wait in the queue for room when there is none now, e.g. 30s (default 0:
+    /// fail at once). SIGINT/SIGTERM stop the wait and leave nothing behind.
+    #[arg(long, value_name = "D")]
+    wait: Option<String>,
 }
 
 impl ReqArgs {
@@ -136,6 +140,7 @@ impl ReqArgs {
         put(request::PRIORITY.annotation, &self.priority);
         put(request::PREEMPTIBLE.annotation, &self.preemptible);
         put(request::GRACE_PERIOD.annotation, &self.grace_period);
+        put(request::WAIT.annotation, &self.wait);
         request::parse(&a, &[])?.ok_or_else(|| {
             request::RequestError::Other("give --gpu-memory or --mig-profile".into())
         })
@@ -249,8 +254,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let request = req.request().map_err(bad_input)?;
             let node = open_node()?;
             let d = node
-                .plan(&request)
-                .map_err(|r| Failure::from(anyhow::Error::new(NodeError::Refused(r))))?;
+                .plan_queued(&request)
+                .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
             let out = render::PlanOut::from(&d);
             if json {
                 print_json(&out)
@@ -274,16 +279,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 ),
                 None => None,
             };
-            let mut node = open_node()?;
-            let a = node
-                .allocate(AllocSpec {
-                    id,
-                    namespace,
-                    request,
-                    process,
-                    creator: None,
-                })
-                .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+            let spec = AllocSpec {
+                id,
+                namespace,
+                request,
+                process,
+                creator: None,
+            };
+            let a = if spec.request.wait.is_zero() {
+                open_node()?.allocate(spec)
+            } else {
+                let cancel = dynamig::node::cancel_on_signals();
+                dynamig::node::allocate_waiting(&state_dir()?, spec, cancel).map(|(_, a)| a)
+            }
+            .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
             if json {
                 print_json(&a)
             } else {

@@ -304,7 +304,45 @@ pub fn status(st: &Status) -> String {
             .render(),
         );
     }
+    if !st.queue.is_empty() {
+        out.push(String::new());
+        out.push(queue(st));
+    }
     out.join("\n")
+}
+
+/// The wait queue, in serving order.
+fn queue(st: &Status) -> String {
+    let secs = |ms: u64| format!("{}.{}s", ms / 1000, (ms % 1000) / 100);
+    let rows = st
+        .queue
+        .iter()
+        .map(|q| {
+            vec![
+                q.position.to_string(),
+                q.id.clone(),
+                q.request.clone(),
+                q.priority_class.clone(),
+                q.pid.to_string(),
+                secs(q.waited_ms),
+                format!("in {}", secs(q.remaining_ms)),
+                q.reserved.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    Table {
+        title: Some("Waiting:".into()),
+        header: [
+            "Pos", "Holder", "Request", "Priority", "PID", "Waited", "Deadline", "Reserved",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+        right: vec![0, 4, 5],
+        bars: vec![],
+        empty: String::new(),
+    }
+    .render()
 }
 
 pub fn events(evs: &[Event]) -> String {

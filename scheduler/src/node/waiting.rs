@@ -1,0 +1,241 @@
+//! Waiting for room (`dynamig.io/wait`): a request that cannot be served takes a ticket in the
+//! node state, lets go of the lock, naps, and tries again under the lock until it is served or
+//! its wait is over. The fairness rule is in [`crate::queue`]; the design in
+//! `docs/wait-queue.md`.
+
+use super::{AllocSpec, Allocation, Node, NodeError};
+use crate::duration::format_duration;
+use crate::events::{now_ms, Event};
+use crate::planner::{Decision, PlanRequest, Refusal};
+use crate::process::ProcRef;
+use crate::queue::{self, Admission};
+use crate::request::Request;
+use crate::state::{StateDir, Ticket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The first nap between tries; it doubles up to [`NAP_MAX`].
+const NAP_MIN: Duration = Duration::from_millis(10);
+const NAP_MAX: Duration = Duration::from_millis(200);
+/// How often a nap looks at the cancel flag.
+const NAP_STEP: Duration = Duration::from_millis(10);
+/// A live waiter removes its own ticket at its deadline; anyone else drops it this long after.
+const EXPIRY_SLACK_MS: u64 = 5_000;
+
+impl Node {
+    /// Plans `spec` under the reservations of the tickets ahead of it.
+    pub(super) fn decide(&self, spec: &AllocSpec) -> Result<Decision, NodeError> {
+        let key = match self.state.queue.iter().find(|t| t.id == spec.id) {
+            Some(t) if t.waiter != ProcRef::current() => {
+                return Err(NodeError::AlreadyQueued(spec.id.clone()))
+            }
+            Some(t) => queue::key(t),
+            None => queue::arrival_key(spec.request.priority),
+        };
+        self.decide_at(&spec.request, key)
+    }
+
+    /// Where a new request would go now, under the queue's reservations (a dry run).
+    pub fn plan_queued(&self, request: &Request) -> Result<Decision, NodeError> {
+        self.decide_at(request, queue::arrival_key(request.priority))
+    }
+
+    fn decide_at(&self, request: &Request, key: queue::OrderKey) -> Result<Decision, NodeError> {
+        let req = PlanRequest {
+            size: request.size.clone(),
+            priority: request.priority,
+        };
+        match queue::admit(&self.view(), &self.state.queue, &req, key) {
+            Admission::Admit(d) => Ok(d),
+            Admission::NoRoom(r) => Err(NodeError::Refused(r)),
+            Admission::Reserved(held) => Err(NodeError::Reserved {
+                request: request.size.to_string(),
+                ahead: held
+                    .iter()
+                    .map(|r| format!("{} ({} on GPU {} at {})", r.id, r.profile, r.gpu, r.start))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Drops the tickets whose waiter is gone or whose deadline passed; true if any was.
+    pub(super) fn expire_tickets(&mut self, now: u64) -> bool {
+        let mut dropped = Vec::new();
+        self.state.queue.retain(|t| {
+            let why = if !t.waiter.is_alive() {
+                format!("its waiter (pid {}) is gone", t.waiter.pid)
+            } else if now > t.deadline_ms.saturating_add(EXPIRY_SLACK_MS) {
+                format!("its deadline passed {} ms ago", now - t.deadline_ms)
+            } else {
+                return true;
+            };
+            dropped.push((t.id.clone(), why));
+            false
+        });
+        let changed = !dropped.is_empty();
+        for (id, why) in dropped {
+            self.event(Event::new("expired", format!("ticket dropped: {why}")).holder(&id));
+        }
+        changed
+    }
+
+    /// Removes this process's ticket for `id` (never another waiter's), saves, and records why.
+    fn withdraw(&mut self, id: &str, kind: &str, why: String) -> Result<(), NodeError> {
+        let before = self.state.queue.len();
+        let me = ProcRef::current();
+        self.state.queue.retain(|t| t.id != id || t.waiter != me);
+        if self.state.queue.len() != before {
+            self.save()?;
+            self.event(Event::new(kind, why).holder(id));
+        }
+        Ok(())
+    }
+}
+
+/// Whether a refusal may change by itself as holders come and go.
+fn waitable(e: &NodeError) -> bool {
+    match e {
+        NodeError::Reserved { .. } => true,
+        NodeError::Refused(r) => !r.is_bad_input() && !matches!(r, Refusal::NoGpus),
+        _ => false,
+    }
+}
+
+/// Sleeps `d`, waking early when `cancel` is set.
+fn nap(d: Duration, cancel: &AtomicBool) {
+    let end = Instant::now() + d;
+    while !cancel.load(Ordering::Relaxed) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(NAP_STEP));
+    }
+}
+
+/// Allocates for `spec`, waiting up to `spec.request.wait` for room (no wait: exactly
+/// [`Node::allocate`]). While it waits, its ticket is in the node state; it leaves none behind
+/// when it returns, whether served, out of time, or stopped by `cancel`. Returns the node, still
+/// locked, with the allocation.
+pub fn allocate_waiting(
+    dir: &StateDir,
+    spec: AllocSpec,
+    cancel: &AtomicBool,
+) -> Result<(Node, Allocation), NodeError> {
+    let wait = spec.request.wait;
+    let started = Instant::now();
+    let me = ProcRef::current();
+    let mut mine: Option<Ticket> = None;
+    let mut next_nap = NAP_MIN;
+    loop {
+        let mut node = Node::open(dir)?;
+        let waited_ms = started.elapsed().as_millis() as u64;
+        let attempt = node.check_spec(&spec).and_then(|()| node.decide(&spec));
+        let e = match attempt {
+            Ok(d) => {
+                if mine.is_some() {
+                    node.state
+                        .queue
+                        .retain(|t| t.id != spec.id || t.waiter != me);
+                    node.event(
+                        Event::new("served", format!("after waiting {waited_ms} ms"))
+                            .holder(&spec.id),
+                    );
+                }
+                let a = node.carry_out(spec, d)?;
+                return Ok((node, a));
+            }
+            Err(e) => e,
+        };
+        let id = spec.id.clone();
+        if !waitable(&e) || wait.is_zero() {
+            if mine.is_some() {
+                node.withdraw(&id, "withdrawn", format!("stopped waiting: {e}"))?;
+            }
+            if matches!(e, NodeError::Refused(_) | NodeError::Reserved { .. }) {
+                node.event(Event::new("refused", e.to_string()).holder(&id));
+            }
+            return Err(e);
+        }
+        if cancel.load(Ordering::Relaxed) {
+            node.withdraw(
+                &id,
+                "withdrawn",
+                format!("interrupted after {waited_ms} ms"),
+            )?;
+            return Err(NodeError::Cancelled { waited_ms });
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= wait {
+            node.withdraw(
+                &id,
+                "expired",
+                format!("gave up after waiting {waited_ms} ms: {e}"),
+            )?;
+            return Err(NodeError::WaitExpired {
+                waited_ms,
+                last: Box::new(e),
+            });
+        }
+        if node.state.queue.iter().all(|t| t.id != id) {
+            let t = match &mine {
+                // Re-queued in its old place (someone rewrote the state without it).
+                Some(t) => t.clone(),
+                None => {
+                    let seq = node.state.next_ticket;
+                    node.state.next_ticket += 1;
+                    let now = now_ms();
+                    Ticket {
+                        id: id.clone(),
+                        namespace: spec.namespace.clone(),
+                        request: spec.request.clone(),
+                        asked: spec.request.size.to_string(),
+                        waiter: me,
+                        seq,
+                        enqueued_ms: now,
+                        deadline_ms: now + wait.as_millis() as u64,
+                    }
+                }
+            };
+            node.state.queue.push(t.clone());
+            node.save()?;
+            node.event(
+                Event::new(
+                    "queued",
+                    format!("waits up to {} for room: {e}", format_duration(wait)),
+                )
+                .holder(&id),
+            );
+            mine = Some(t);
+        }
+        drop(node);
+        nap(next_nap.min(wait - elapsed), cancel);
+        next_nap = (next_nap * 2).min(NAP_MAX);
+    }
+}
+
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    CANCEL.store(true, Ordering::Relaxed);
+}
+
+/// Turns SIGINT and SIGTERM into a flag that [`allocate_waiting`] watches, so a waiter that is
+/// told to stop removes its ticket before it exits. Call it only when a request will wait: the
+/// signals no longer end the process by themselves.
+pub fn cancel_on_signals() -> &'static AtomicBool {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        if let Err(e) = unsafe { sigaction(sig, &action) } {
+            tracing::warn!(signal = %sig, error = %e, "cannot catch the signal");
+        }
+    }
+    &CANCEL
+}

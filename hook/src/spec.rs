@@ -51,6 +51,11 @@ pub struct HookConfig {
     /// `KEY=VALUE` entries the hook runs with (runc gives hooks exactly this env, nothing else):
     /// at least `DYNAMIG_STATE_DIR`.
     pub env: Vec<String>,
+    /// Add the `poststop` hook that releases the holder. Only for `runc run`: after `runc
+    /// create`, the container is released by `dynamig-runc delete` (runc runs `poststop` hooks
+    /// inside `runc delete`, so a hook would only release the same holder a moment earlier, at
+    /// the cost of one more process and one more locked pass).
+    pub poststop: bool,
 }
 
 /// A bundle's `config.json`: the bytes as read and the parsed spec.
@@ -224,7 +229,9 @@ pub fn inject(spec: &mut Value, alloc: &Allocation, hooks: &HookConfig) -> Resul
         };
         let h = object(spec, "hooks", "spec")?;
         array(h, "createRuntime", "hooks")?.push(hook("create-runtime"));
-        array(h, "poststop", "hooks")?.push(hook("poststop"));
+        if hooks.poststop {
+            array(h, "poststop", "hooks")?.push(hook("poststop"));
+        }
     }
     // annotation
     {
@@ -243,7 +250,9 @@ pub fn inject(spec: &mut Value, alloc: &Allocation, hooks: &HookConfig) -> Resul
     Ok(())
 }
 
-/// Writes `spec` to `path` atomically, keeping the file's mode.
+/// Writes `spec` to `path` atomically, keeping the file's mode. Not forced to disk: the bundle
+/// lives only as long as its container, which a crash of the machine ends anyway; the rename
+/// keeps it whole for runc and for a crash of this process.
 pub fn write_atomic(path: &Path, spec: &Value) -> Result<(), SpecError> {
     let err = |source| SpecError::Write {
         path: path.to_path_buf(),
@@ -263,7 +272,6 @@ pub fn write_atomic(path: &Path, spec: &Value) -> Result<(), SpecError> {
         if let Some(p) = perms {
             f.set_permissions(p)?;
         }
-        f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if r.is_err() {

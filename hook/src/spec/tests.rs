@@ -34,6 +34,7 @@ fn hooks() -> HookConfig {
     HookConfig {
         hook_bin: "/opt/dynamig/bin/dynamig-hook".into(),
         env: vec!["DYNAMIG_STATE_DIR=/run/dynamig".into()],
+        poststop: false,
     }
 }
 
@@ -111,8 +112,21 @@ fn inject_adds_devices_rules_env_hooks_annotation() {
         json!(["dynamig-hook", "create-runtime", "--id", "c1"])
     );
     assert_eq!(cr[1]["env"], json!(["DYNAMIG_STATE_DIR=/run/dynamig"]));
-    let ps = v.pointer("/hooks/poststop").unwrap().as_array().unwrap();
-    assert_eq!(ps[0]["args"][1], "poststop");
+    // `runc create`: released by `dynamig-runc delete`, no poststop hook
+    assert!(v.pointer("/hooks/poststop").is_none());
+    // `runc run` (no delete call follows): a poststop hook releases
+    let mut run: Value = serde_json::from_str(SPEC).unwrap();
+    let run_hooks = HookConfig {
+        poststop: true,
+        ..hooks()
+    };
+    inject(&mut run, &alloc(), &run_hooks).unwrap();
+    let ps = run.pointer("/hooks/poststop").unwrap().as_array().unwrap();
+    assert_eq!(ps.len(), 1);
+    assert_eq!(
+        ps[0]["args"],
+        json!(["dynamig-hook", "poststop", "--id", "c1"])
+    );
     let ann = v
         .pointer("/annotations/dynamig.io~1injected")
         .unwrap()

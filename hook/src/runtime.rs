@@ -89,7 +89,9 @@ pub fn prepare(
     namespace: &str,
     run: bool,
 ) -> Result<Prepared, RuntimeError> {
-    let mut config = Config::load(bundle)?;
+    let Some(mut config) = Config::load_if_request(bundle)? else {
+        return Ok(Prepared::Untouched);
+    };
     let Some(request) = config.request()? else {
         return Ok(Prepared::Untouched);
     };
@@ -136,12 +138,17 @@ pub fn record_process(id: &str, pid: u32) -> Result<(), RuntimeError> {
     Ok(())
 }
 
+/// Whether the node may have a holder `id` (lock-free, see [`dynamig::node::may_hold`]).
+pub fn may_hold(id: &str) -> bool {
+    dynamig::node::may_hold(&StateDir::env_path(), id)
+}
+
 /// Releases a holder; `Ok(false)` when it held nothing. When a lock-free read of the state
 /// proves there is no such holder ([`dynamig::node::may_hold`]), that answer comes without the
 /// lock, the backend or a write: the common case of `runc delete` for a container that asked
 /// for nothing, or whose holder is already gone.
 pub fn release(id: &str) -> Result<bool, RuntimeError> {
-    if !dynamig::node::may_hold(&StateDir::env_path(), id) {
+    if !may_hold(id) {
         return Ok(false);
     }
     crate::logging::init("dynamig-runc");

@@ -66,7 +66,33 @@ pub struct Config {
     pub spec: Value,
 }
 
+/// Whether the bytes of a `config.json` can hold a request at all: `false` only when they
+/// contain neither `dynamig.io/` nor `DYNAMIG_` nor a JSON `\u` escape (which could spell
+/// either). A spec that cannot is left alone without being parsed.
+pub fn may_request(bytes: &[u8]) -> bool {
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    has(request::PREFIX.as_bytes()) || has(b"DYNAMIG_") || has(b"\\u")
+}
+
 impl Config {
+    /// Reads a bundle's `config.json`; `Ok(None)` when its bytes cannot hold a request
+    /// ([`may_request`]), without parsing them.
+    pub fn load_if_request(bundle: &Path) -> Result<Option<Config>, SpecError> {
+        let path = bundle.join("config.json");
+        let bytes = std::fs::read(&path).map_err(|source| SpecError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if !may_request(&bytes) {
+            return Ok(None);
+        }
+        let spec = serde_json::from_slice(&bytes).map_err(|source| SpecError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Some(Config { path, bytes, spec }))
+    }
+
     pub fn load(bundle: &Path) -> Result<Config, SpecError> {
         let path = bundle.join("config.json");
         let bytes = std::fs::read(&path).map_err(|source| SpecError::Read {
@@ -85,7 +111,7 @@ impl Config {
         read_request(&self.spec)
     }
 
-    /// Writes the (edited) spec back atomically: temp file in the bundle, fsync, rename.
+    /// Writes the (edited) spec back atomically: temp file in the bundle, rename.
     pub fn save(&self) -> Result<(), SpecError> {
         write_atomic(&self.path, &self.spec)
     }

@@ -102,6 +102,11 @@ fn create(
 fn delete(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
     // Ask runc's own record, before runc removes it, whether dynamig edited this container.
     let injected = runtime::runc_state_injected(&inv.state_root(), id);
+    // Nothing to release afterwards (a container dynamig did not edit, or no holder of that id,
+    // which nothing can add now): hand the call straight to runc.
+    if injected == Some(false) || !runtime::may_hold(id) {
+        return exec_runc(args);
+    }
     let runc = match find_runc() {
         Ok(r) => r,
         Err(e) => {

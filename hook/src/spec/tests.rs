@@ -179,3 +179,24 @@ fn config_roundtrip_is_atomic_and_keeps_mode() {
         "no temp file left"
     );
 }
+
+#[test]
+fn specs_that_cannot_ask_are_not_parsed() {
+    // what containerd writes for a container without a request
+    let plain = br#"{"ociVersion":"1.0.2-dev","process":{"env":["PATH=/bin","NVIDIA_VISIBLE_DEVICES=all"]},"annotations":{"io.example/x":"y"}}"#;
+    assert!(!may_request(plain));
+    assert!(may_request(SPEC.as_bytes()), "annotation");
+    assert!(may_request(
+        br#"{"process":{"env":["DYNAMIG_GPU_MEMORY=10GB"]}}"#
+    ));
+    // an escaped key could spell dynamig.io/...: parse it
+    assert!(may_request(
+        br#"{"annotations":{"\u0064ynamig.io/gpu-memory":"10GB"}}"#
+    ));
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("config.json"), plain).unwrap();
+    assert!(Config::load_if_request(t.path()).unwrap().is_none());
+    std::fs::write(t.path().join("config.json"), SPEC).unwrap();
+    let c = Config::load_if_request(t.path()).unwrap().unwrap();
+    assert!(c.request().unwrap().is_some());
+}

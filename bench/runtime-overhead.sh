@@ -9,7 +9,8 @@
 # once through the stand-ins alone (no dynamig),
 # once through dynamig for a container without a request, and once with dynamig.io/mig-profile
 # 1g.5gb on a simulated A100-40GB (allocate, record the process, release: every state write).
-# Prints a markdown table; "added" is the median minus the stand-ins' median.
+# Prints a markdown table; "added" is the median minus the stand-ins' median; the CPU columns
+# (mean user+sys time of the whole cycle) are steadier than wall time on a busy machine.
 #
 # Usage: bash bench/runtime-overhead.sh [RUNS]     (default 200 runs, 20 warm-ups)
 #   BENCH_BIN_DIR=target/release (default: target/release if built, else target/debug)
@@ -64,7 +65,8 @@ echo "dynamig's own work per container (launcher x2, runc create/start/delete/de
 echo
 jq -r '
   .results as $r | ($r[0].median) as $b |
-  "| calls | median (ms) | mean ± sd (ms) | added (ms) |",
-  "|---|---:|---:|---:|",
-  ($r[] | "| \(.command) | \(.median * 1000 | . * 100 | round / 100) | \(.mean * 1000 | . * 100 | round / 100) ± \(.stddev * 1000 | . * 100 | round / 100) | \((.median - $b) * 1000 | . * 100 | round / 100) |")
+  ($r[0].user + $r[0].system) as $bc |
+  "| calls | median (ms) | mean ± sd (ms) | added (ms) | CPU user+sys (ms) | added CPU (ms) |",
+  "|---|---:|---:|---:|---:|---:|",
+  ($r[] | "| \(.command) | \(.median * 1000 | . * 100 | round / 100) | \(.mean * 1000 | . * 100 | round / 100) ± \(.stddev * 1000 | . * 100 | round / 100) | \((.median - $b) * 1000 | . * 100 | round / 100) | \((.user + .system) * 1000 | . * 100 | round / 100) | \((.user + .system - $bc) * 1000 | . * 100 | round / 100) |")
 ' "$W/o.json"

@@ -9,6 +9,8 @@
 #
 # Usage (root): bash bench/container-start.sh [RUNS]      (default 20 runs, 3 warm-ups)
 #   BENCH_BIN_DIR=target/release (default: target/release if built, else target/debug)
+#   BENCH_STATE_FS=tmpfs   the state directory on a private tmpfs, as /run/dynamig is on a
+#                          systemd host (default: a directory under /tmp, i.e. the disk here)
 # Needs tests/e2e/lib/install-deps.sh (run here) for containerd, runc, hyperfine, jq.
 set -euo pipefail
 
@@ -33,6 +35,11 @@ export E2E_WORKDIR_OWNED=1
 export DYNAMIG_STATE_DIR=$WORKDIR/state
 trap e2e_cleanup EXIT
 e2e_env_init "$WORKDIR" >/dev/null 2>&1
+mkdir -p "$DYNAMIG_STATE_DIR"
+if [[ ${BENCH_STATE_FS:-disk} == tmpfs ]]; then
+    mount -t tmpfs -o mode=0700,size=64m dynamig-bench "$DYNAMIG_STATE_DIR"
+fi
+STATE_FS=$(stat -f -c %T "$DYNAMIG_STATE_DIR")
 "$BENCH_BIN_DIR/dynamigctl" sim init a100-40gb >/dev/null
 e2e_containerd_start 2>/dev/null
 e2e_image_import
@@ -60,7 +67,7 @@ left=$("$BENCH_BIN_DIR/dynamigctl" status --json | jq '[.gpus[].instances[]] | l
 allocs=$(jq -s 'map(select(.kind == "allocated")) | length' "$DYNAMIG_STATE_DIR/events.jsonl")
 
 echo
-echo "container start, \`ctr run --rm IMAGE ID true\`, containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'), $(nproc) CPUs, $RUNS runs + 3 warm-ups each, binaries: ${BENCH_BIN_DIR#"$ROOT"/}"
+echo "container start, \`ctr run --rm IMAGE ID true\`, containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'), $(nproc) CPUs, $RUNS runs + 3 warm-ups each, binaries: ${BENCH_BIN_DIR#"$ROOT"/}, state dir on $STATE_FS"
 echo
 jq -r '
   .results as $r | ($r[0].median) as $b |

@@ -33,6 +33,7 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
         step "end-to-end: containerd 1.7 / 2.x, CRI pod, Docker 26 / 28, podman (tests/e2e/versions.sh)" && E2E_BIN_DIR="$PWD/target/debug" bash tests/e2e/versions.sh
         step "end-to-end: metrics file checked by promtool (DYNAMIG_E2E=1)" && E2E_BIN_DIR="$PWD/target/debug" bash tests/e2e/metrics.sh
         step "end-to-end: dynamig.io/wait through containerd and Docker" && E2E_BIN_DIR="$PWD/target/debug" bash tests/e2e/wait.sh
+        step "README's demo command through real containerd (DYNAMIG_E2E=1)"; bash tests/e2e/demo-check.sh
     else
         step "end-to-end: smoke test of the container environment (DYNAMIG_E2E=1)"
         bash tests/e2e/lib/smoke.sh

@@ -33,8 +33,13 @@ pub struct Global {
 /// What dynamig does for a runc invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verb {
-    /// `create` or `run`: maybe allocate, then edit the bundle's config.json.
-    Create { bundle: Option<PathBuf>, id: String },
+    /// `create` or `run` (`run: true`; runc then also deletes the container itself when it
+    /// exits, with no `delete` call): maybe allocate, then edit the bundle's config.json.
+    Create {
+        bundle: Option<PathBuf>,
+        id: String,
+        run: bool,
+    },
     /// `delete`: release after runc deleted the container.
     Delete { id: String },
     /// Anything else (or a form we could not read): straight to runc.
@@ -104,7 +109,8 @@ impl Invocation {
         }
         let verb = match verb_at {
             Some(v) => match args[v].as_ref() {
-                "create" | "run" => parse_create(&args[v + 1..]),
+                "create" => parse_create(&args[v + 1..], false),
+                "run" => parse_create(&args[v + 1..], true),
                 "delete" => parse_delete(&args[v + 1..]),
                 _ => Verb::Other,
             },
@@ -135,7 +141,7 @@ impl Invocation {
     }
 }
 
-fn parse_create<S: AsRef<str>>(args: &[S]) -> Verb {
+fn parse_create<S: AsRef<str>>(args: &[S], run: bool) -> Verb {
     let mut bundle = None;
     let mut positional = Vec::new();
     let mut i = 0;
@@ -164,7 +170,7 @@ fn parse_create<S: AsRef<str>>(args: &[S]) -> Verb {
         i += 1;
     }
     match positional.pop() {
-        Some(id) => Verb::Create { bundle, id },
+        Some(id) => Verb::Create { bundle, id, run },
         None => Verb::Other,
     }
 }
@@ -204,7 +210,8 @@ mod tests {
             inv.verb,
             Verb::Create {
                 bundle: Some("/run/containerd/io.containerd.runtime.v2.task/k8s.io/c1".into()),
-                id: "c1".into()
+                id: "c1".into(),
+                run: false,
             }
         );
     }
@@ -221,7 +228,8 @@ mod tests {
             inv.verb,
             Verb::Create {
                 bundle: Some("/b".into()),
-                id: "c2".into()
+                id: "c2".into(),
+                run: false,
             }
         );
     }
@@ -243,7 +251,8 @@ mod tests {
             inv.verb,
             Verb::Create {
                 bundle: Some("/bundle".into()),
-                id: "x".into()
+                id: "x".into(),
+                run: true,
             }
         );
         // no bundle flag: runc uses the current directory
@@ -251,7 +260,8 @@ mod tests {
             p("create c3").verb,
             Verb::Create {
                 bundle: None,
-                id: "c3".into()
+                id: "c3".into(),
+                run: false,
             }
         );
         assert_eq!(p("create c3").namespace(), "default");

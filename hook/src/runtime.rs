@@ -1,6 +1,6 @@
 //! What the runtime entry points do under the node lock: allocate for a bundle and edit its
 //! spec (`dynamig-runc create`), record the container's process (`dynamig-hook
-//! create-runtime`), release (`dynamig-runc delete`, `dynamig-hook poststop`).
+//! create-runtime`), release (`dynamig-runc delete`; `dynamig-hook poststop` after `runc run`).
 
 use crate::spec::{self, Config, HookConfig, SpecError};
 use dynamig::node::{AllocSpec, Allocation, Node, NodeError};
@@ -75,8 +75,8 @@ pub fn hook_bin() -> Result<PathBuf, RuntimeError> {
     }
 }
 
-/// The hooks' configuration for a state directory.
-pub fn hook_config(dir: &StateDir) -> Result<HookConfig, RuntimeError> {
+/// The hooks' configuration for a state directory; `poststop` for `runc run`.
+pub fn hook_config(dir: &StateDir, poststop: bool) -> Result<HookConfig, RuntimeError> {
     let state = std::fs::canonicalize(dir.path()).unwrap_or_else(|_| dir.path().to_path_buf());
     let mut env = vec![format!("{}={}", dynamig::state::dir::ENV, state.display())];
     for k in pass_env_names() {
@@ -87,6 +87,7 @@ pub fn hook_config(dir: &StateDir) -> Result<HookConfig, RuntimeError> {
     Ok(HookConfig {
         hook_bin: hook_bin()?,
         env,
+        poststop,
     })
 }
 
@@ -99,17 +100,30 @@ pub enum Prepared {
     Injected(Box<Allocation>),
 }
 
-/// For `runc create`/`run`: reads the bundle's spec; when it makes a request, allocates under
-/// the node lock (the calling process is the holder's creator until the hook records the
+/// For `runc create`: reads the bundle's spec; when it makes a request, allocates under the
+/// node lock (the calling process is the holder's creator until the hook records the
 /// container's process) and writes the edited spec. Allocates nothing on any error.
 pub fn prepare_create(bundle: &Path, id: &str, namespace: &str) -> Result<Prepared, RuntimeError> {
-    let mut config = Config::load(bundle)?;
+    prepare(bundle, id, namespace, false)
+}
+
+/// [`prepare_create`] for `runc create` (`run: false`: `dynamig-runc delete` releases) or
+/// `runc run` (`run: true`: no delete call follows, a `poststop` hook releases).
+pub fn prepare(
+    bundle: &Path,
+    id: &str,
+    namespace: &str,
+    run: bool,
+) -> Result<Prepared, RuntimeError> {
+    let Some(mut config) = Config::load_if_request(bundle)? else {
+        return Ok(Prepared::Untouched);
+    };
     let Some(request) = config.request()? else {
         return Ok(Prepared::Untouched);
     };
     crate::logging::init("dynamig-runc");
     let dir = StateDir::from_env()?;
-    let hooks = hook_config(&dir)?;
+    let hooks = hook_config(&dir, run)?;
     let started = std::time::Instant::now();
     let spec = AllocSpec {
         id: id.to_string(),
@@ -166,8 +180,20 @@ pub fn record_process(id: &str, pid: u32) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// Releases a holder; `Ok(false)` when it held nothing.
+/// Whether the node may have a holder `id` (lock-free, see [`dynamig::node::may_hold`]).
+pub fn may_hold(id: &str) -> bool {
+    dynamig::node::may_hold(&StateDir::env_path(), id)
+}
+
+/// Releases a holder; `Ok(false)` when it held nothing. When a lock-free read of the state
+/// proves there is no such holder ([`dynamig::node::may_hold`]), that answer comes without the
+/// lock, the backend or a write: the common case of `runc delete` for a container that asked
+/// for nothing, or whose holder is already gone.
 pub fn release(id: &str) -> Result<bool, RuntimeError> {
+    if !may_hold(id) {
+        return Ok(false);
+    }
+    crate::logging::init("dynamig-runc");
     let dir = StateDir::from_env()?;
     let mut node = Node::open(&dir)?;
     let released = node.release(id)?;

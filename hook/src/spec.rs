@@ -51,6 +51,11 @@ pub struct HookConfig {
     /// `KEY=VALUE` entries the hook runs with (runc gives hooks exactly this env, nothing else):
     /// at least `DYNAMIG_STATE_DIR`.
     pub env: Vec<String>,
+    /// Add the `poststop` hook that releases the holder. Only for `runc run`: after `runc
+    /// create`, the container is released by `dynamig-runc delete` (runc runs `poststop` hooks
+    /// inside `runc delete`, so a hook would only release the same holder a moment earlier, at
+    /// the cost of one more process and one more locked pass).
+    pub poststop: bool,
 }
 
 /// A bundle's `config.json`: the bytes as read and the parsed spec.
@@ -61,7 +66,33 @@ pub struct Config {
     pub spec: Value,
 }
 
+/// Whether the bytes of a `config.json` can hold a request at all: `false` only when they
+/// contain neither `dynamig.io/` nor `DYNAMIG_` nor a JSON `\u` escape (which could spell
+/// either). A spec that cannot is left alone without being parsed.
+pub fn may_request(bytes: &[u8]) -> bool {
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    has(request::PREFIX.as_bytes()) || has(b"DYNAMIG_") || has(b"\\u")
+}
+
 impl Config {
+    /// Reads a bundle's `config.json`; `Ok(None)` when its bytes cannot hold a request
+    /// ([`may_request`]), without parsing them.
+    pub fn load_if_request(bundle: &Path) -> Result<Option<Config>, SpecError> {
+        let path = bundle.join("config.json");
+        let bytes = std::fs::read(&path).map_err(|source| SpecError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if !may_request(&bytes) {
+            return Ok(None);
+        }
+        let spec = serde_json::from_slice(&bytes).map_err(|source| SpecError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Some(Config { path, bytes, spec }))
+    }
+
     pub fn load(bundle: &Path) -> Result<Config, SpecError> {
         let path = bundle.join("config.json");
         let bytes = std::fs::read(&path).map_err(|source| SpecError::Read {
@@ -80,7 +111,7 @@ impl Config {
         read_request(&self.spec)
     }
 
-    /// Writes the (edited) spec back atomically: temp file in the bundle, fsync, rename.
+    /// Writes the (edited) spec back atomically: temp file in the bundle, rename.
     pub fn save(&self) -> Result<(), SpecError> {
         write_atomic(&self.path, &self.spec)
     }
@@ -230,7 +261,9 @@ pub fn inject(spec: &mut Value, alloc: &Allocation, hooks: &HookConfig) -> Resul
         };
         let h = object(spec, "hooks", "spec")?;
         array(h, "createRuntime", "hooks")?.push(hook("create-runtime"));
-        array(h, "poststop", "hooks")?.push(hook("poststop"));
+        if hooks.poststop {
+            array(h, "poststop", "hooks")?.push(hook("poststop"));
+        }
     }
     // annotation
     {
@@ -249,7 +282,9 @@ pub fn inject(spec: &mut Value, alloc: &Allocation, hooks: &HookConfig) -> Resul
     Ok(())
 }
 
-/// Writes `spec` to `path` atomically, keeping the file's mode.
+/// Writes `spec` to `path` atomically, keeping the file's mode. Not forced to disk: the bundle
+/// lives only as long as its container, which a crash of the machine ends anyway; the rename
+/// keeps it whole for runc and for a crash of this process.
 pub fn write_atomic(path: &Path, spec: &Value) -> Result<(), SpecError> {
     let err = |source| SpecError::Write {
         path: path.to_path_buf(),
@@ -269,7 +304,6 @@ pub fn write_atomic(path: &Path, spec: &Value) -> Result<(), SpecError> {
         if let Some(p) = perms {
             f.set_permissions(p)?;
         }
-        f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if r.is_err() {

@@ -85,10 +85,12 @@ fn create_record_release() {
         .is_some());
     assert_eq!(
         c.spec
-            .pointer("/hooks/poststop/0/path")
+            .pointer("/hooks/createRuntime/0/path")
             .and_then(|v| v.as_str()),
         Some(hook.to_str().unwrap())
     );
+    // `runc create`: `dynamig-runc delete` releases, so no poststop hook
+    assert!(c.spec.pointer("/hooks/poststop").is_none());
     // the same id again: refused, nothing more allocated
     assert!(runtime::prepare_create(&good, "good", "ns").is_err());
 
@@ -100,9 +102,27 @@ fn create_record_release() {
     runtime::record_process("good", child.id()).unwrap();
     assert!(runtime::record_process("nobody", child.id()).is_err());
 
-    // 5. release, twice
+    // 5. release, twice; the second is answered by the lock-free read of the state
+    assert!(dynamig::node::may_hold(&state, "good"));
+    assert!(!dynamig::node::may_hold(&state, "plain"));
+    assert!(!dynamig::node::may_hold(
+        &t.path().join("no-such-dir"),
+        "good"
+    ));
     assert!(runtime::release("good").unwrap());
+    assert!(!dynamig::node::may_hold(&state, "good"));
     assert!(!runtime::release("good").unwrap());
+    // a damaged state file is never read as "no holder": release goes to the locked path and
+    // reports the damage
+    let good_state = std::fs::read(dir.state_file()).unwrap();
+    std::fs::write(
+        dir.state_file(),
+        b"dynamig-state v1 crc32=00000000 len=2\n{}",
+    )
+    .unwrap();
+    assert!(dynamig::node::may_hold(&state, "good"));
+    assert!(runtime::release("good").is_err());
+    std::fs::write(dir.state_file(), good_state).unwrap();
     let _ = child.kill();
     let _ = child.wait();
 

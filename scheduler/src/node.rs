@@ -17,6 +17,7 @@ use crate::planner::{
 use crate::process::ProcRef;
 use crate::request::Request;
 use crate::state::dir::StateDirError;
+use crate::state::file::Durability;
 use crate::state::{
     file, Holder, HolderState, InstanceRef, Intent, LockError, NodeLock, NodeState, StateDir,
     StateFileError,
@@ -148,6 +149,26 @@ pub struct Node {
     pub reconciled: Reconciled,
 }
 
+/// Whether the node in state directory `dir` may have a holder `id`, read without the lock.
+/// `false` only when that is certain: the directory or its state file does not exist, or the
+/// state file (replaced whole by rename, so never seen half written) names `id` neither as a
+/// holder nor in an intent. Anything else (a damaged or unreadable file included) is `true`, so
+/// that the caller takes the lock and gets the real answer or the real error.
+///
+/// A `false` cannot go stale for the caller releasing a container: a holder is added only by
+/// the creation of the container with that id, which happened before its deletion.
+pub fn may_hold(dir: &std::path::Path, id: &str) -> bool {
+    let state: NodeState = match file::read(&dir.join("state.json")) {
+        Ok(Some(s)) => s,
+        Ok(None) => return false,
+        Err(_) => return true,
+    };
+    state.holder(id).is_some()
+        || state.intents.iter().any(|i| match i {
+            Intent::Create { holder, .. } | Intent::Destroy { holder, .. } => holder == id,
+        })
+}
+
 impl Node {
     /// Locks the node, opens its backend, reads and reconciles its state.
     pub fn open(dir: &StateDir) -> Result<Node, NodeError> {
@@ -217,8 +238,18 @@ impl Node {
         Ok(())
     }
 
+    /// Writes the state before a hardware change: the intent in it is on disk when this returns
+    /// (power loss included), so whatever happens to the change, the next entry point knows.
+    fn save_intent(&mut self) -> Result<(), NodeError> {
+        file::write_with(&self.dir.state_file(), &self.state, Durability::Barrier)?;
+        Ok(())
+    }
+
+    /// Writes an outcome. Atomic for processes, and never torn on disk; after a power loss the
+    /// rename may be lost, which leaves the last [`Node::save_intent`] write: its intent is
+    /// finished or undone by [`Node::reconcile`], and every holder's process is gone by then.
     fn save(&mut self) -> Result<(), NodeError> {
-        file::write(&self.dir.state_file(), &self.state)?;
+        file::write_with(&self.dir.state_file(), &self.state, Durability::Replace)?;
         Ok(())
     }
 
@@ -508,7 +539,7 @@ impl Node {
             start: decision.start,
             holder: spec.id.clone(),
         });
-        self.save()?;
+        self.save_intent()?;
         fault::point("after-intent-create");
         let created = match self
             .backend
@@ -599,7 +630,7 @@ impl Node {
             gi: inst.gi,
             holder: victim.to_string(),
         });
-        self.save()?;
+        self.save_intent()?;
         fault::point("after-evict-intent");
         if let Some(p) = h.watched() {
             if p.is_alive() {
@@ -643,7 +674,7 @@ impl Node {
                 gi: inst.gi,
                 holder: id.to_string(),
             });
-            self.save()?;
+            self.save_intent()?;
             fault::point("after-release-intent");
             self.destroy_hw(inst.gpu, inst.gi)?;
             fault::point("after-release-destroy");

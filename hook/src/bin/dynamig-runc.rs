@@ -1,8 +1,9 @@
 //! `dynamig-runc`: a runc-compatible wrapper. On `create`/`run` of a container whose spec asks for
 //! a MIG slice (`dynamig.io/*` annotations or `DYNAMIG_*` env), it allocates one under the node
 //! lock, edits the bundle's `config.json`, and execs the real runc with the same arguments. On
-//! `delete` it runs runc, then releases the container's slice. Every other call, and every
-//! container without a request, goes straight to runc untouched.
+//! `delete` it runs runc, then releases the container's slice (a lock-free read of the state
+//! first: a container that holds nothing costs no lock and no write). Every other call, and
+//! every container without a request, goes straight to runc untouched.
 //!
 //! The real runc: `$DYNAMIG_RUNC`, else the first `runc` on `PATH` that is not this program,
 //! else `/usr/bin/runc` or `/usr/sbin/runc`.
@@ -71,14 +72,20 @@ fn main() -> ExitCode {
     };
     match &inv.verb {
         Verb::Other => exec_runc(&args),
-        Verb::Create { bundle, id } => create(&inv, bundle.as_deref(), id, &args),
+        Verb::Create { bundle, id, run } => create(&inv, bundle.as_deref(), id, *run, &args),
         Verb::Delete { id } => delete(&inv, id, &args),
     }
 }
 
-fn create(inv: &Invocation, bundle: Option<&Path>, id: &str, args: &[OsString]) -> ExitCode {
+fn create(
+    inv: &Invocation,
+    bundle: Option<&Path>,
+    id: &str,
+    run: bool,
+    args: &[OsString],
+) -> ExitCode {
     let bundle = bundle.unwrap_or(Path::new("."));
-    match runtime::prepare_create(bundle, id, &inv.namespace()) {
+    match runtime::prepare(bundle, id, &inv.namespace(), run) {
         Ok(Prepared::Untouched) | Ok(Prepared::Injected(_)) => exec_runc(args),
         Err(e) => {
             dynamig_hook::logging::init("dynamig-runc");
@@ -96,6 +103,11 @@ fn create(inv: &Invocation, bundle: Option<&Path>, id: &str, args: &[OsString]) 
 fn delete(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
     // Ask runc's own record, before runc removes it, whether dynamig edited this container.
     let injected = runtime::runc_state_injected(&inv.state_root(), id);
+    // Nothing to release afterwards (a container dynamig did not edit, or no holder of that id,
+    // which nothing can add now): hand the call straight to runc.
+    if injected == Some(false) || !runtime::may_hold(id) {
+        return exec_runc(args);
+    }
     let runc = match find_runc() {
         Ok(r) => r,
         Err(e) => {
@@ -112,7 +124,6 @@ fn delete(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
     };
     let code = status.code().unwrap_or(1);
     if status.success() && injected != Some(false) {
-        dynamig_hook::logging::init("dynamig-runc");
         match runtime::release(id) {
             Ok(_) => {}
             // A container of unknown origin (no runc record) on a node without dynamig state

@@ -34,6 +34,7 @@ fn hooks() -> HookConfig {
     HookConfig {
         hook_bin: "/opt/dynamig/bin/dynamig-hook".into(),
         env: vec!["DYNAMIG_STATE_DIR=/run/dynamig".into()],
+        poststop: false,
     }
 }
 
@@ -111,8 +112,21 @@ fn inject_adds_devices_rules_env_hooks_annotation() {
         json!(["dynamig-hook", "create-runtime", "--id", "c1"])
     );
     assert_eq!(cr[1]["env"], json!(["DYNAMIG_STATE_DIR=/run/dynamig"]));
-    let ps = v.pointer("/hooks/poststop").unwrap().as_array().unwrap();
-    assert_eq!(ps[0]["args"][1], "poststop");
+    // `runc create`: released by `dynamig-runc delete`, no poststop hook
+    assert!(v.pointer("/hooks/poststop").is_none());
+    // `runc run` (no delete call follows): a poststop hook releases
+    let mut run: Value = serde_json::from_str(SPEC).unwrap();
+    let run_hooks = HookConfig {
+        poststop: true,
+        ..hooks()
+    };
+    inject(&mut run, &alloc(), &run_hooks).unwrap();
+    let ps = run.pointer("/hooks/poststop").unwrap().as_array().unwrap();
+    assert_eq!(ps.len(), 1);
+    assert_eq!(
+        ps[0]["args"],
+        json!(["dynamig-hook", "poststop", "--id", "c1"])
+    );
     let ann = v
         .pointer("/annotations/dynamig.io~1injected")
         .unwrap()
@@ -184,4 +198,25 @@ fn pod_sandbox_makes_no_request_but_its_app_containers_do() {
     )
     .unwrap();
     assert!(read_request(&bad_sandbox).unwrap().is_none());
+}
+
+#[test]
+fn specs_that_cannot_ask_are_not_parsed() {
+    // what containerd writes for a container without a request
+    let plain = br#"{"ociVersion":"1.0.2-dev","process":{"env":["PATH=/bin","NVIDIA_VISIBLE_DEVICES=all"]},"annotations":{"io.example/x":"y"}}"#;
+    assert!(!may_request(plain));
+    assert!(may_request(SPEC.as_bytes()), "annotation");
+    assert!(may_request(
+        br#"{"process":{"env":["DYNAMIG_GPU_MEMORY=10GB"]}}"#
+    ));
+    // an escaped key could spell dynamig.io/...: parse it
+    assert!(may_request(
+        br#"{"annotations":{"\u0064ynamig.io/gpu-memory":"10GB"}}"#
+    ));
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("config.json"), plain).unwrap();
+    assert!(Config::load_if_request(t.path()).unwrap().is_none());
+    std::fs::write(t.path().join("config.json"), SPEC).unwrap();
+    let c = Config::load_if_request(t.path()).unwrap().unwrap();
+    assert!(c.request().unwrap().is_some());
 }

@@ -110,8 +110,12 @@ impl SimNode {
         file::read(path).map_err(|e| BackendError::Sim(e.to_string()))
     }
 
+    /// Atomic for processes, not forced to disk ([`file::Durability::Volatile`]): it stands in
+    /// for the GPU, whose MIG instances do not survive a power loss either, and a real GPU
+    /// change has no disk write to wait for.
     pub fn save(&self, path: &Path) -> Result<(), BackendError> {
-        file::write(path, self).map_err(|e| BackendError::Sim(e.to_string()))
+        file::write_with(path, self, file::Durability::Volatile)
+            .map_err(|e| BackendError::Sim(e.to_string()))
     }
 
     pub fn gpu(&self, gpu: u32) -> Result<&SimGpu, BackendError> {

@@ -35,11 +35,15 @@ pub struct StateDir {
 impl StateDir {
     /// The directory named by `DYNAMIG_STATE_DIR`, else `/run/dynamig`.
     pub fn from_env() -> Result<StateDir, StateDirError> {
-        let p = std::env::var_os(ENV)
+        StateDir::open(&StateDir::env_path())
+    }
+
+    /// The path `from_env` would open, without creating or checking anything.
+    pub fn env_path() -> PathBuf {
+        std::env::var_os(ENV)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT));
-        StateDir::open(&p)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT))
     }
 
     /// Opens (creating with mode 0700 if missing) and checks a state directory.

@@ -1,10 +1,12 @@
 //! Checked, atomic state files.
 //!
 //! Format: one header line `dynamig-state v<N> crc32=<8 hex> len=<bytes>` and then exactly `len`
-//! bytes of JSON body. A write goes to a temporary file in the same directory, is fsynced,
-//! renamed over the old file, and the directory is fsynced. A read refuses a file that is a
-//! symbolic link, too short, of another version, or whose checksum does not match: a damaged file
-//! is reported, never trusted and never silently reset.
+//! bytes of JSON body. A write goes to a temporary file in the same directory and is renamed over
+//! the old file, so another process (or the next one, after a crash of this one) sees the old
+//! file or the new one, never a mix. How much of it reaches the disk before `write` returns is
+//! the caller's [`Durability`]. A read refuses a file that is a symbolic link, too short, of
+//! another version, or whose checksum does not match: a damaged file is reported, never trusted
+//! and never silently reset.
 
 use serde::{de::DeserializeOwned, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -145,8 +147,36 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
-/// Writes atomically: temp file, fsync, rename, fsync of the directory.
+/// How far a write must have reached the disk when [`write_with`] returns. Every level is atomic
+/// for processes (rename over the old file); they differ only after a power loss or kernel crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `fdatasync` of the new file before the rename, `fsync` of the directory after it: the new
+    /// file is on disk when `write` returns. For write-ahead intents, which must be on disk
+    /// before the hardware change they announce.
+    Barrier,
+    /// `fdatasync` of the new file before the rename, no directory `fsync`: after a power loss
+    /// the file is the old one or the new one, both complete (never empty or torn), but the
+    /// rename may be lost. For outcomes whose loss recovery handles: the intent written before
+    /// them is still on disk and is finished or undone by the next reconcile.
+    Replace,
+    /// Rename only: atomic for processes, nothing forced to disk. For the simulated GPU (a real
+    /// GPU's MIG layout does not survive a power loss either) and for files whose owner is gone
+    /// after a crash of the machine anyway.
+    Volatile,
+}
+
+/// Writes atomically with full durability ([`Durability::Barrier`]).
 pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), StateFileError> {
+    write_with(path, value, Durability::Barrier)
+}
+
+/// Writes atomically: temp file, (`fdatasync`), rename, (`fsync` of the directory).
+pub fn write_with<T: Serialize>(
+    path: &Path,
+    value: &T,
+    durability: Durability,
+) -> Result<(), StateFileError> {
     let io = |source| StateFileError::Io {
         path: path.to_path_buf(),
         source,
@@ -172,10 +202,14 @@ pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), StateFileError>
             .open(&tmp)
             .map_err(io)?;
         f.write_all(&bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
+        if durability != Durability::Volatile {
+            f.sync_data().map_err(io)?;
+        }
     }
     fs::rename(&tmp, path).map_err(io)?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    if durability == Durability::Barrier {
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
     Ok(())
 }
 

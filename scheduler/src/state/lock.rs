@@ -1,10 +1,16 @@
 //! The node-wide lock: an exclusive `flock` on `<state dir>/lock`, taken with a deadline so a
 //! caller waiting on a busy node fails with a clear error instead of hanging.
+//!
+//! A free lock is taken with one non-blocking `flock`. A busy one is waited for with a blocking
+//! `flock` in a helper thread, so the waiter gets the lock the moment it is let go (no polling
+//! interval); the caller waits on that thread with the deadline. A waiter that gives up leaves
+//! the thread behind: should it get the lock later, it lets it go at once.
 
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -44,7 +50,7 @@ impl NodeLock {
 
     pub fn acquire(path: &Path, timeout: Duration) -> Result<NodeLock, LockError> {
         let start = Instant::now();
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
@@ -55,34 +61,85 @@ impl NodeLock {
                 path: path.to_path_buf(),
                 source,
             })?;
-        let mut sleep = Duration::from_micros(200);
-        loop {
-            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                Ok(l) => {
-                    return Ok(NodeLock {
-                        _lock: l,
-                        acquired_at: Instant::now(),
-                        waited: start.elapsed(),
-                    })
-                }
-                Err((f, nix::Error::EWOULDBLOCK)) | Err((f, nix::Error::EINTR)) => {
-                    if start.elapsed() >= timeout {
-                        return Err(LockError::Timeout {
-                            path: path.to_path_buf(),
-                            waited: start.elapsed(),
-                        });
-                    }
-                    file = f;
-                    std::thread::sleep(sleep);
-                    sleep = (sleep * 2).min(Duration::from_millis(20));
-                }
-                Err((_, e)) => {
-                    return Err(LockError::Flock {
-                        path: path.to_path_buf(),
-                        source: e,
-                    })
-                }
+        let file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(l) => return Ok(NodeLock::held(l, start)),
+            Err((f, nix::Error::EWOULDBLOCK)) | Err((f, nix::Error::EINTR)) => f,
+            Err((_, e)) => {
+                return Err(LockError::Flock {
+                    path: path.to_path_buf(),
+                    source: e,
+                })
             }
+        };
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("dynamig-lock".into())
+            .spawn(move || {
+                let mut file = file;
+                let r = loop {
+                    match Flock::lock(file, FlockArg::LockExclusive) {
+                        Ok(l) => break Ok(l),
+                        Err((f, nix::Error::EINTR)) => file = f,
+                        Err((_, e)) => break Err(e),
+                    }
+                };
+                // When the waiter has given up, the send fails and the lock is let go here.
+                let _ = tx.send(r);
+            })
+            .map_err(|e| LockError::Open {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+        match rx.recv_timeout(timeout.saturating_sub(start.elapsed())) {
+            Ok(Ok(l)) => Ok(NodeLock::held(l, start)),
+            Ok(Err(e)) => Err(LockError::Flock {
+                path: path.to_path_buf(),
+                source: e,
+            }),
+            Err(_) => Err(LockError::Timeout {
+                path: path.to_path_buf(),
+                waited: start.elapsed(),
+            }),
         }
+    }
+
+    fn held(lock: Flock<File>, start: Instant) -> NodeLock {
+        NodeLock {
+            _lock: lock,
+            acquired_at: Instant::now(),
+            waited: start.elapsed(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_lock_times_out_and_an_abandoned_wait_lets_go() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("lock");
+        let held = NodeLock::acquire(&p, Duration::from_secs(10)).unwrap();
+        let e = NodeLock::acquire(&p, Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(e, LockError::Timeout { .. }), "{e}");
+        assert!(e.to_string().contains("still held"), "{e}");
+        drop(held);
+        // The waiter that gave up must not keep the lock once it gets it.
+        let again = NodeLock::acquire(&p, Duration::from_secs(30)).unwrap();
+        drop(again);
+    }
+
+    #[test]
+    fn a_waiter_gets_the_lock_when_it_is_let_go() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("lock");
+        let held = NodeLock::acquire(&p, Duration::from_secs(10)).unwrap();
+        let p2 = p.clone();
+        let waiter = std::thread::spawn(move || NodeLock::acquire(&p2, Duration::from_secs(30)));
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!waiter.is_finished(), "got the lock while it was held");
+        drop(held);
+        waiter.join().unwrap().unwrap();
     }
 }

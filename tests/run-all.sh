@@ -23,8 +23,9 @@ step "cargo build (workspace, debug)"
 cargo build --workspace --bins
 
 step "cargo test (workspace)"
-cargo test --workspace 2>&1 | tee /tmp/dynamig-cargo-test.log
-grep -E '^test result:' /tmp/dynamig-cargo-test.log | awk '{p+=$4; f+=$6} END {printf "cargo tests: %d passed, %d failed\n", p, f}'
+TEST_LOG=$(mktemp /tmp/dynamig-cargo-test.XXXXXX)
+cargo test --workspace 2>&1 | tee "$TEST_LOG"
+grep -E '^test result:' "$TEST_LOG" | awk '{p+=$4; f+=$6} END {printf "cargo tests: %d passed, %d failed\n", p, f}'
 
 if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
     if [ -x tests/e2e/run.sh ]; then

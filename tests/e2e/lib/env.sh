@@ -48,7 +48,7 @@ E2E_RUNC_BIN=${E2E_RUNC_BIN:-/usr/sbin/runc}
 E2E_DOCKERD_BIN=${E2E_DOCKERD_BIN:-/usr/sbin/dockerd}
 E2E_DOCKER_BIN=${E2E_DOCKER_BIN:-/usr/bin/docker}
 E2E_BUSYBOX_BIN=${E2E_BUSYBOX_BIN:-/bin/busybox}
-E2E_NS=${E2E_NS:-dynamig-e2e}
+E2E_NS=${E2E_NS:-dynamig-e2e-$$}
 E2E_IMAGE=${E2E_IMAGE:-docker.io/library/busybox-e2e:latest}
 E2E_DOCKER_IMAGE=${E2E_DOCKER_IMAGE:-busybox-e2e:latest}
 

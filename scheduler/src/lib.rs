@@ -16,5 +16,6 @@ pub mod process;
 pub mod quantity;
 pub mod replay;
 pub mod request;
+pub mod runtime_config;
 pub mod state;
 pub mod status;

@@ -325,12 +325,20 @@ fn the_command_line() {
     };
     let c = cfg.to_str().unwrap();
 
-    let o = run(&["--runtime", "docker", "--config", c, "--dry-run"]);
+    let o = run(&[
+        "--runtime",
+        "docker",
+        "--config",
+        c,
+        "--dry-run",
+        "--runc-wrapper",
+        "/opt/dynamig/bin/dynamig-runc",
+    ]);
     assert!(o.status.success());
     let printed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         printed["runtimes"]["dynamig"]["path"],
-        "/usr/bin/dynamig-runc"
+        "/opt/dynamig/bin/dynamig-runc"
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("dry run: would change"));
     assert_eq!(std::fs::read_to_string(&cfg).unwrap(), data("daemon.json"));

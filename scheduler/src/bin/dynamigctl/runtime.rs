@@ -35,9 +35,21 @@ pub struct ConfigureArgs {
     /// `default-runtime`). Requests without dynamig.io annotations still run untouched.
     #[arg(long)]
     set_as_default: bool,
-    /// Docker: the dynamig-runc binary dockerd runs.
-    #[arg(long, value_name = "PATH", default_value = runtime_config::DEFAULT_RUNC_WRAPPER)]
-    runc_wrapper: PathBuf,
+    /// Docker: the dynamig-runc binary dockerd runs [default: dynamig-runc next to this
+    /// dynamigctl, else /usr/bin/dynamig-runc].
+    #[arg(long, value_name = "PATH")]
+    runc_wrapper: Option<PathBuf>,
+}
+
+/// `dynamig-runc` beside this binary (an install under /usr/local, or a build tree), else the
+/// packaged path.
+fn default_wrapper() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| std::fs::canonicalize(exe).ok())
+        .and_then(|exe| exe.parent().map(|d| d.join("dynamig-runc")))
+        .filter(|w| w.is_file())
+        .unwrap_or_else(|| PathBuf::from(runtime_config::DEFAULT_RUNC_WRAPPER))
 }
 
 pub fn run(cmd: RuntimeCmd) -> Result<(), Failure> {
@@ -56,7 +68,7 @@ fn configure(a: ConfigureArgs) -> Result<(), Failure> {
         opts.config = c;
     }
     opts.set_as_default = a.set_as_default;
-    opts.runc_wrapper = a.runc_wrapper;
+    opts.runc_wrapper = a.runc_wrapper.unwrap_or_else(default_wrapper);
     let out = runtime_config::configure(&opts, a.dry_run).map_err(|e| {
         let code = match e {
             // The file's content is the user's input.

@@ -71,6 +71,26 @@ fn containerd_1_6_default_config_gets_the_version_2_runtime() {
 }
 
 #[test]
+fn debian_12_packaged_config_gets_the_version_2_runtime() {
+    // /etc/containerd/config.toml as Debian 12's containerd package ships it
+    let old = data("containerd-debian12-etc.toml");
+    let e = containerd::edit(&old, false).unwrap();
+    assert!(keeps_all_lines(&old, &e.text), "{}", e.text);
+    let doc: toml_edit::DocumentMut = e.text.parse().unwrap();
+    let rt = runtime(&doc, "io.containerd.grpc.v1.cri");
+    assert_eq!(
+        rt["runtime_type"].as_str(),
+        Some("io.containerd.dynamig.v2")
+    );
+    assert_eq!(annotations(rt), ["dynamig.io/*"]);
+    assert_eq!(
+        doc["plugins"]["io.containerd.grpc.v1.cri"]["cni"]["bin_dir"].as_str(),
+        Some("/usr/lib/cni")
+    );
+    assert!(containerd::edit(&e.text, false).unwrap().changes.is_empty());
+}
+
+#[test]
 fn containerd_2_1_default_config_gets_the_version_3_runtime() {
     check_containerd(
         "containerd-2.1.9-default.toml",
@@ -174,10 +194,13 @@ fn a_file_without_version_gets_version_2_when_it_is_safe() {
 fn bad_containerd_configs_are_refused_clearly() {
     let e = containerd::edit("version = 4\n", false).unwrap_err();
     assert_eq!(e, ContainerdError::UnknownVersion("4".into()));
-    assert!(matches!(
-        containerd::edit("version = 2\n[plugins\n", false),
-        Err(ContainerdError::Parse(_))
-    ));
+    match containerd::edit("version = 2\n[plugins\n", false) {
+        Err(ContainerdError::Parse(m)) => {
+            assert!(m.starts_with("line 2, column "), "{m}");
+            assert!(!m.contains('\n'), "{m}");
+        }
+        other => panic!("{other:?}"),
+    }
     let e = containerd::edit(
         "version = 2\n[plugins]\n\"io.containerd.grpc.v1.cri\" = 1\n",
         false,

@@ -92,7 +92,7 @@ pub enum ContainerdError {
 pub fn edit(text: &str, set_as_default: bool) -> Result<Edit, ContainerdError> {
     let mut doc: DocumentMut = text
         .parse()
-        .map_err(|e: toml_edit::TomlError| ContainerdError::Parse(e.to_string()))?;
+        .map_err(|e: toml_edit::TomlError| ContainerdError::Parse(one_line(text, &e)))?;
     let mut changes = Vec::new();
     let layout = layout(&mut doc, &mut changes)?;
     let plugin = layout.cri_plugin();
@@ -205,6 +205,20 @@ fn layout(doc: &mut DocumentMut, changes: &mut Vec<String>) -> Result<Layout, Co
             changes.push("set version = 2 (the containerd 1.x layout, which 2.x reads too)".into());
             Ok(Layout::V2)
         }
+    }
+}
+
+/// A TOML error as one line: `line L, column C: message`.
+fn one_line(text: &str, e: &toml_edit::TomlError) -> String {
+    let msg = e.message().trim().replace('\n', "; ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {col}: {msg}")
+        }
+        None => msg,
     }
 }
 

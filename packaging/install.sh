@@ -54,18 +54,27 @@ POLICY=/etc/dynamig/policy.toml
 HOOKS_D=/etc/containers/oci/hooks.d
 
 if ((UNINSTALL)); then
-    [[ -f $DESTDIR$MANIFEST ]] || die "$DESTDIR$MANIFEST not found: nothing installed by install.sh with --prefix $PREFIX"
-    while IFS= read -r f; do
-        [[ -n $f ]] || continue
-        if [[ $f == "$POLICY" && $PURGE -eq 0 ]]; then continue; fi
-        rm -f "$DESTDIR$f"
-    done <"$DESTDIR$MANIFEST"
-    rm -f "$DESTDIR$MANIFEST"
+    if [[ -f $DESTDIR$MANIFEST ]]; then
+        while IFS= read -r f; do
+            [[ -n $f && $f != "$POLICY" ]] || continue # the policy goes only with --purge
+            rm -f "$DESTDIR$f"
+        done <"$DESTDIR$MANIFEST"
+        rm -f "$DESTDIR$MANIFEST"
+    elif ((!PURGE)); then
+        die "$DESTDIR$MANIFEST not found: nothing installed by install.sh with --prefix $PREFIX"
+    fi
+    if ((PURGE)); then
+        rm -f "$DESTDIR$POLICY"
+        rmdir "$DESTDIR/etc/dynamig" 2>/dev/null || true
+    fi
     for d in "$SHARE/containerd" "$SHARE/docker" "$SHARE/kubernetes" "$SHARE" "$PREFIX/share/doc/dynamig" "$HOOKS_D"; do
         rmdir "$DESTDIR$d" 2>/dev/null || true
     done
-    ((PURGE)) && { rmdir "$DESTDIR/etc/dynamig" 2>/dev/null || true; }
-    echo "dynamig removed from $DESTDIR$PREFIX$( ((PURGE)) || echo " ($POLICY kept; --purge removes it)")"
+    if ((PURGE)); then
+        echo "dynamig removed from ${DESTDIR}$PREFIX, and $POLICY"
+    else
+        echo "dynamig removed from ${DESTDIR}$PREFIX ($POLICY kept; --purge removes it)"
+    fi
     exit 0
 fi
 
@@ -96,10 +105,6 @@ if [[ -e $DESTDIR$POLICY ]]; then
 else
     put 0644 "$HERE/etc/policy.toml" "$POLICY"
 fi
-if [[ " ${installed[*]} " != *" $POLICY "* ]] && [[ -f $DESTDIR$MANIFEST ]] && grep -qx "$POLICY" "$DESTDIR$MANIFEST"; then
-    installed+=("$POLICY") # installed by an earlier run: still ours to purge
-fi
-
 for f in "$HERE"/containerd/*.toml; do put 0644 "$f" "$SHARE/containerd/${f##*/}"; done
 sed "s|\"/usr/bin/dynamig-runc\"|\"$PREFIX/bin/dynamig-runc\"|" "$HERE/docker/daemon.json" >"$tmp"
 put 0644 "$tmp" "$SHARE/docker/daemon.json"

@@ -46,6 +46,9 @@ for b in "${BINARIES[@]}"; do
 done
 
 bash "$HERE/lib/install-deps.sh" >/dev/null || fail "tests/e2e/lib/install-deps.sh failed"
+# our own containerd namespace: runc's state of runc.v2 shims lives in /run/containerd/runc/<ns>,
+# shared with other tests' containerds on this machine
+export E2E_NS=dynamig-inst-$$
 # shellcheck source-path=SCRIPTDIR source=lib/env.sh
 source "$HERE/lib/env.sh"
 
@@ -146,7 +149,7 @@ out=$(dynamigctl runtime configure --runtime containerd --config "$E2E_CONTAINER
 [[ ! -e $E2E_CONTAINERD_CONFIG.bak.1 ]] || fail "second configure made another backup"
 ok "configure: $(diff "$WORK/c1-default.toml" "$E2E_CONTAINERD_CONFIG" | grep -c '^>') lines added, backup kept, second run: nothing changed"
 e2e_containerd_start || fail "containerd 1.6 refused the configured config.toml"
-cri=$(e2e_ctr plugins ls | awk '$2 == "io.containerd.grpc.v1.cri" {print $NF}')
+cri=$(e2e_ctr plugins ls | awk '$1 == "io.containerd.grpc.v1" && $2 == "cri" {print $NF}')
 [[ $cri == ok ]] || fail "the CRI plugin is '$cri' (log: $E2E_CONTAINERD_LOG)"
 grep -q 'dynamig:{Type:io.containerd.dynamig.v2' "$E2E_CONTAINERD_LOG" ||
     fail "containerd's CRI config has no dynamig runtime: $(grep -o 'Runtimes:map\[[^]]*' "$E2E_CONTAINERD_LOG" | head -1)"
@@ -216,12 +219,19 @@ drun dmig3 DYNAMIG_MIG_PROFILE=2g.10gb || fail "docker run dmig3"
 drun dmig1-int DYNAMIG_GPU_MEMORY=20G DYNAMIG_PRIORITY=interactive || fail "docker run dmig1-int"
 int_id=$(e2e_docker inspect -f '{{.Id}}' dmig1-int)
 [[ $(profile_of "$int_id") == 3g.20gb ]] || fail "dmig1-int got '$(profile_of "$int_id")'"
-wait_for 15 someone_preempted || fail "docker: nobody preempted"
-[[ $(wc -w <<<"$(preempted)") -eq 1 ]] || fail "docker: preempted [$(preempted)], want one"
-# shellcheck disable=SC2016 # expands in the container
-vis=$(e2e_docker exec dmig1-int sh -c 'echo $NVIDIA_VISIBLE_DEVICES')
+# Docker deletes a task as soon as it exits, so the victim is released at once; the event log
+# keeps the preemption.
+victims_of() { dctl events --json | jq -r --arg by "$1" '[.[] | select(.kind == "preempted" and .message == ("evicted for " + $by)) | .holder] | join(" ")'; }
+dvictims=$(victims_of "$int_id")
+[[ $(wc -w <<<"$dvictims") -eq 1 ]] || fail "docker: preempted for dmig1-int: [$dvictims], want one"
+running=0
+for c in dmig1 dmig2 dmig3; do [[ $(e2e_docker inspect -f '{{.State.Running}}' "$c") == true ]] && running=$((running + 1)); done
+[[ $running -eq 2 ]] || fail "docker: $running of dmig1..3 still running, want 2"
+victim_name=$(e2e_docker ps -a --no-trunc --format '{{.ID}} {{.Names}} {{.Status}}' | awk -v id="$dvictims" '$1 == id {print $2, $3, $4}')
+# the injected env is in the container's init process (docker exec has Docker's own env)
+vis=$(e2e_docker exec dmig1-int sh -c "tr '\\0' '\\n' </proc/1/environ" | sed -n 's/^NVIDIA_VISIBLE_DEVICES=//p')
 [[ $vis == MIG-* ]] || fail "dmig1-int sees NVIDIA_VISIBLE_DEVICES=$vis"
-ok "seed walkthrough through Docker --runtime dynamig: dmig1-int got 3g.20gb ($vis), one preempted"
+ok "seed walkthrough through Docker --runtime dynamig: dmig1-int got 3g.20gb ($vis), preempted: $victim_name"
 e2e_docker rm -f dmig1 dmig2 dmig3 dmig1-int >/dev/null || fail "docker rm -f"
 wait_for 10 none_held || fail "docker: instances left after rm -f"
 ok "all released"
@@ -258,7 +268,7 @@ dump=$("$C2/containerd" --config "$E2E_CONTAINERD_CONFIG" config dump) || fail "
 grep -A12 "runtimes.dynamig\]" <<<"$dump" | grep -q "runtime_type = 'io.containerd.dynamig.v2'" || fail "2.1.9 config dump lacks the dynamig runtime"
 grep -A12 "runtimes.dynamig\]" <<<"$dump" | grep -q "pod_annotations = \['dynamig.io/\*'\]" || fail "2.1.9 config dump lacks pod_annotations"
 e2e_containerd_start || fail "containerd 2.1.9 refused the configured config.toml"
-cri=$(e2e_ctr plugins ls | awk '$2 == "io.containerd.cri.v1.runtime" {print $NF}')
+cri=$(e2e_ctr plugins ls | awk '$1 == "io.containerd.cri.v1" && $2 == "runtime" {print $NF}')
 [[ $cri == ok ]] || fail "2.1.9 CRI runtime plugin is '$cri'"
 ok "containerd 2.1.9 loaded the version 3 config: cri.v1.runtime ok, runtime dynamig with pod_annotations"
 e2e_image_import || fail "image import (2.1.9)"

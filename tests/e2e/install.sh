@@ -102,7 +102,8 @@ HOOK_JSON=/usr/share/containers/oci/hooks.d/dynamig.json
 [[ $(jq -r .hook.path $HOOK_JSON) == /usr/bin/dynamig-hook ]] || fail "$HOOK_JSON hook path"
 grep -qx /etc/dynamig/policy.toml /var/lib/dpkg/info/dynamig.conffiles || fail "policy.toml is not a conffile"
 [[ $(dynamigctl --version) == "dynamigctl $VERSION" ]] || fail "dynamigctl --version: $(dynamigctl --version)"
-dynamigctl profiles a100-40gb | grep -q 3g.20gb || fail "dynamigctl profiles a100-40gb lacks 3g.20gb"
+profiles=$(dynamigctl profiles a100-40gb) || fail "dynamigctl profiles a100-40gb"
+[[ $profiles == *3g.20gb* ]] || fail "dynamigctl profiles a100-40gb lacks 3g.20gb"
 ok "installed: $(dpkg-query -W -f='${Package} ${Version}' dynamig); 4 binaries 0755 in /usr/bin; hooks.d and conffile; $(dynamigctl --version)"
 # the installed dynamigctl points Docker at the installed wrapper by default
 dynamigctl runtime configure --runtime docker --config "$WORK/none.json" --dry-run 2>/dev/null |
@@ -249,7 +250,8 @@ if [[ ! -s $C2DEB ]]; then
 fi
 dpkg-deb -x "$C2DEB" "$WORK/c2bin" || fail "dpkg-deb -x $C2DEB"
 C2=$WORK/c2bin/usr/bin
-"$C2/containerd" --version | grep -q ' 2\.1\.' || fail "not containerd 2.1: $("$C2/containerd" --version)"
+c2v=$("$C2/containerd" --version) || fail "$C2/containerd --version"
+[[ $c2v == *" 2.1."* ]] || fail "not containerd 2.1: $c2v"
 # the 2.x runc shim first on the daemon's PATH; our shim comes from /usr/bin
 export E2E_BIN_DIR=$C2 E2E_CONTAINERD_BIN=$C2/containerd E2E_CTR_BIN=$C2/ctr
 e2e_env_init "$WORK/c2" >/dev/null 2>&1 || fail "e2e_env_init (2.1.9)"
@@ -265,8 +267,9 @@ dynamigctl runtime configure --runtime containerd --config "$E2E_CONTAINERD_CONF
 grep -qF "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.dynamig]" "$E2E_CONTAINERD_CONFIG" ||
     fail "no version 3 runtime table in $(grep -n dynamig "$E2E_CONTAINERD_CONFIG")"
 dump=$("$C2/containerd" --config "$E2E_CONTAINERD_CONFIG" config dump) || fail "containerd 2.1.9 config dump"
-grep -A12 "runtimes.dynamig\]" <<<"$dump" | grep -q "runtime_type = 'io.containerd.dynamig.v2'" || fail "2.1.9 config dump lacks the dynamig runtime"
-grep -A12 "runtimes.dynamig\]" <<<"$dump" | grep -q "pod_annotations = \['dynamig.io/\*'\]" || fail "2.1.9 config dump lacks pod_annotations"
+sect=$(grep -A12 "runtimes.dynamig\]" <<<"$dump") || fail "2.1.9 config dump has no dynamig runtime"
+[[ $sect == *"runtime_type = 'io.containerd.dynamig.v2'"* ]] || fail "2.1.9 config dump: dynamig runtime_type: $sect"
+[[ $sect == *"pod_annotations = ['dynamig.io/*']"* ]] || fail "2.1.9 config dump lacks pod_annotations: $sect"
 e2e_containerd_start || fail "containerd 2.1.9 refused the configured config.toml"
 cri=$(e2e_ctr plugins ls | awk '$1 == "io.containerd.cri.v1" && $2 == "runtime" {print $NF}')
 [[ $cri == ok ]] || fail "2.1.9 CRI runtime plugin is '$cri'"
@@ -282,8 +285,8 @@ e2e_containerd_stop
 # a file `configure` creates from nothing is version 2; 2.1.9 migrates it and keeps the runtime
 dynamigctl runtime configure --runtime containerd --config "$WORK/new/config.toml" >/dev/null || fail "configure a new file"
 dump=$("$C2/containerd" --config "$WORK/new/config.toml" config dump) || fail "2.1.9 config dump of a version 2 file"
-grep -A12 "io.containerd.cri.v1.runtime'.containerd.runtimes.dynamig\]" <<<"$dump" | grep -q "pod_annotations = \['dynamig.io/\*'\]" ||
-    fail "2.1.9 did not migrate the version 2 runtime"
+sect=$(grep -A12 "io.containerd.cri.v1.runtime'.containerd.runtimes.dynamig\]" <<<"$dump") || fail "2.1.9 did not migrate the version 2 runtime"
+[[ $sect == *"pod_annotations = ['dynamig.io/*']"* ]] || fail "2.1.9 did not migrate the version 2 runtime"
 ok "containerd 2.1.9 migrates a version 2 file from configure to cri.v1.runtime with the dynamig runtime"
 unset E2E_BIN_DIR E2E_CONTAINERD_BIN E2E_CTR_BIN
 

@@ -74,7 +74,7 @@ fi
 e2e_time "cargo build --release (3 packages)" \
     cargo build --release -p dynamig-scheduler -p dynamig-hook -p dynamig-shim --bins ||
     fail "cargo build --release"
-e2e_time "cargo deb" cargo deb -p dynamig-scheduler --no-build --output "$WORK/deb/" >/dev/null ||
+e2e_time "cargo deb" cargo deb -p dynamig-scheduler --no-build --strip --output "$WORK/deb/" >/dev/null ||
     fail "cargo deb"
 DEB=$(echo "$WORK"/deb/*.deb)
 [[ -f $DEB ]] || fail "no .deb in $WORK/deb"

@@ -40,6 +40,7 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
         bash tests/e2e/lib/smoke.sh
     fi
     step "end-to-end: fake NVML through containerd"; cargo build -q -p fake-nvml; E2E_BIN_DIR="$PWD/target/debug" bash tests/e2e/nvml.sh
+    step "install: .deb, runtime configure on real containerd 1.6 / 2.1.9 and dockerd, install.sh" && bash tests/e2e/install.sh
 else
     step "end-to-end tests skipped: set DYNAMIG_E2E=1 (as root, on Debian) to run them against real containerd and Docker"
 fi

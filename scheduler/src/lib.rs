@@ -20,5 +20,6 @@ pub mod replay;
 pub mod request;
 pub mod rfc3339;
 pub mod since;
+pub mod runtime_config;
 pub mod state;
 pub mod status;

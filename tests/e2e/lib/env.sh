@@ -428,7 +428,12 @@ e2e_dockerd_start() {
     if _e2e_alive "${E2E_DOCKERD_PID:-}"; then
         _e2e_log "dockerd already running (pid $E2E_DOCKERD_PID)"; return 0
     fi
-    echo '{}' >"$E2E_DOCKER_CONFIG_FILE" # never read /etc/docker/daemon.json
+    # never read /etc/docker/daemon.json; E2E_DOCKER_DAEMON_JSON: a daemon.json to use instead of {}
+    if [[ -n ${E2E_DOCKER_DAEMON_JSON:-} ]]; then
+        cp "$E2E_DOCKER_DAEMON_JSON" "$E2E_DOCKER_CONFIG_FILE" || return 1
+    else
+        echo '{}' >"$E2E_DOCKER_CONFIG_FILE"
+    fi
     local args=(
         --config-file "$E2E_DOCKER_CONFIG_FILE"
         --data-root "$E2E_DOCKER_ROOT"

@@ -3,6 +3,7 @@
 
 mod render;
 mod replay;
+mod runtime;
 mod table;
 mod watch;
 
@@ -94,6 +95,9 @@ enum Command {
     },
     /// Replay workloads against the planner and baseline policies; print the comparison.
     Replay(replay::ReplayArgs),
+    /// Register dynamig with a container engine (containerd, Docker).
+    #[command(subcommand)]
+    Runtime(runtime::RuntimeCmd),
 }
 
 #[derive(Args)]
@@ -356,6 +360,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Replay(args) => replay::run(args),
+        Command::Runtime(cmd) => runtime::run(cmd),
     }
 }
 

@@ -19,7 +19,7 @@ pub mod queue;
 pub mod replay;
 pub mod request;
 pub mod rfc3339;
-pub mod since;
 pub mod runtime_config;
+pub mod since;
 pub mod state;
 pub mod status;

@@ -197,3 +197,28 @@ fn events_since_seconds_durations_and_rfc3339() {
         "{err}"
     );
 }
+
+/// `dynamigctl profiles | head -1`: the reader goes away early; dynamigctl ends quietly (by
+/// SIGPIPE, as `cat` would), never with a panic message on the terminal.
+#[test]
+fn closed_stdout_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let ctl = Ctl::new();
+    let mut child = ctl
+        .cmd()
+        .args(["profiles"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(13),
+        "status {:?}, stderr: {stderr}",
+        out.status
+    );
+}

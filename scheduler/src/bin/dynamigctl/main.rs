@@ -210,6 +210,7 @@ fn init_logging() {
 }
 
 fn main() -> ExitCode {
+    default_sigpipe();
     init_logging();
     let cli = Cli::parse();
     match run(cli) {
@@ -218,6 +219,18 @@ fn main() -> ExitCode {
             eprintln!("dynamigctl: {:#}", f.err);
             ExitCode::from(f.code)
         }
+    }
+}
+
+/// Like other command-line tools, end quietly when the reader of stdout goes away
+/// (`dynamigctl status | head -1`, `... | grep -q`) instead of panicking in `println!`: Rust
+/// starts programs with SIGPIPE ignored, so put back the default action.
+fn default_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: called first thing in main, before any other thread exists; SIG_DFL installs no
+    // Rust handler, so nothing can run in signal context.
+    if let Err(e) = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) } {
+        eprintln!("dynamigctl: cannot restore SIGPIPE: {e}");
     }
 }
 

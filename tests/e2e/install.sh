@@ -171,7 +171,7 @@ ctr_run mig3 dynamig.io/mig-profile=2g.10gb || fail "ctr run mig3"
 [[ $(n_instances) -eq 3 ]] || fail "want 3 held instances: $(dctl status)"
 [[ $(readlink "$DYNAMIG_STATE_DIR/shim-bin/runc") == /usr/bin/dynamig-runc ]] ||
     fail "the shim's runc link is $(readlink "$DYNAMIG_STATE_DIR/shim-bin/runc"), not /usr/bin/dynamig-runc"
-hook=$(jq -r '.hooks.poststop[0].path' "$E2E_CONTAINERD_STATE/io.containerd.runtime.v2.task/$E2E_NS/mig1/config.json")
+hook=$(jq -r '.hooks.createRuntime[0].path' "$E2E_CONTAINERD_STATE/io.containerd.runtime.v2.task/$E2E_NS/mig1/config.json")
 [[ $hook == /usr/bin/dynamig-hook ]] || fail "the injected hook is $hook"
 ctr_run mig1-int dynamig.io/gpu-memory=20G dynamig.io/priority=interactive || fail "ctr run mig1-int"
 [[ $(profile_of mig1-int) == 3g.20gb ]] || fail "mig1-int got '$(profile_of mig1-int)'"

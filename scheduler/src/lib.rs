@@ -11,6 +11,7 @@ pub mod fault;
 pub mod layout;
 pub mod node;
 pub mod planner;
+pub mod policy;
 pub mod priority;
 pub mod process;
 pub mod quantity;

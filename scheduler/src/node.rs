@@ -60,6 +60,8 @@ pub enum NodeError {
     VictimAlive { victim: String, pid: u32 },
     #[error("no holder {0:?} on this node")]
     NoSuchHolder(String),
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
 }
 
 impl NodeError {
@@ -68,6 +70,7 @@ impl NodeError {
         match self {
             NodeError::Refused(r) if r.is_bad_input() => 2,
             NodeError::BadId(_) => 2,
+            NodeError::Policy(p) if p.is_bad_input() => 2,
             _ => 1,
         }
     }
@@ -434,6 +437,13 @@ impl Node {
         if !valid_id(&spec.namespace) {
             return Err(NodeError::BadId(spec.namespace));
         }
+        // The node's admission policy: what this namespace may claim (docs/policy.md).
+        let allowance = crate::policy::from_env()?
+            .allowance(&spec.namespace, spec.request.k8s_namespace.as_deref());
+        if let Err(e) = allowance.admit(&spec.request) {
+            self.event(Event::new("refused", e.to_string()).holder(&spec.id));
+            return Err(e.into());
+        }
         if self
             .state
             .holder(&spec.id)
@@ -451,6 +461,10 @@ impl Node {
             }
         };
         let evicted: Vec<String> = decision.victims.iter().map(|v| v.id.clone()).collect();
+        if let Err(e) = allowance.admit_victims(&evicted) {
+            self.event(Event::new("refused", e.to_string()).holder(&spec.id));
+            return Err(e.into());
+        }
         for v in &decision.victims {
             self.evict(&v.id, &spec.id)?;
         }

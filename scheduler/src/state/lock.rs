@@ -1,5 +1,9 @@
 //! The node-wide lock: an exclusive `flock` on `<state dir>/lock`, taken with a deadline so a
 //! caller waiting on a busy node fails with a clear error instead of hanging.
+//!
+//! Instrumented: on release, the time it was held and the time spent waiting for it are logged
+//! (`tracing` debug) and, when `DYNAMIG_LOCK_STATS` names a file, appended to it as one line
+//! `held_us=<N> waited_us=<N> pid=<N>` (the stress test reads these).
 
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
@@ -10,6 +14,7 @@ use thiserror::Error;
 
 pub const TIMEOUT_ENV: &str = "DYNAMIG_LOCK_TIMEOUT_MS";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const STATS_ENV: &str = "DYNAMIG_LOCK_STATS";
 
 #[derive(Debug, Error)]
 pub enum LockError {
@@ -27,7 +32,7 @@ pub enum LockError {
 /// The held lock; dropping it lets go.
 #[derive(Debug)]
 pub struct NodeLock {
-    _lock: Flock<File>,
+    lock: Option<Flock<File>>,
     pub acquired_at: Instant,
     pub waited: Duration,
 }
@@ -60,7 +65,7 @@ impl NodeLock {
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 Ok(l) => {
                     return Ok(NodeLock {
-                        _lock: l,
+                        lock: Some(l),
                         acquired_at: Instant::now(),
                         waited: start.elapsed(),
                     })
@@ -84,5 +89,73 @@ impl NodeLock {
                 }
             }
         }
+    }
+}
+
+impl Drop for NodeLock {
+    fn drop(&mut self) {
+        // Unlock first, so that recording the figures is not counted as holding the lock.
+        drop(self.lock.take());
+        let held = self.acquired_at.elapsed();
+        tracing::debug!(
+            held_us = held.as_micros() as u64,
+            waited_us = self.waited.as_micros() as u64,
+            "node lock released"
+        );
+        if let Some(path) = std::env::var_os(STATS_ENV).filter(|v| !v.is_empty()) {
+            record(Path::new(&path), held, self.waited);
+        }
+    }
+}
+
+/// Appends one line of lock figures; best effort (instrumentation never fails an operation).
+fn record(path: &Path, held: Duration, waited: Duration) {
+    use std::io::Write;
+    let line = format!(
+        "held_us={} waited_us={} pid={}\n",
+        held.as_micros(),
+        waited.as_micros(),
+        std::process::id()
+    );
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path);
+    if let Ok(mut f) = f {
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_taker_times_out_then_gets_it_after_release() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("lock");
+        let held = NodeLock::acquire(&p, Duration::from_secs(5)).unwrap();
+        let e = NodeLock::acquire(&p, Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(e, LockError::Timeout { .. }), "{e}");
+        let line = e.to_string();
+        assert!(line.contains("still held") && !line.contains('\n'), "{line}");
+        drop(held);
+        NodeLock::acquire(&p, Duration::from_millis(50)).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_symlinked_lock_file() {
+        let t = tempfile::tempdir().unwrap();
+        let target = t.path().join("elsewhere");
+        std::fs::write(&target, b"keep").unwrap();
+        let p = t.path().join("lock");
+        std::os::unix::fs::symlink(&target, &p).unwrap();
+        assert!(matches!(
+            NodeLock::acquire(&p, Duration::from_millis(50)),
+            Err(LockError::Open { .. })
+        ));
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
     }
 }

@@ -88,7 +88,7 @@ enum Command {
 }
 
 #[derive(Args)]
-#[group(required = true, multiple = false)]
+#[group(required = false, multiple = false)]
 struct SizeArgs {
     /// Memory wanted, e.g. 10GB, 20G, 10GiB, 512MiB.
     #[arg(long, value_name = "M")]
@@ -111,24 +111,53 @@ struct ReqArgs {
     /// How long an evicted holder gets between SIGTERM and SIGKILL, e.g. 10s.
     #[arg(long, value_name = "D")]
     grace_period: Option<String>,
+    /// A container annotation, as a runtime would see it (repeatable), e.g.
+    /// `dynamig.io/gpu-memory=10GB` or `io.kubernetes.cri.sandbox-namespace=team-a`.
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    annotations: Vec<String>,
+    /// A container env entry, as Docker would pass it (repeatable), e.g. `DYNAMIG_PRIORITY=training`.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
 }
 
 impl ReqArgs {
-    /// The request, through the same parser as container annotations.
+    /// The request, through the same parser as container annotations: the flags are read as
+    /// their annotations, next to any `--annotation` and `--env` given.
     fn request(&self) -> Result<Request, request::RequestError> {
         let mut a = BTreeMap::new();
-        let mut put = |k: &str, v: &Option<String>| {
-            if let Some(v) = v {
-                a.insert(k.to_string(), v.clone());
+        for entry in &self.annotations {
+            let (k, v) = entry.split_once('=').ok_or_else(|| {
+                request::RequestError::Other(format!(
+                    "--annotation {entry:?} is not KEY=VALUE"
+                ))
+            })?;
+            a.insert(k.to_string(), v.to_string());
+        }
+        let flags = [
+            ("--gpu-memory", request::GPU_MEMORY, &self.size.gpu_memory),
+            ("--mig-profile", request::MIG_PROFILE, &self.size.mig_profile),
+            ("--priority", request::PRIORITY, &self.priority),
+            ("--preemptible", request::PREEMPTIBLE, &self.preemptible),
+            ("--grace-period", request::GRACE_PERIOD, &self.grace_period),
+        ];
+        for (flag, key, v) in flags {
+            let Some(v) = v else { continue };
+            match a.get(key.annotation) {
+                Some(old) if old != v => {
+                    return Err(request::RequestError::Other(format!(
+                        "{flag} {v:?} and --annotation {}={old:?} disagree; give one",
+                        key.annotation
+                    )))
+                }
+                _ => {
+                    a.insert(key.annotation.to_string(), v.clone());
+                }
             }
-        };
-        put(request::GPU_MEMORY.annotation, &self.size.gpu_memory);
-        put(request::MIG_PROFILE.annotation, &self.size.mig_profile);
-        put(request::PRIORITY.annotation, &self.priority);
-        put(request::PREEMPTIBLE.annotation, &self.preemptible);
-        put(request::GRACE_PERIOD.annotation, &self.grace_period);
-        request::parse(&a, &[])?.ok_or_else(|| {
-            request::RequestError::Other("give --gpu-memory or --mig-profile".into())
+        }
+        request::parse(&a, &self.env)?.ok_or_else(|| {
+            request::RequestError::Other(
+                "give --gpu-memory or --mig-profile (or a dynamig.io/ annotation)".into(),
+            )
         })
     }
 }

@@ -17,7 +17,10 @@ struct Case {
 }
 
 fn corpus() -> Vec<Case> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/hostile/requests.jsonl");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/hostile/requests.jsonl"
+    );
     let text = std::fs::read_to_string(path).expect("read the corpus");
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -61,7 +64,10 @@ fn every_hostile_request_is_refused_cleanly_by_dynamigctl() {
         let o = c.cmd().args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         let problems = [
-            (o.status.code() != Some(2), format!("exit {:?}", o.status.code())),
+            (
+                o.status.code() != Some(2),
+                format!("exit {:?}", o.status.code()),
+            ),
             (!o.stdout.is_empty(), "printed on stdout".to_string()),
             (
                 err.trim_end().lines().count() != 1,

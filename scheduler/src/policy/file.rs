@@ -102,11 +102,12 @@ impl Policy {
             )));
         }
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        Policy::parse(&text).map(|mut p| {
-            p.path = Some(path.to_path_buf());
-            p
-        })
-        .map_err(err)
+        Policy::parse(&text)
+            .map(|mut p| {
+                p.path = Some(path.to_path_buf());
+                p
+            })
+            .map_err(err)
     }
 
     /// Parses the text of a policy file; the error is one line.
@@ -131,14 +132,20 @@ impl Policy {
                     let max_priority = match r.max_priority {
                         None => Rule::RESTRICTED.max_priority,
                         Some(RawPriority::Name(s)) => Priority::parse(&s).map_err(|_| {
-                            format!("{at} max_priority = {s:?} is not a priority; use {}", crate::priority::ACCEPTED)
+                            format!(
+                                "{at} max_priority = {s:?} is not a priority; use {}",
+                                crate::priority::ACCEPTED
+                            )
                         })?,
                         Some(RawPriority::Int(n)) => i32::try_from(n)
                             .ok()
                             .filter(|n| (crate::priority::MIN..=crate::priority::MAX).contains(n))
                             .map(Priority)
                             .ok_or_else(|| {
-                                format!("{at} max_priority = {n} is not a priority; use {}", crate::priority::ACCEPTED)
+                                format!(
+                                    "{at} max_priority = {n} is not a priority; use {}",
+                                    crate::priority::ACCEPTED
+                                )
                             })?,
                     };
                     Ok((

@@ -153,6 +153,9 @@ fn load_checks_existence_mode_and_content() {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::write(&p, "[namespace.x]\nmax_priority = \"urgent\"\n").unwrap();
     let e = Policy::load(&p, false).unwrap_err().to_string();
-    assert!(e.contains("urgent") && e.contains(&p.display().to_string()), "{e}");
+    assert!(
+        e.contains("urgent") && e.contains(&p.display().to_string()),
+        "{e}"
+    );
     assert!(Policy::load(Path::new("/"), false).is_err());
 }

@@ -140,7 +140,10 @@ mod tests {
         let e = NodeLock::acquire(&p, Duration::from_millis(50)).unwrap_err();
         assert!(matches!(e, LockError::Timeout { .. }), "{e}");
         let line = e.to_string();
-        assert!(line.contains("still held") && !line.contains('\n'), "{line}");
+        assert!(
+            line.contains("still held") && !line.contains('\n'),
+            "{line}"
+        );
         drop(held);
         NodeLock::acquire(&p, Duration::from_millis(50)).unwrap();
     }

@@ -127,15 +127,17 @@ impl ReqArgs {
         let mut a = BTreeMap::new();
         for entry in &self.annotations {
             let (k, v) = entry.split_once('=').ok_or_else(|| {
-                request::RequestError::Other(format!(
-                    "--annotation {entry:?} is not KEY=VALUE"
-                ))
+                request::RequestError::Other(format!("--annotation {entry:?} is not KEY=VALUE"))
             })?;
             a.insert(k.to_string(), v.to_string());
         }
         let flags = [
             ("--gpu-memory", request::GPU_MEMORY, &self.size.gpu_memory),
-            ("--mig-profile", request::MIG_PROFILE, &self.size.mig_profile),
+            (
+                "--mig-profile",
+                request::MIG_PROFILE,
+                &self.size.mig_profile,
+            ),
             ("--priority", request::PRIORITY, &self.priority),
             ("--preemptible", request::PREEMPTIBLE, &self.preemptible),
             ("--grace-period", request::GRACE_PERIOD, &self.grace_period),

@@ -25,6 +25,7 @@ cargo build --workspace --bins
 step "cargo test (workspace)"
 cargo test --workspace 2>&1 | tee /tmp/dynamig-cargo-test.log
 grep -E '^test result:' /tmp/dynamig-cargo-test.log | awk '{p+=$4; f+=$6} END {printf "cargo tests: %d passed, %d failed\n", p, f}'
+cat target/tmp/stress-figures.txt 2>/dev/null || true
 
 if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
     if [ -x tests/e2e/run.sh ]; then
@@ -36,5 +37,10 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
     fi
 else
     step "end-to-end tests skipped: set DYNAMIG_E2E=1 (as root, on Debian) to run them against real containerd and Docker"
+fi
+# cargo-fuzz targets, a minute each: with DYNAMIG_FUZZ=1, or with DYNAMIG_E2E=1 unless DYNAMIG_FUZZ=0.
+if [ "${DYNAMIG_FUZZ:-${DYNAMIG_E2E:-0}}" = "1" ]; then
+    step "fuzzing: quantity, annotations, state_loader (${FUZZ_SECONDS:-60} s each)"
+    bash tests/fuzz/run.sh
 fi
 step "all tests passed"

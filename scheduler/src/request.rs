@@ -141,7 +141,7 @@ pub enum RequestError {
         problem: String,
         accepted: &'static str,
     },
-    #[error("annotation {key} is not a dynamig key; known keys: {known}")]
+    #[error("annotation {key:?} is not a dynamig key; known keys: {known}")]
     UnknownKey { key: String, known: String },
     #[error("both {memory} and {profile} are set; give exactly one")]
     BothSizes { memory: String, profile: String },

@@ -26,31 +26,19 @@ fn no_policy_file_keeps_the_seed_walkthrough() {
     let c = Ctl::new();
     seed(&c);
     let missing = c.dir.path().join("no-such-policy.toml");
-    // The default path (/etc/dynamig/policy.toml) is absent on a fresh node: everything allowed.
-    let o = c
-        .cmd()
-        .env_remove("DYNAMIG_POLICY")
-        .args([
-            "allocate",
-            "big",
-            "--gpu-memory",
-            "20GB",
-            "--priority",
-            "interactive",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    if std::path::Path::new(dynamig::policy::DEFAULT_PATH).exists() {
-        eprintln!(
-            "{} exists here; the default case is covered by the unit tests",
-            dynamig::policy::DEFAULT_PATH
-        );
-    } else {
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!(a["evict"].as_array().unwrap().len(), 1);
-    }
+    // No policy (DYNAMIG_POLICY=none, the same as a node without /etc/dynamig/policy.toml,
+    // see the policy unit tests): the seed's interactive request preempts exactly one.
+    let a = c.json(&[
+        "allocate",
+        "big",
+        "--gpu-memory",
+        "20GB",
+        "--priority",
+        "interactive",
+        "--json",
+    ]);
+    assert_eq!(a["evict"].as_array().unwrap().len(), 1);
+    assert_eq!(a["profile"], "3g.20gb");
     // A DYNAMIG_POLICY that names a missing file is an error, not an open node.
     let o = c
         .cmd()

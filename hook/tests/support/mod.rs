@@ -19,6 +19,9 @@ pub struct SimBox {
 
 impl SimBox {
     pub fn new(models: &[&str]) -> SimBox {
+        // Hermetic: this machine's /etc/dynamig/policy.toml does not apply, neither in this
+        // process (`resident`) nor in the runtimes it starts (unless a test names a policy).
+        std::env::set_var("DYNAMIG_POLICY", "none");
         let tmp = tempfile::tempdir().unwrap();
         let dir = StateDir::open(&tmp.path().join("state")).unwrap();
         SimNode::new(models).unwrap().save(&dir.sim_file()).unwrap();
@@ -111,7 +114,7 @@ impl SimBox {
             .env("DYNAMIG_BACKEND", "sim")
             .env("DYNAMIG_RUNC", runc)
             .env("DYNAMIG_HOOK", &hook)
-            .env_remove("DYNAMIG_POLICY")
+            .env("DYNAMIG_POLICY", "none")
             .env_remove("DYNAMIG_FAULT")
             .env_remove("DYNAMIG_LOG_FILE");
         for (k, v) in extra {

@@ -62,9 +62,15 @@ pub fn path_from_env() -> (PathBuf, bool) {
     }
 }
 
+/// `DYNAMIG_POLICY=none`: no policy file, everything allowed, whatever `/etc` holds (tests, demos).
+pub const NONE: &str = "none";
+
 /// The node's policy. A missing default file is the permissive policy; a missing file that
 /// `DYNAMIG_POLICY` names explicitly is an error (a typo must not open the node).
 pub fn from_env() -> Result<Policy, PolicyError> {
+    if std::env::var_os(ENV).is_some_and(|v| v == NONE) {
+        return Ok(Policy::open());
+    }
     let (path, explicit) = path_from_env();
     Policy::load(&path, explicit)
 }

@@ -31,6 +31,7 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
     if [ -x tests/e2e/run.sh ]; then
         step "end-to-end tests on real containerd / runc / Docker (DYNAMIG_E2E=1)"
         E2E_BIN_DIR="$PWD/target/debug" bash tests/e2e/run.sh
+        E2E_BIN_DIR="$PWD/target/debug" bash tests/e2e/policy.sh
     else
         step "end-to-end: smoke test of the container environment (DYNAMIG_E2E=1)"
         bash tests/e2e/lib/smoke.sh

@@ -33,5 +33,5 @@ for t in "${TARGETS[@]}"; do
         exit 1
     fi
     runs=$(grep -E '^stat::number_of_executed_units' "/tmp/dynamig-fuzz-$t.log" | awk '{print $2}')
-    echo "fuzz $t: $((  $(date +%s) - start ))s wall (incl. build), ${runs:-?} executions, no crash, corpus $(ls "corpus/$t" | wc -l) inputs"
+    echo "fuzz $t: $((  $(date +%s) - start ))s wall (incl. build), ${runs:-?} executions, no crash, corpus $(find "corpus/$t" -type f | wc -l) inputs"
 done

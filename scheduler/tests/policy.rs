@@ -80,6 +80,26 @@ fn tenant_claiming_interactive_to_evict_is_refused() {
             .output()
             .unwrap()
     };
+    // The dry run says the same as the allocation would.
+    let plan = |ns: &str, prio: &str| {
+        c.cmd()
+            .env("DYNAMIG_POLICY", &p)
+            .args([
+                "plan",
+                "--gpu-memory",
+                "20GB",
+                "--priority",
+                prio,
+                "--namespace",
+                ns,
+            ])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(plan("tenant", "interactive").status.code(), Some(2));
+    assert_eq!(plan("batch", "inference").status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&plan("batch", "inference").stderr).contains("may not evict"));
+    assert!(plan("ops", "interactive").status.success());
     // Above its allowance: exit 2, one line, nothing evicted, state untouched.
     let o = run("tenant", "interactive");
     let err = String::from_utf8_lossy(&o.stderr);

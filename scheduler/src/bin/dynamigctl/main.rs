@@ -47,6 +47,9 @@ enum Command {
     Plan {
         #[command(flatten)]
         req: ReqArgs,
+        /// Namespace the request would come from (the admission policy applies to it).
+        #[arg(long, default_value = "dynamigctl")]
+        namespace: String,
         #[arg(long)]
         json: bool,
     },
@@ -263,12 +266,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
         }
-        Command::Plan { req, json } => {
+        Command::Plan {
+            req,
+            namespace,
+            json,
+        } => {
             let request = req.request().map_err(bad_input)?;
             let node = open_node()?;
+            let policy_err = |e| Failure::from(anyhow::Error::new(NodeError::Policy(e)));
+            let allowance = dynamig::policy::from_env()
+                .map_err(policy_err)?
+                .allowance(&namespace, request.k8s_namespace.as_deref());
+            allowance.admit(&request).map_err(policy_err)?;
             let d = node
                 .plan(&request)
                 .map_err(|r| Failure::from(anyhow::Error::new(NodeError::Refused(r))))?;
+            let victims: Vec<String> = d.victims.iter().map(|v| v.id.clone()).collect();
+            allowance.admit_victims(&victims).map_err(policy_err)?;
             let out = render::PlanOut::from(&d);
             if json {
                 print_json(&out)

@@ -26,22 +26,34 @@ step "cargo test (workspace)"
 TEST_LOG=$(mktemp /tmp/dynamig-cargo-test.XXXXXX)
 cargo test --workspace 2>&1 | tee "$TEST_LOG"
 grep -E '^test result:' "$TEST_LOG" | awk '{p+=$4; f+=$6} END {printf "cargo tests: %d passed, %d failed\n", p, f}'
+cat target/tmp/stress-figures.txt 2>/dev/null || true
 
 if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
-    if [ -x tests/e2e/run.sh ]; then
-        step "end-to-end tests on real containerd / runc / Docker (DYNAMIG_E2E=1)"
-        E2E_BIN_DIR="$PWD/target/debug" bash tests/e2e/run.sh
-        step "end-to-end: containerd 1.7 / 2.x, CRI pod, Docker 26 / 28, podman (tests/e2e/versions.sh)" && E2E_BIN_DIR="$PWD/target/debug" bash tests/e2e/versions.sh
-        step "end-to-end: metrics file checked by promtool (DYNAMIG_E2E=1)" && E2E_BIN_DIR="$PWD/target/debug" bash tests/e2e/metrics.sh
-        step "end-to-end: dynamig.io/wait through containerd and Docker" && E2E_BIN_DIR="$PWD/target/debug" bash tests/e2e/wait.sh
-        step "README's demo command through real containerd (DYNAMIG_E2E=1)"; bash tests/e2e/demo-check.sh
-    else
-        step "end-to-end: smoke test of the container environment (DYNAMIG_E2E=1)"
-        bash tests/e2e/lib/smoke.sh
-    fi
-    step "end-to-end: fake NVML through containerd"; cargo build -q -p fake-nvml; E2E_BIN_DIR="$PWD/target/debug" bash tests/e2e/nvml.sh
-    step "install: .deb, runtime configure on real containerd 1.6 / 2.1.9 and dockerd, install.sh" && bash tests/e2e/install.sh
+    # Each script fails loudly when a piece it needs cannot run; each stops what it started.
+    export E2E_BIN_DIR="$PWD/target/debug"
+    step "end-to-end: containerd 1.6 / runc / Docker 20.10 on a simulated A100 (tests/e2e/run.sh)"
+    bash tests/e2e/run.sh
+    step "end-to-end: README's demo command through real containerd (tests/e2e/demo-check.sh)"
+    bash tests/e2e/demo-check.sh
+    step "end-to-end: containerd 1.7 / 2.x, CRI pods, Docker 26 / 28, podman (tests/e2e/versions.sh)"
+    bash tests/e2e/versions.sh
+    step "end-to-end: seed walkthrough on the fake libnvidia-ml through containerd (tests/e2e/nvml.sh)"
+    cargo build -q -p fake-nvml
+    bash tests/e2e/nvml.sh
+    step "end-to-end: dynamig.io/wait through containerd and Docker (tests/e2e/wait.sh)"
+    bash tests/e2e/wait.sh
+    step "end-to-end: node policy on real containerd (tests/e2e/policy.sh)"
+    bash tests/e2e/policy.sh
+    step "end-to-end: metrics file checked by promtool (tests/e2e/metrics.sh)"
+    bash tests/e2e/metrics.sh
+    step "install: .deb, runtime configure on real containerd 1.6 / 2.1.9 and dockerd, install.sh (tests/e2e/install.sh)"
+    bash tests/e2e/install.sh
 else
     step "end-to-end tests skipped: set DYNAMIG_E2E=1 (as root, on Debian) to run them against real containerd and Docker"
+fi
+# cargo-fuzz targets, a minute each: with DYNAMIG_FUZZ=1, or with DYNAMIG_E2E=1 unless DYNAMIG_FUZZ=0.
+if [ "${DYNAMIG_FUZZ:-${DYNAMIG_E2E:-0}}" = "1" ]; then
+    step "fuzzing: quantity, annotations, state_loader (${FUZZ_SECONDS:-60} s each)"
+    bash tests/fuzz/run.sh
 fi
 step "all tests passed"

@@ -12,6 +12,7 @@ pub mod layout;
 pub mod metrics;
 pub mod node;
 pub mod planner;
+pub mod policy;
 pub mod priority;
 pub mod process;
 pub mod quantity;

@@ -77,6 +77,8 @@ pub enum NodeError {
     Cancelled { waited_ms: u64 },
     #[error("a request for holder {0:?} is already waiting on this node")]
     AlreadyQueued(String),
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
 }
 
 impl NodeError {
@@ -86,6 +88,7 @@ impl NodeError {
             NodeError::Refused(r) if r.is_bad_input() => 2,
             NodeError::BadId(_) => 2,
             NodeError::WaitExpired { last, .. } => last.exit_code(),
+            NodeError::Policy(p) if p.is_bad_input() => 2,
             _ => 1,
         }
     }
@@ -482,7 +485,9 @@ impl Node {
         self.check_spec(&spec)?;
         let decision = match self.decide(&spec) {
             Ok(d) => d,
-            Err(e @ (NodeError::Refused(_) | NodeError::Reserved { .. })) => {
+            Err(
+                e @ (NodeError::Refused(_) | NodeError::Reserved { .. } | NodeError::Policy(_)),
+            ) => {
                 self.event(Event::new("refused", e.to_string()).holder(&spec.id));
                 return Err(e);
             }
@@ -491,12 +496,19 @@ impl Node {
         self.carry_out(spec, decision)
     }
 
-    fn check_spec(&self, spec: &AllocSpec) -> Result<(), NodeError> {
+    fn check_spec(&mut self, spec: &AllocSpec) -> Result<(), NodeError> {
         if !valid_id(&spec.id) {
             return Err(NodeError::BadId(spec.id.clone()));
         }
         if !valid_id(&spec.namespace) {
             return Err(NodeError::BadId(spec.namespace.clone()));
+        }
+        // The node's admission policy: what this namespace may claim (docs/policy.md).
+        let allowance = crate::policy::from_env()?
+            .allowance(&spec.namespace, spec.request.k8s_namespace.as_deref());
+        if let Err(e) = allowance.admit(&spec.request) {
+            self.event(Event::new("refused", e.to_string()).holder(&spec.id));
+            return Err(e.into());
         }
         if self
             .state

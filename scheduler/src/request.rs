@@ -62,6 +62,10 @@ pub const KEYS: [Key; 6] = [
     WAIT,
 ];
 
+/// The annotation containerd's CRI plugin sets to the pod's Kubernetes namespace; the admission
+/// policy reads it (see `policy`).
+pub const K8S_NAMESPACE: &str = "io.kubernetes.cri.sandbox-namespace";
+
 /// Annotations dynamig writes itself into a spec; they are not requests.
 pub const OUTPUT_PREFIX: &str = "dynamig.io/injected";
 
@@ -95,6 +99,9 @@ pub struct Request {
     pub grace_period: Duration,
     #[serde(with = "millis")]
     pub wait: Duration,
+    /// The pod's Kubernetes namespace (`io.kubernetes.cri.sandbox-namespace`), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_namespace: Option<String>,
 }
 
 impl Request {
@@ -107,6 +114,7 @@ impl Request {
             preemptible: priority.default_preemptible(),
             grace_period: DEFAULT_GRACE,
             wait: Duration::ZERO,
+            k8s_namespace: None,
         }
     }
 }
@@ -133,7 +141,7 @@ pub enum RequestError {
         problem: String,
         accepted: &'static str,
     },
-    #[error("annotation {key} is not a dynamig key; known keys: {known}")]
+    #[error("annotation {key:?} is not a dynamig key; known keys: {known}")]
     UnknownKey { key: String, known: String },
     #[error("both {memory} and {profile} are set; give exactly one")]
     BothSizes { memory: String, profile: String },
@@ -291,7 +299,30 @@ pub fn parse(
     if let Some(w) = found.get(WAIT.annotation) {
         req.wait = parse_duration(&w.value).map_err(|e| w.bad(e))?;
     }
+    if let Some(ns) = annotations.get(K8S_NAMESPACE) {
+        if !is_k8s_namespace(ns) {
+            return Err(RequestError::BadValue {
+                source_name: "annotation",
+                key: K8S_NAMESPACE.to_string(),
+                value: ns.clone(),
+                problem: "is not a Kubernetes namespace name".into(),
+                accepted: "1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit",
+            });
+        }
+        req.k8s_namespace = Some(ns.clone());
+    }
     Ok(Some(req))
+}
+
+/// A Kubernetes namespace name (an RFC 1123 DNS label).
+pub fn is_k8s_namespace(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
 }
 
 /// The shape of a profile name: `<N>g.<M>gb` with an optional `+me`; whether the GPU model has

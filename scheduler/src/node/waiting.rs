@@ -32,7 +32,13 @@ impl Node {
             Some(t) => queue::key(t),
             None => queue::arrival_key(spec.request.priority),
         };
-        self.decide_at(&spec.request, key)
+        let d = self.decide_at(&spec.request, key)?;
+        // The node policy (docs/policy.md): a namespace that may not evict waits for free room.
+        let victims: Vec<String> = d.victims.iter().map(|v| v.id.clone()).collect();
+        crate::policy::from_env()?
+            .allowance(&spec.namespace, spec.request.k8s_namespace.as_deref())
+            .admit_victims(&victims)?;
+        Ok(d)
     }
 
     /// Where a new request would go now, under the queue's reservations (a dry run).
@@ -97,6 +103,7 @@ impl Node {
 fn waitable(e: &NodeError) -> bool {
     match e {
         NodeError::Reserved { .. } => true,
+        NodeError::Policy(crate::policy::PolicyError::MayNotEvict { .. }) => true,
         NodeError::Refused(r) => !r.is_bad_input() && !matches!(r, Refusal::NoGpus),
         _ => false,
     }
@@ -153,7 +160,10 @@ pub fn allocate_waiting(
             if mine.is_some() {
                 node.withdraw(&id, "withdrawn", format!("stopped waiting: {e}"))?;
             }
-            if matches!(e, NodeError::Refused(_) | NodeError::Reserved { .. }) {
+            if matches!(
+                e,
+                NodeError::Refused(_) | NodeError::Reserved { .. } | NodeError::Policy(_)
+            ) {
                 node.event(Event::new("refused", e.to_string()).holder(&id));
             }
             return Err(e);

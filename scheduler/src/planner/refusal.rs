@@ -148,7 +148,7 @@ impl fmt::Display for Refusal {
             Refusal::TooLarge { requested, largest } => {
                 write!(
                     f,
-                    "{requested} is more than any GPU on this node can give; largest: "
+                    "gpu-memory {requested} is more than any GPU on this node can give; largest: "
                 )?;
                 let parts: Vec<String> = largest
                     .iter()

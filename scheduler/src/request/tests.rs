@@ -140,3 +140,19 @@ fn profile_name_shape() {
         assert!(!is_profile_name(bad), "{bad}");
     }
 }
+
+/// Found by `cargo fuzz run annotations`: an unknown key with a carriage return or newline in
+/// it printed raw, so the refusal (which becomes containerd's error line) spanned two lines.
+#[test]
+fn unknown_key_with_control_characters_stays_one_line() {
+    for key in [
+        "dynamig.io/mig-pr\rofile",
+        "dynamig.io/x\nlevel=error msg=forged",
+    ] {
+        let e = parse(&ann(&[(key, "1g.5gb")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\n') && !e.contains('\r'), "{e:?}");
+        assert!(e.contains("is not a dynamig key"), "{e}");
+    }
+}

@@ -29,6 +29,8 @@ impl Ctl {
         let mut c = Command::new(env!("CARGO_BIN_EXE_dynamigctl"));
         c.env("DYNAMIG_STATE_DIR", self.state_dir())
             .env("DYNAMIG_BACKEND", "sim")
+            // Hermetic: whatever /etc/dynamig/policy.toml this machine has does not apply.
+            .env("DYNAMIG_POLICY", "none")
             .env_remove("DYNAMIG_FAULT")
             .env_remove("DYNAMIG_METRICS_FILE");
         c

@@ -56,6 +56,9 @@ enum Command {
     Plan {
         #[command(flatten)]
         req: ReqArgs,
+        /// Namespace the request would come from (the admission policy applies to it).
+        #[arg(long, default_value = "dynamigctl")]
+        namespace: String,
         #[arg(long)]
         json: bool,
     },
@@ -101,7 +104,7 @@ enum Command {
 }
 
 #[derive(Args)]
-#[group(required = true, multiple = false)]
+#[group(required = false, multiple = false)]
 struct SizeArgs {
     /// Memory wanted, e.g. 10GB, 20G, 10GiB, 512MiB.
     #[arg(long, value_name = "M")]
@@ -128,25 +131,56 @@ struct ReqArgs {
     /// fail at once). SIGINT/SIGTERM stop the wait and leave nothing behind.
     #[arg(long, value_name = "D")]
     wait: Option<String>,
+    /// A container annotation, as a runtime would see it (repeatable), e.g.
+    /// `dynamig.io/gpu-memory=10GB` or `io.kubernetes.cri.sandbox-namespace=team-a`.
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    annotations: Vec<String>,
+    /// A container env entry, as Docker would pass it (repeatable), e.g. `DYNAMIG_PRIORITY=training`.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
 }
 
 impl ReqArgs {
-    /// The request, through the same parser as container annotations.
+    /// The request, through the same parser as container annotations: the flags are read as
+    /// their annotations, next to any `--annotation` and `--env` given.
     fn request(&self) -> Result<Request, request::RequestError> {
         let mut a = BTreeMap::new();
-        let mut put = |k: &str, v: &Option<String>| {
-            if let Some(v) = v {
-                a.insert(k.to_string(), v.clone());
+        for entry in &self.annotations {
+            let (k, v) = entry.split_once('=').ok_or_else(|| {
+                request::RequestError::Other(format!("--annotation {entry:?} is not KEY=VALUE"))
+            })?;
+            a.insert(k.to_string(), v.to_string());
+        }
+        let flags = [
+            ("--gpu-memory", request::GPU_MEMORY, &self.size.gpu_memory),
+            (
+                "--mig-profile",
+                request::MIG_PROFILE,
+                &self.size.mig_profile,
+            ),
+            ("--priority", request::PRIORITY, &self.priority),
+            ("--preemptible", request::PREEMPTIBLE, &self.preemptible),
+            ("--grace-period", request::GRACE_PERIOD, &self.grace_period),
+            ("--wait", request::WAIT, &self.wait),
+        ];
+        for (flag, key, v) in flags {
+            let Some(v) = v else { continue };
+            match a.get(key.annotation) {
+                Some(old) if old != v => {
+                    return Err(request::RequestError::Other(format!(
+                        "{flag} {v:?} and --annotation {}={old:?} disagree; give one",
+                        key.annotation
+                    )))
+                }
+                _ => {
+                    a.insert(key.annotation.to_string(), v.clone());
+                }
             }
-        };
-        put(request::GPU_MEMORY.annotation, &self.size.gpu_memory);
-        put(request::MIG_PROFILE.annotation, &self.size.mig_profile);
-        put(request::PRIORITY.annotation, &self.priority);
-        put(request::PREEMPTIBLE.annotation, &self.preemptible);
-        put(request::GRACE_PERIOD.annotation, &self.grace_period);
-        put(request::WAIT.annotation, &self.wait);
-        request::parse(&a, &[])?.ok_or_else(|| {
-            request::RequestError::Other("give --gpu-memory or --mig-profile".into())
+        }
+        request::parse(&a, &self.env)?.ok_or_else(|| {
+            request::RequestError::Other(
+                "give --gpu-memory or --mig-profile (or a dynamig.io/ annotation)".into(),
+            )
         })
     }
 }
@@ -267,12 +301,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
         }
-        Command::Plan { req, json } => {
+        Command::Plan {
+            req,
+            namespace,
+            json,
+        } => {
             let request = req.request().map_err(bad_input)?;
             let node = open_node()?;
+            let policy_err = |e| Failure::from(anyhow::Error::new(NodeError::Policy(e)));
+            let allowance = dynamig::policy::from_env()
+                .map_err(policy_err)?
+                .allowance(&namespace, request.k8s_namespace.as_deref());
+            allowance.admit(&request).map_err(policy_err)?;
             let d = node
                 .plan_queued(&request)
                 .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+            let victims: Vec<String> = d.victims.iter().map(|v| v.id.clone()).collect();
+            allowance.admit_victims(&victims).map_err(policy_err)?;
             let out = render::PlanOut::from(&d);
             if json {
                 print_json(&out)

@@ -130,3 +130,63 @@ fn tenant_claiming_interactive_to_evict_is_refused() {
     assert_eq!(a["evict"].as_array().unwrap().len(), 1);
     assert_eq!(held(&c).len(), 3);
 }
+
+/// A namespace that may not evict, asking with `--wait`, waits for free room instead of
+/// evicting (or failing at once), and leaves nothing behind when its time is up.
+#[test]
+fn may_not_evict_waits_for_free_room_then_gives_up_cleanly() {
+    let c = Ctl::new();
+    seed(&c);
+    let p = c.dir.path().join("policy.toml");
+    std::fs::write(
+        &p,
+        "[namespace.batch]\nmax_priority = \"inference\"\nmay_evict = false\n",
+    )
+    .unwrap();
+    let before = std::fs::read(c.state_file()).unwrap();
+    let started = std::time::Instant::now();
+    let o = c
+        .cmd()
+        .env("DYNAMIG_POLICY", &p)
+        .args([
+            "allocate",
+            "claim",
+            "--gpu-memory",
+            "20GB",
+            "--priority",
+            "inference",
+            "--namespace",
+            "batch",
+            "--wait",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "did not wait: {err}"
+    );
+    assert!(
+        err.contains("gave up after waiting") && err.contains("may not evict"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert_eq!(held(&c), vec!["t1", "t2", "t3"]);
+    assert!(c.status()["queue"].as_array().is_none_or(|q| q.is_empty()));
+    // nothing but the queue bookkeeping changed: same holders, no ticket left
+    let after: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(c.state_file())
+            .unwrap()
+            .splitn(2, |b| *b == b'\n')
+            .nth(1)
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    let was: serde_json::Value =
+        serde_json::from_slice(&before.splitn(2, |b| *b == b'\n').nth(1).unwrap().to_vec())
+            .unwrap();
+    assert_eq!(after["holders"], was["holders"]);
+}

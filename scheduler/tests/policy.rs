@@ -176,17 +176,14 @@ fn may_not_evict_waits_for_free_room_then_gives_up_cleanly() {
     assert_eq!(held(&c), vec!["t1", "t2", "t3"]);
     assert!(c.status()["queue"].as_array().is_none_or(|q| q.is_empty()));
     // nothing but the queue bookkeeping changed: same holders, no ticket left
-    let after: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(c.state_file())
-            .unwrap()
+    let body = |bytes: &[u8]| -> serde_json::Value {
+        let json = bytes
             .splitn(2, |b| *b == b'\n')
             .nth(1)
-            .unwrap()
-            .to_vec(),
-    )
-    .unwrap();
-    let was: serde_json::Value =
-        serde_json::from_slice(&before.splitn(2, |b| *b == b'\n').nth(1).unwrap().to_vec())
-            .unwrap();
+            .expect("a header line");
+        serde_json::from_slice(json).expect("state JSON")
+    };
+    let after = body(&std::fs::read(c.state_file()).unwrap());
+    let was = body(&before);
     assert_eq!(after["holders"], was["holders"]);
 }

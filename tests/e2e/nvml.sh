@@ -21,31 +21,12 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-if [[ ${DYNAMIG_E2E:-0} != 1 ]]; then
-    echo "e2e (nvml) skipped: DYNAMIG_E2E is not 1 (needs root and Debian containerd/runc; set DYNAMIG_E2E=1 E2E_BIN_DIR=target/debug)"
-    exit 0
-fi
+E2E_NAME="nvml"
+# shellcheck source-path=SCRIPTDIR source=lib/prelude.sh
+source "$HERE/lib/prelude.sh"
 
-PASS=0
-fail() { printf '\nE2E (nvml) FAILED: %s\n' "$*" >&2; exit 1; }
-ok() { PASS=$((PASS + 1)); printf '[e2e nvml ok %2d] %s\n' "$PASS" "$*"; }
-step() { printf '\n== %s\n' "$*"; }
-
-[[ $(id -u) -eq 0 ]] || fail "must run as root"
-[[ -n ${E2E_BIN_DIR:-} ]] || fail "E2E_BIN_DIR is not set (the directory with the built binaries, e.g. target/debug)"
-E2E_BIN_DIR=$(cd "$E2E_BIN_DIR" && pwd -P) || fail "E2E_BIN_DIR does not exist"
-export E2E_BIN_DIR
-for b in dynamigctl dynamig-runc dynamig-hook containerd-shim-dynamig-v2; do
-    [[ -x $E2E_BIN_DIR/$b ]] || fail "$E2E_BIN_DIR/$b missing; run: cargo build --workspace"
-done
 FAKE_LIB=$E2E_BIN_DIR/libnvidia_ml.so
 [[ -f $FAKE_LIB ]] || fail "$FAKE_LIB (the fake NVML library) missing; run: cargo build --workspace (or -p fake-nvml)"
-
-bash "$HERE/lib/install-deps.sh" >/dev/null || fail "tests/e2e/lib/install-deps.sh failed"
-command -v jq >/dev/null || fail "jq missing (install-deps.sh installs it)"
-
-# shellcheck source-path=SCRIPTDIR source=lib/env.sh
-source "$HERE/lib/env.sh"
 
 WORKDIR=$(mktemp -d /tmp/dynamig-nvml.XXXXXX)
 export E2E_WORKDIR_OWNED=1
@@ -202,12 +183,11 @@ ok "the shim (pid $shim) inherited ${ENV_VARS[*]} DYNAMIG_HOOK_ENV"
     fail "the fake library's node does not hold 3 instances: $(fake_node | jq -c '.gpus[0].instances')"
 ok "dynamig-runc allocated on the fake library: its node holds 3 instances"
 # runc create gets only the createRuntime hook; `dynamig-runc delete` releases (docs/container-path.md)
-for stage in createRuntime; do
-    henv=$(jq -r --arg s "$stage" '.hooks[$s][]? | select(.path | endswith("dynamig-hook")) | .env[]?' "$(bundle_of mig1)/config.json")
-    [[ -n $henv ]] || fail "mig1's spec has no dynamig-hook $stage hook"
-    for v in "${ENV_VARS[@]}"; do
-        env_has "$v" <<<"$henv" || fail "mig1's $stage hook env lacks $v=${!v}: $(tr '\n' ' ' <<<"$henv")"
-    done
+stage=createRuntime
+henv=$(jq -r --arg s "$stage" '.hooks[$s][]? | select(.path | endswith("dynamig-hook")) | .env[]?' "$(bundle_of mig1)/config.json")
+[[ -n $henv ]] || fail "mig1's spec has no dynamig-hook $stage hook"
+for v in "${ENV_VARS[@]}"; do
+    env_has "$v" <<<"$henv" || fail "mig1's $stage hook env lacks $v=${!v}: $(tr '\n' ' ' <<<"$henv")"
 done
 [[ $(jq '[.hooks.poststop[]? | select(.path | endswith("dynamig-hook"))] | length' "$(bundle_of mig1)/config.json") -eq 0 ]] ||
     fail "mig1's spec has a dynamig-hook poststop hook after runc create (the wrapper's delete releases)"

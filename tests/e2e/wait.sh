@@ -13,28 +13,9 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-if [[ ${DYNAMIG_E2E:-0} != 1 ]]; then
-    echo "e2e wait skipped: DYNAMIG_E2E is not 1"
-    exit 0
-fi
-
-PASS=0
-fail() { printf '\nE2E WAIT FAILED: %s\n' "$*" >&2; exit 1; }
-ok() { PASS=$((PASS + 1)); printf '[e2e wait ok %2d] %s\n' "$PASS" "$*"; }
-step() { printf '\n== %s\n' "$*"; }
-
-[[ $(id -u) -eq 0 ]] || fail "must run as root"
-[[ -n ${E2E_BIN_DIR:-} ]] || fail "E2E_BIN_DIR is not set (e.g. target/debug)"
-E2E_BIN_DIR=$(cd "$E2E_BIN_DIR" && pwd -P) || fail "E2E_BIN_DIR does not exist"
-export E2E_BIN_DIR
-for b in dynamigctl dynamig-runc dynamig-hook containerd-shim-dynamig-v2; do
-    [[ -x $E2E_BIN_DIR/$b ]] || fail "$E2E_BIN_DIR/$b missing; run: cargo build --workspace"
-done
-bash "$HERE/lib/install-deps.sh" >/dev/null || fail "tests/e2e/lib/install-deps.sh failed"
-command -v jq >/dev/null || fail "jq missing (install-deps.sh installs it)"
-
-# shellcheck source-path=SCRIPTDIR source=lib/env.sh
-source "$HERE/lib/env.sh"
+E2E_NAME="wait"
+# shellcheck source-path=SCRIPTDIR source=lib/prelude.sh
+source "$HERE/lib/prelude.sh"
 
 WORKDIR=$(mktemp -d /tmp/dynamig-e2e-wait.XXXXXX)
 export E2E_WORKDIR_OWNED=1

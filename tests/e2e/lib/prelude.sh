@@ -1,0 +1,30 @@
+# shellcheck shell=bash
+# The common start of an end-to-end script. Set E2E_NAME (e.g. "wait") before sourcing, from a
+# script that has HERE set to tests/e2e. It:
+#   - exits 0 with a note unless DYNAMIG_E2E=1 (the one gate CI sets);
+#   - defines fail (message, exit 1), ok (numbered check) and step (section header);
+#   - checks root, E2E_BIN_DIR and the four binaries in it (all failures, never skips);
+#   - installs the Debian packages (lib/install-deps.sh) and sources lib/env.sh.
+if [[ ${DYNAMIG_E2E:-0} != 1 ]]; then
+    echo "e2e $E2E_NAME skipped: DYNAMIG_E2E is not 1 (needs root; installs Debian containerd/runc/docker.io; set DYNAMIG_E2E=1 E2E_BIN_DIR=target/debug)"
+    exit 0
+fi
+
+PASS=0
+fail() { printf '\nE2E %s FAILED: %s\n' "$E2E_NAME" "$*" >&2; exit 1; }
+ok() { PASS=$((PASS + 1)); printf '[e2e %s ok %2d] %s\n' "$E2E_NAME" "$PASS" "$*"; }
+step() { printf '\n== %s\n' "$*"; }
+
+[[ $(id -u) -eq 0 ]] || fail "must run as root"
+[[ -n ${E2E_BIN_DIR:-} ]] || fail "E2E_BIN_DIR is not set (the directory with the built binaries, e.g. target/debug)"
+E2E_BIN_DIR=$(cd "$E2E_BIN_DIR" && pwd -P) || fail "E2E_BIN_DIR does not exist"
+export E2E_BIN_DIR
+for b in dynamigctl dynamig-runc dynamig-hook containerd-shim-dynamig-v2; do
+    [[ -x $E2E_BIN_DIR/$b ]] || fail "$E2E_BIN_DIR/$b missing; run: cargo build --workspace"
+done
+
+bash "$HERE/lib/install-deps.sh" >/dev/null || fail "tests/e2e/lib/install-deps.sh failed"
+command -v jq >/dev/null || fail "jq missing (install-deps.sh installs it)"
+
+# shellcheck source-path=SCRIPTDIR source=env.sh
+source "$HERE/lib/env.sh"

@@ -54,26 +54,11 @@ export DYNAMIG_HOOK_ENV=FAKE_NVML_STATE,FAKE_NVML_PROC_ROOT
 export DYNAMIG_LOG_FILE=$WORKDIR/dynamig.log
 ENV_VARS=(LD_LIBRARY_PATH FAKE_NVML_STATE FAKE_NVML_PROC_ROOT DYNAMIG_PROC_ROOT DYNAMIG_BACKEND DYNAMIG_STATE_DIR)
 
-dctl() { "$E2E_BIN_DIR/dynamigctl" "$@"; }
-status_json() { dctl status --json; }
 fake_node() { tail -n +2 "$FAKE_NVML_STATE"; } # the fake's node file: header line, then JSON
 # instance of holder ID: "uuid profile start size gi ci" (empty when none)
 inst_of() {
     status_json | jq -r --arg id "$1" \
         '.gpus[].instances[] | select(.holder.id == $id) | "\(.uuid) \(.profile) \(.placement.start) \(.placement.size) \(.gi) \(.ci)"'
-}
-n_instances() { status_json | jq '[.gpus[].instances[]] | length'; }
-ended_state() { status_json | jq -r --arg id "$1" '.ended[] | select(.id == $id) | .state'; }
-bundle_of() { printf '%s/io.containerd.runtime.v2.task/%s/%s' "$E2E_CONTAINERD_STATE" "$E2E_NS" "$1"; }
-task_status() { e2e_ctr task ls | awk -v id="$1" '$1 == id {print $3}'; }
-wait_for() { # SECONDS CMD... : poll until CMD succeeds
-    local t=$1 i
-    shift
-    for ((i = 0; i < t * 10; i++)); do
-        "$@" && return 0
-        sleep 0.1
-    done
-    return 1
 }
 # The DeviceFileMinor of a capability file of the fake driver's proc tree.
 cap_minor() { # PATH-UNDER-gpu0/mig

@@ -47,9 +47,7 @@ may_evict = false
 TOML
 chmod 0644 "$DYNAMIG_POLICY"
 
-dctl() { "$E2E_BIN_DIR/dynamigctl" "$@"; }
 holders() { dctl status --json | jq -r '[.gpus[].instances[] | select(.holder != null) | "\(.holder.id)=\(.uuid)"] | sort | join(" ")'; }
-task_status() { e2e_ctr task ls | awk -v id="$1" '$1 == id {print $3}'; }
 K8S=io.kubernetes.cri.sandbox-namespace
 
 e2e_env_init "$WORKDIR" >/dev/null 2>&1 || fail "e2e_env_init"

@@ -24,16 +24,12 @@ export E2E_DYNAMIG_RUNC=$E2E_BIN_DIR/dynamig-runc
 trap e2e_cleanup EXIT
 trap 'exit 130' INT TERM
 
-dctl() { "$E2E_BIN_DIR/dynamigctl" "$@"; }
-status_json() { dctl status --json; }
 inst_of() {
     status_json | jq -r --arg id "$1" \
         '.gpus[].instances[] | select(.holder.id == $id) | "\(.uuid) \(.profile) \(.placement.start) \(.placement.size)"'
 }
-n_instances() { status_json | jq '[.gpus[].instances[]] | length'; }
 queued() { status_json | jq -e --arg id "$1" '.queue | any(.id == $id)' >/dev/null; }
 queue_len() { status_json | jq '.queue | length'; }
-task_status() { e2e_ctr task ls | awk -v id="$1" '$1 == id {print $3}'; }
 wait_for() { # SECONDS CMD...
     local t=$1 i
     shift

@@ -28,3 +28,20 @@ command -v jq >/dev/null || fail "jq missing (install-deps.sh installs it)"
 
 # shellcheck source-path=SCRIPTDIR source=env.sh
 source "$HERE/lib/env.sh"
+
+# Helpers the scripts share.
+dctl() { "$E2E_BIN_DIR/dynamigctl" "$@"; }
+status_json() { dctl status --json; }
+n_instances() { status_json | jq '[.gpus[].instances[]] | length'; }
+ended_state() { status_json | jq -r --arg id "$1" '.ended[] | select(.id == $id) | .state'; }
+bundle_of() { printf '%s/io.containerd.runtime.v2.task/%s/%s' "$E2E_CONTAINERD_STATE" "$E2E_NS" "$1"; }
+task_status() { e2e_ctr task ls | awk -v id="$1" '$1 == id {print $3}'; }
+wait_for() { # SECONDS CMD... : poll until CMD succeeds
+    local t=$1 i
+    shift
+    for ((i = 0; i < t * 10; i++)); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    return 1
+}

@@ -108,15 +108,8 @@ ctr_run_d mig1-int "$DYN" --annotation dynamig.io/gpu-memory=20G --annotation dy
 [[ $(task_status mig1-int) == RUNNING ]] || fail "mig1-int is not running"
 check_device mig1-int
 [[ $(inst_of mig1-int | awk '{print $2}') == 3g.20gb ]] || fail "mig1-int got $(inst_of mig1-int), want 3g.20gb"
-wait_for 15 bash -c "[[ \$(ls '$MARKS' | wc -l) -ge 1 ]]" || fail "no victim received SIGTERM"
-sleep 1
-marks=$(ls "$MARKS")
-[[ $(wc -w <<<"$marks") -eq 1 ]] || fail "victims: [$marks], want exactly one"
-victim=$marks
-wait_for 10 bash -c "[[ \$(ctr --address '$E2E_CONTAINERD_SOCK' -n '$E2E_NS' task ls | awk '\$1 == \"$victim\" {print \$3}') == STOPPED ]]" ||
-    fail "victim $victim is not stopped"
-[[ $(ended_state "$victim") == preempted ]] || fail "status does not show $victim preempted: $(status_json | jq -c .ended)"
-[[ -z $(inst_of "$victim") ]] || fail "$victim still holds an instance"
+expect_one_victim
+victim=$VICTIM
 ok "victim $victim got SIGTERM, exited 0, shows as preempted"
 for id in mig1 mig2 mig3; do
     [[ $id == "$victim" ]] && continue

@@ -45,3 +45,19 @@ wait_for() { # SECONDS CMD... : poll until CMD succeeds
     done
     return 1
 }
+# After a preempting request, with containers that leave a marker in $MARKS on SIGTERM: exactly one
+# container got SIGTERM, its task is STOPPED, status shows it `preempted` and holding no
+# instance. Sets VICTIM. Needs the script's inst_of.
+expect_one_victim() {
+    local found
+    : "${MARKS:?the script sets MARKS}"
+    wait_for 15 bash -c "[[ \$(ls '$MARKS' | wc -l) -ge 1 ]]" || fail "no victim received SIGTERM"
+    sleep 1
+    found=$(ls "$MARKS")
+    [[ $(wc -w <<<"$found") -eq 1 ]] || fail "victims: [$found], want exactly one"
+    VICTIM=$found
+    wait_for 10 bash -c "[[ \$(ctr --address '$E2E_CONTAINERD_SOCK' -n '$E2E_NS' task ls | awk '\$1 == \"$VICTIM\" {print \$3}') == STOPPED ]]" ||
+        fail "victim $VICTIM is not stopped"
+    [[ $(ended_state "$VICTIM") == preempted ]] || fail "status does not show $VICTIM preempted: $(status_json | jq -c .ended)"
+    [[ -z $(inst_of "$VICTIM") ]] || fail "$VICTIM still holds an instance"
+}

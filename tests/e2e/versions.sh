@@ -327,8 +327,10 @@ test_containerd() { # LABEL ROOTKEY CONFIG-WRITER
 }
 
 # ------------------------------------------------------------------ CRI (Kubernetes-style pod)
+# (an `if`, not `&&`: the loop's status must not be that of the last process looked at, or a
+# pipeline under pipefail fails whenever the newest process is not a shim)
 shim_pids() { _e2e_pids_with_arg "$E2E_CONTAINERD_SOCK" | while read -r p; do
-    [[ $(cat "/proc/$p/comm" 2>/dev/null) == containerd-shim* ]] && echo "$p"; done; }
+    if [[ $(cat "/proc/$p/comm" 2>/dev/null) == containerd-shim* ]]; then echo "$p"; fi; done; }
 
 test_cri() { # LABEL
     local label=$1 cfg=$E2E_WORKDIR/cri

@@ -273,6 +273,7 @@ _e2e_pids_with_arg() {
         cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
         [[ $cmd == *"$needle"* ]] && printf '%s\n' "${d#/proc/}"
     done
+    return 0 # none found is an empty list, not a failure (callers run under set -e / pipefail)
 }
 
 _e2e_kill_shims() { # SOCKET_PATH

@@ -100,30 +100,54 @@ pub enum Prepared {
     Injected(Box<Allocation>),
 }
 
-/// For `runc create`: reads the bundle's spec; when it makes a request, allocates under the
-/// node lock (the calling process is the holder's creator until the hook records the
-/// container's process) and writes the edited spec. Allocates nothing on any error.
-pub fn prepare_create(bundle: &Path, id: &str, namespace: &str) -> Result<Prepared, RuntimeError> {
-    prepare(bundle, id, namespace, false)
+/// Who prepares a bundle, which decides the hooks added to the spec and how a wait is cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// `dynamig-runc create` (`run: false`: `dynamig-runc delete` releases) or `runc run`
+    /// (`run: true`: no delete call follows, a `poststop` hook releases). A `createRuntime`
+    /// hook records the container's process; SIGINT/SIGTERM cancel a wait.
+    Wrapper { run: bool },
+    /// `containerd-shim-dynamig-v2`: no hooks (the shim records the container's process after
+    /// `runc create` and releases on the task's deletion); signals are left to the shim.
+    Shim,
 }
 
-/// [`prepare_create`] for `runc create` (`run: false`: `dynamig-runc delete` releases) or
-/// `runc run` (`run: true`: no delete call follows, a `poststop` hook releases).
+/// Never set: the shim's waits end by their own timeout (the shim's signals are its own).
+static NEVER_CANCELLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// For `runc create`: reads the bundle's spec; when it makes a request, allocates under the
+/// node lock (the calling process is the holder's creator until the container's process is
+/// recorded) and writes the edited spec. Allocates nothing on any error.
+pub fn prepare_create(bundle: &Path, id: &str, namespace: &str) -> Result<Prepared, RuntimeError> {
+    prepare(bundle, id, namespace, Caller::Wrapper { run: false })
+}
+
+/// [`prepare_create`] for any [`Caller`]. A spec that already carries the
+/// `dynamig.io/injected` annotation was prepared by an earlier entry point (the shim, with a
+/// runc `BinaryName` of `dynamig-runc`): it is left as it is.
 pub fn prepare(
     bundle: &Path,
     id: &str,
     namespace: &str,
-    run: bool,
+    caller: Caller,
 ) -> Result<Prepared, RuntimeError> {
     let Some(mut config) = Config::load_if_request(bundle)? else {
         return Ok(Prepared::Untouched);
     };
+    if spec::annotations(&config.spec).contains_key(spec::INJECTED) {
+        return Ok(Prepared::Untouched);
+    }
     let Some(request) = config.request()? else {
         return Ok(Prepared::Untouched);
     };
-    crate::logging::init("dynamig-runc");
     let dir = StateDir::from_env()?;
-    let hooks = hook_config(&dir, run)?;
+    let hooks = match caller {
+        Caller::Wrapper { run } => {
+            crate::logging::init("dynamig-runc");
+            Some(hook_config(&dir, run)?)
+        }
+        Caller::Shim => None,
+    };
     let started = std::time::Instant::now();
     let spec = AllocSpec {
         id: id.to_string(),
@@ -139,10 +163,15 @@ pub fn prepare(
         let alloc = node.allocate(spec)?;
         (node, alloc)
     } else {
-        dynamig::node::allocate_waiting(&dir, spec, dynamig::node::cancel_on_signals())?
+        let cancel = match caller {
+            Caller::Wrapper { .. } => dynamig::node::cancel_on_signals(),
+            Caller::Shim => &NEVER_CANCELLED,
+        };
+        dynamig::node::allocate_waiting(&dir, spec, cancel)?
     };
     let lock_wait_us = node.lock_waited().as_micros() as u64;
-    let edited = spec::inject(&mut config.spec, &alloc, &hooks).and_then(|()| config.save());
+    let edited =
+        spec::inject(&mut config.spec, &alloc, hooks.as_ref()).and_then(|()| config.save());
     if let Err(e) = edited {
         if let Err(r) = node.release(id) {
             tracing::error!(holder = id, error = %r, "cannot release after a failed spec edit");

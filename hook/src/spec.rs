@@ -198,8 +198,13 @@ fn set_env(list: &mut Vec<Value>, key: &str, value: &str) {
 }
 
 /// Injects an allocation into a spec: device nodes, cgroup device rules, env, lifecycle hooks
-/// and the `dynamig.io/injected` annotation.
-pub fn inject(spec: &mut Value, alloc: &Allocation, hooks: &HookConfig) -> Result<(), SpecError> {
+/// (none when `hooks` is `None`: the caller records the container's process itself, as
+/// `containerd-shim-dynamig-v2` does) and the `dynamig.io/injected` annotation.
+pub fn inject(
+    spec: &mut Value,
+    alloc: &Allocation,
+    hooks: Option<&HookConfig>,
+) -> Result<(), SpecError> {
     if !spec.is_object() {
         return Err(SpecError::Shape("the spec is not a JSON object".into()));
     }
@@ -250,7 +255,7 @@ pub fn inject(spec: &mut Value, alloc: &Allocation, hooks: &HookConfig) -> Resul
         }
     }
     // hooks
-    {
+    if let Some(hooks) = hooks {
         let hook = |stage: &str| {
             json!({
                 "path": hooks.hook_bin.display().to_string(),

@@ -85,7 +85,12 @@ fn create(
     args: &[OsString],
 ) -> ExitCode {
     let bundle = bundle.unwrap_or(Path::new("."));
-    match runtime::prepare(bundle, id, &inv.namespace(), run) {
+    match runtime::prepare(
+        bundle,
+        id,
+        &inv.namespace(),
+        runtime::Caller::Wrapper { run },
+    ) {
         Ok(Prepared::Untouched) | Ok(Prepared::Injected(_)) => exec_runc(args),
         Err(e) => {
             dynamig_hook::logging::init("dynamig-runc");

@@ -73,7 +73,7 @@ fn bad_annotation_is_one_line_naming_key_and_value() {
 #[test]
 fn inject_adds_devices_rules_env_hooks_annotation() {
     let mut v: Value = serde_json::from_str(SPEC).unwrap();
-    inject(&mut v, &alloc(), &hooks()).unwrap();
+    inject(&mut v, &alloc(), Some(&hooks())).unwrap();
     let env = env(&v);
     assert!(env.contains(&"NVIDIA_VISIBLE_DEVICES=MIG-abc".to_string()));
     assert!(!env.contains(&"NVIDIA_VISIBLE_DEVICES=all".to_string()));
@@ -120,7 +120,7 @@ fn inject_adds_devices_rules_env_hooks_annotation() {
         poststop: true,
         ..hooks()
     };
-    inject(&mut run, &alloc(), &run_hooks).unwrap();
+    inject(&mut run, &alloc(), Some(&run_hooks)).unwrap();
     let ps = run.pointer("/hooks/poststop").unwrap().as_array().unwrap();
     assert_eq!(ps.len(), 1);
     assert_eq!(
@@ -146,12 +146,12 @@ fn inject_adds_devices_rules_env_hooks_annotation() {
 #[test]
 fn inject_creates_missing_sections() {
     let mut v = json!({"ociVersion":"1.0.2"});
-    inject(&mut v, &alloc(), &hooks()).unwrap();
+    inject(&mut v, &alloc(), Some(&hooks())).unwrap();
     assert!(v.pointer("/linux/resources/devices/0").is_some());
     assert!(v.pointer("/process/env/0").is_some());
     let mut bad = json!({"linux": []});
     assert!(matches!(
-        inject(&mut bad, &alloc(), &hooks()),
+        inject(&mut bad, &alloc(), Some(&hooks())),
         Err(SpecError::Shape(_))
     ));
 }
@@ -165,7 +165,7 @@ fn config_roundtrip_is_atomic_and_keeps_mode() {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
     let mut c = Config::load(t.path()).unwrap();
     assert_eq!(c.bytes, SPEC.as_bytes());
-    inject(&mut c.spec, &alloc(), &hooks()).unwrap();
+    inject(&mut c.spec, &alloc(), Some(&hooks())).unwrap();
     c.save().unwrap();
     let again = Config::load(t.path()).unwrap();
     assert_eq!(again.spec, c.spec);

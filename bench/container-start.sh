@@ -5,13 +5,15 @@
 #   2. io.containerd.runc.v2 + BinaryName=dynamig-runc, no request
 #   3. io.containerd.dynamig.v2, no request
 #   4. io.containerd.dynamig.v2 with dynamig.io/mig-profile=1g.5gb (allocate + release each run)
-# Prints a markdown table: median, mean ± stddev, ratio to the baseline and the added ms.
+# The cases run in interleaved rounds (every case once per round, rotating order). Prints a
+# markdown table: median, mean ± stddev, ratio to the baseline, and the added ms as the median
+# (and interquartile range) of the per-round differences to the baseline.
 #
-# Usage (root): bash bench/container-start.sh [RUNS]      (default 20 runs, 3 warm-ups)
+# Usage (root): bash bench/container-start.sh [RUNS]  (default 20 rounds; BENCH_WARMUP=3 more)
 #   BENCH_BIN_DIR=target/release (default: target/release if built, else target/debug)
 #   BENCH_STATE_FS=tmpfs   the state directory on a private tmpfs, as /run/dynamig is on a
 #                          systemd host (default: a directory under /tmp, i.e. the disk here)
-# Needs tests/e2e/lib/install-deps.sh (run here) for containerd, runc, hyperfine, jq.
+# Needs tests/e2e/lib/install-deps.sh (run here) for containerd, runc, jq.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -57,23 +59,53 @@ cmds=(
     "$ctr --runtime io.containerd.dynamig.v2 $E2E_IMAGE b3 true"
     "$ctr --runtime io.containerd.dynamig.v2 --annotation dynamig.io/mig-profile=1g.5gb $E2E_IMAGE b4 true"
 )
-hf_args=()
-for i in "${!cmds[@]}"; do hf_args+=(-n "${names[$i]}" "${cmds[$i]}"); done
-hyperfine --style basic --warmup 3 --runs "$RUNS" --export-json "$WORKDIR/bench.json" "${hf_args[@]}" >&2
-
+# Interleaved rounds (each round runs every case once, in a rotating order), so that a slow
+# phase of this shared machine hits every case alike; "added" is the median of the per-round
+# differences to the baseline of the same round.
+WARMUP=${BENCH_WARMUP:-3}
+python3 - "$RUNS" "$WARMUP" "$WORKDIR/bench.json" "${names[@]}" -- "${cmds[@]}" <<'PY'
+import json, statistics, subprocess, sys, time
+runs, warm, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+rest = sys.argv[4:]
+sep = rest.index("--")
+names, cmds = rest[:sep], rest[sep + 1:]
+times = [[] for _ in cmds]
+for r in range(warm + runs):
+    order = list(range(len(cmds)))
+    k = r % len(cmds)
+    order = order[k:] + order[:k]
+    for i in order:
+        t0 = time.perf_counter()
+        p = subprocess.run(cmds[i], shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        dt = time.perf_counter() - t0
+        if p.returncode != 0:
+            sys.exit(f"bench: {names[i]} failed: {p.stderr.decode(errors='replace').strip()}")
+        if r >= warm:
+            times[i].append(dt * 1000)
+json.dump({"names": names, "ms": times}, open(out, "w"))
+PY
 # every request run must have been released again
 left=$("$BENCH_BIN_DIR/dynamigctl" status --json | jq '[.gpus[].instances[]] | length')
 [[ $left -eq 0 ]] || { echo "bench: $left instances left after the runs" >&2; exit 1; }
 allocs=$(jq -s 'map(select(.kind == "allocated")) | length' "$DYNAMIG_STATE_DIR/events.jsonl")
 
 echo
-echo "container start, \`ctr run --rm IMAGE ID true\`, containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'), $(nproc) CPUs, $RUNS runs + 3 warm-ups each, binaries: ${BENCH_BIN_DIR#"$ROOT"/}, state dir on $STATE_FS"
+echo "container start, \`ctr run --rm IMAGE ID true\`, containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'), $(nproc) CPUs, $RUNS interleaved rounds + $WARMUP warm-up rounds, binaries: ${BENCH_BIN_DIR#"$ROOT"/}, state dir on $STATE_FS"
 echo
-jq -r '
-  .results as $r | ($r[0].median) as $b |
-  "| runtime | median (ms) | mean ± sd (ms) | ratio | added (ms) |",
-  "|---|---:|---:|---:|---:|",
-  ($r[] | "| \(.command) | \(.median * 1000 | . * 10 | round / 10) | \(.mean * 1000 | . * 10 | round / 10) ± \(.stddev * 1000 | . * 10 | round / 10) | \(.median / $b | . * 100 | round / 100) | \((.median - $b) * 1000 | . * 10 | round / 10) |")
-' "$WORKDIR/bench.json"
+python3 - "$WORKDIR/bench.json" <<'PY'
+import json, statistics, sys
+d = json.load(open(sys.argv[1]))
+names, ms = d["names"], d["ms"]
+base = ms[0]
+bm = statistics.median(base)
+print("| runtime | median (ms) | mean ± sd (ms) | ratio | added (ms), median of paired differences [IQR] |")
+print("|---|---:|---:|---:|---:|")
+for n, t in zip(names, ms):
+    diffs = sorted(a - b for a, b in zip(t, base))
+    q = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [diffs[0]] * 3
+    med = statistics.median(t)
+    print(f"| {n} | {med:.1f} | {statistics.mean(t):.1f} ± {statistics.stdev(t) if len(t) > 1 else 0:.1f} "
+          f"| {med / bm:.2f} | {statistics.median(diffs):+.1f} [{q[0]:+.1f}, {q[2]:+.1f}] |")
+PY
 echo
 echo "request runs: $allocs allocations, all released (0 instances left)"

@@ -33,6 +33,8 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
     export E2E_BIN_DIR="$PWD/target/debug"
     step "end-to-end: containerd 1.6 / runc / Docker 20.10 on a simulated A100 (tests/e2e/run.sh)"
     bash tests/e2e/run.sh
+    step "end-to-end: containerd-shim-dynamig-v2 answers the task API as io.containerd.runc.v2 does (tests/e2e/shim.sh)"
+    bash tests/e2e/shim.sh
     step "end-to-end: README's demo command through real containerd (tests/e2e/demo-check.sh)"
     bash tests/e2e/demo-check.sh
     step "end-to-end: containerd 1.7 / 2.x, CRI pods, Docker 26 / 28, podman (tests/e2e/versions.sh)"

@@ -169,10 +169,12 @@ ctr_run mig1 dynamig.io/gpu-memory=10GB || fail "ctr run mig1"
 ctr_run mig2 dynamig.io/mig-profile=2g.10gb || fail "ctr run mig2"
 ctr_run mig3 dynamig.io/mig-profile=2g.10gb || fail "ctr run mig3"
 [[ $(n_instances) -eq 3 ]] || fail "want 3 held instances: $(dctl status)"
-[[ $(readlink "$DYNAMIG_STATE_DIR/shim-bin/runc") == /usr/bin/dynamig-runc ]] ||
-    fail "the shim's runc link is $(readlink "$DYNAMIG_STATE_DIR/shim-bin/runc"), not /usr/bin/dynamig-runc"
-hook=$(jq -r '.hooks.createRuntime[0].path' "$E2E_CONTAINERD_STATE/io.containerd.runtime.v2.task/$E2E_NS/mig1/config.json")
-[[ $hook == /usr/bin/dynamig-hook ]] || fail "the injected hook is $hook"
+spid=$(_e2e_pids_with_arg "$E2E_CONTAINERD_SOCK" | while read -r p; do
+    if [[ $(tr '\0' ' ' <"/proc/$p/cmdline") == *"-id mig1 "* ]]; then echo "$p"; fi; done | head -1)
+[[ -n $spid && $(readlink "/proc/$spid/exe") == /usr/bin/containerd-shim-dynamig-v2 ]] ||
+    fail "mig1's shim is not the installed /usr/bin/containerd-shim-dynamig-v2: pid [$spid] $(readlink "/proc/$spid/exe" 2>/dev/null)"
+[[ -n $(jq -r '.annotations["dynamig.io/injected"] // empty' "$E2E_CONTAINERD_STATE/io.containerd.runtime.v2.task/$E2E_NS/mig1/config.json") ]] ||
+    fail "mig1's spec was not edited by the installed shim"
 ctr_run mig1-int dynamig.io/gpu-memory=20G dynamig.io/priority=interactive || fail "ctr run mig1-int"
 [[ $(profile_of mig1-int) == 3g.20gb ]] || fail "mig1-int got '$(profile_of mig1-int)'"
 wait_for 15 someone_preempted || fail "nobody preempted"

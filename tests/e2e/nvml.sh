@@ -66,7 +66,7 @@ cap_minor() { # PATH-UNDER-gpu0/mig
     [[ -f $f ]] || return 1
     awk '/^DeviceFileMinor:/ {print $2}' "$f"
 }
-# PID of the shim process of container ID (the runc v2 shim the dynamig launcher execs).
+# PID of the shim process of container ID (containerd-shim-dynamig-v2).
 shim_pid() {
     local d cmd
     for d in /proc/[0-9]*; do
@@ -167,21 +167,18 @@ ok "the shim (pid $shim) inherited ${ENV_VARS[*]} DYNAMIG_HOOK_ENV"
 [[ $(fake_node | jq '.gpus[0].instances | length') -eq 3 ]] ||
     fail "the fake library's node does not hold 3 instances: $(fake_node | jq -c '.gpus[0].instances')"
 ok "dynamig-runc allocated on the fake library: its node holds 3 instances"
-# runc create gets only the createRuntime hook; `dynamig-runc delete` releases (docs/container-path.md)
-stage=createRuntime
-henv=$(jq -r --arg s "$stage" '.hooks[$s][]? | select(.path | endswith("dynamig-hook")) | .env[]?' "$(bundle_of mig1)/config.json")
-[[ -n $henv ]] || fail "mig1's spec has no dynamig-hook $stage hook"
-for v in "${ENV_VARS[@]}"; do
-    env_has "$v" <<<"$henv" || fail "mig1's $stage hook env lacks $v=${!v}: $(tr '\n' ' ' <<<"$henv")"
-done
-[[ $(jq '[.hooks.poststop[]? | select(.path | endswith("dynamig-hook"))] | length' "$(bundle_of mig1)/config.json") -eq 0 ]] ||
-    fail "mig1's spec has a dynamig-hook poststop hook after runc create (the wrapper's delete releases)"
-ok "the dynamig-hook createRuntime hook gets ${ENV_VARS[*]} in its spec env"
+# The shim allocates in process and records the container's pid itself: no dynamig-hook in the
+# spec (the hooks are the runc wrapper's, for Docker/podman/CRI-O; docs/container-path.md).
+[[ $(jq '[.hooks // {} | .[][]? | select(.path | endswith("dynamig-hook"))] | length' "$(bundle_of mig1)/config.json") -eq 0 ]] ||
+    fail "mig1's spec has a dynamig-hook hook; the shim records the pid itself"
+[[ -n $(jq -r '.annotations["dynamig.io/injected"] // empty' "$(bundle_of mig1)/config.json") ]] ||
+    fail "mig1's spec has no dynamig.io/injected annotation"
+ok "the shim edited mig1's spec in process (dynamig.io/injected, no hooks)"
 for id in mig1 mig2 mig3; do
     [[ $(task_status "$id") == RUNNING ]] || fail "$id is not running"
     pid=$(status_json | jq -r --arg id "$id" '.gpus[].instances[] | select(.holder.id == $id) | .holder.pid')
     tpid=$(e2e_ctr task ls | awk -v id="$id" '$1 == id {print $2}')
-    [[ $pid == "$tpid" ]] || fail "$id: the createRuntime hook recorded pid [$pid], the task's pid is $tpid"
+    [[ $pid == "$tpid" ]] || fail "$id: the shim recorded pid [$pid], the task's pid is $tpid"
     check_device "$id"
 done
 ok "the createRuntime hook recorded each container's pid through the nvml backend"

@@ -233,7 +233,7 @@ dctl gc >/dev/null || fail "dynamigctl gc"
 ok "containerd stopped, shim $shim SIGKILLed: container process $cpid runs on, holder kept through gc"
 e2e_containerd_start >/dev/null 2>&1 || fail "containerd restart"
 if wait_for 15 bash -c "! [[ -d /proc/$cpid && \$(awk '{print \$3}' /proc/$cpid/stat 2>/dev/null) != Z ]]"; then
-    ok "containerd restart: it cleaned up the dead shim's task (shim delete -> runc delete -> dynamig-runc)"
+    ok "containerd restart: it cleaned up the dead shim's task (containerd-shim-dynamig-v2 delete: runc delete --force, release)"
 else
     [[ $(inst_of crash1) == "$cinst" ]] || fail "crash1's process runs, but its holder changed after the restart"
     ok "containerd restart: the container process still runs, holder kept; killing it"

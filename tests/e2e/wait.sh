@@ -108,7 +108,10 @@ e2e_ctr run -d $DYN --annotation dynamig.io/mig-profile=1g.5gb --annotation dyna
 w3=$!
 wait_for 30 queued w3 || fail "w3 never queued"
 wpid=$(status_json | jq -r '.queue[] | select(.id == "w3") | .pid')
-[[ $(tr '\0' ' ' <"/proc/$wpid/cmdline") == *create* ]] || fail "the waiting pid $wpid is not a runtime create"
+# The waiter is the process that creates the task: the shim itself (io.containerd.dynamig.v2
+# allocates in process at Task Create), or `dynamig-runc create` on the wrapper path.
+wcmd=$(tr '\0' ' ' <"/proc/$wpid/cmdline")
+[[ $wcmd == *containerd-shim-dynamig-v2* || $wcmd == *create* ]] || fail "the waiting pid $wpid is not the runtime: $wcmd"
 kill -KILL "$wpid"
 wait "$w3" && fail "ctr run w3 succeeded although its runtime was killed"
 [[ $(queue_len) -eq 0 ]] || fail "the dead waiter's ticket is still there: $(status_json | jq -c .queue)"

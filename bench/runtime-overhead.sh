@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# What dynamig itself adds to one container's life, without containerd and runc's own (noisy,
-# 150-250 ms here) work: the calls a runc v2 shim makes for `ctr run --rm`, in order
-# (bench/overhead/cycle.sh), with a stand-in runc (bench/overhead/fake-runc, which only runs
-# the spec's dynamig hooks where runc would) and a stand-in stock shim (/bin/true):
-#   shim start + shim delete (the launcher, twice), runc create, runc start, runc delete,
-#   runc delete --force (the shim's cleanup), and the OCI hooks the spec then holds, where runc
-#   would run them (createRuntime after create, poststop inside delete)
+# What the runc wrapper path (dynamig-runc as runc: Docker, podman, CRI-O, containerd's
+# BinaryName) adds to one container's life, without containerd and runc's own (noisy,
+# 150-250 ms here) work: the runc calls the stock runc v2 shim makes for `ctr run --rm`, in
+# order (bench/overhead/cycle.sh), with a stand-in runc (bench/overhead/fake-runc, which only
+# runs the spec's dynamig hooks where runc would):
+#   runc create, runc start, runc delete, runc delete --force (the shim's cleanup), and the OCI
+#   hooks the spec then holds, where runc would run them (createRuntime after create)
+# (io.containerd.dynamig.v2 runs none of these: it drives runc itself, in process; its cost is
+# measured end to end by bench/container-start.sh)
 # once through the stand-ins alone (no dynamig),
 # once through dynamig for a container without a request, and once with dynamig.io/mig-profile
 # 1g.5gb on a simulated A100-40GB (allocate, record the process, release: every state write).
@@ -23,7 +25,7 @@ if [[ -z ${BENCH_BIN_DIR:-} ]]; then
     if [[ -x $ROOT/target/release/dynamig-runc ]]; then BENCH_BIN_DIR=$ROOT/target/release; else BENCH_BIN_DIR=$ROOT/target/debug; fi
 fi
 BIN=$(cd "$BENCH_BIN_DIR" && pwd -P)
-for b in dynamigctl dynamig-runc dynamig-hook containerd-shim-dynamig-v2; do
+for b in dynamigctl dynamig-runc dynamig-hook; do
     [[ -x $BIN/$b ]] || { echo "bench: $BIN/$b missing; cargo build --release --workspace" >&2; exit 1; }
 done
 command -v hyperfine >/dev/null || { echo "bench: hyperfine missing (apt-get install hyperfine)" >&2; exit 1; }
@@ -41,7 +43,7 @@ chmod 0700 "$W/state"
 if [[ ${BENCH_STATE_FS:-disk} == tmpfs ]]; then
     mount -t tmpfs -o mode=0700,size=64m dynamig-overhead "$W/state"
 fi
-export DYNAMIG_STATE_DIR=$W/state DYNAMIG_BACKEND=sim DYNAMIG_RUNC_SHIM=/bin/true
+export DYNAMIG_STATE_DIR=$W/state DYNAMIG_BACKEND=sim
 "$BIN/dynamigctl" sim init a100-40gb >/dev/null
 spec='{"ociVersion":"1.0.2-dev","process":{"args":["true"],"env":["PATH=/bin"],"cwd":"/"},"root":{"path":"rootfs"},"linux":{"resources":{"devices":[{"allow":false,"access":"rwm"}]}}}'
 printf '%s' "$spec" >"$W/plain.json"
@@ -61,7 +63,7 @@ left=$("$BIN/dynamigctl" status --json | jq '[.gpus[].instances[]] | length')
 [[ $left -eq 0 ]] || { echo "bench: $left instances left after the runs" >&2; exit 1; }
 
 echo
-echo "dynamig's own work per container (launcher x2, runc create/start/delete/delete --force, createRuntime hook), $(nproc) CPUs, $RUNS runs + 20 warm-ups, binaries: ${BIN#"$ROOT"/}, state dir on $(stat -f -c %T "$W/state")"
+echo "dynamig-runc's own work per container (runc create/start/delete/delete --force, createRuntime hook), $(nproc) CPUs, $RUNS runs + 20 warm-ups, binaries: ${BIN#"$ROOT"/}, state dir on $(stat -f -c %T "$W/state")"
 echo
 jq -r '
   .results as $r | ($r[0].median) as $b |

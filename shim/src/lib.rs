@@ -24,6 +24,7 @@ pub mod gpu;
 pub mod io;
 pub mod manager;
 pub mod mount;
+pub mod oom;
 pub mod process;
 pub mod runc;
 pub mod service;

@@ -6,7 +6,7 @@ use crate::events::Events;
 use crate::io::{self, Console, ConsoleSocket, StdioNames};
 use crate::process::Process;
 use crate::runc::{self, ProcessStdio, Runc};
-use crate::{gpu, mount};
+use crate::{gpu, mount, oom};
 use containerd_shim::monitor::{monitor_subscribe, ExitEvent, Subject, Topic};
 use containerd_shim::protos::api::*;
 use containerd_shim::protos::events::task::*;
@@ -218,6 +218,19 @@ impl Service {
             gpu::record(&req.id, pid);
         }
         init.state().pid = pid;
+        let (events, cid) = (self.events.clone(), req.id.clone());
+        let oom = oom::watch(pid, move || {
+            events.send(
+                TASK_OOM_EVENT_TOPIC,
+                TaskOOM {
+                    container_id: cid.clone(),
+                    ..Default::default()
+                },
+            )
+        });
+        if let Err(e) = oom {
+            tracing::warn!(container = %req.id, error = %e, "cannot watch for OOM kills");
+        }
         let mut t = lock(&self.table);
         t.containers.insert(
             req.id.clone(),

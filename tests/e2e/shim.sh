@@ -2,7 +2,8 @@
 # containerd-shim-dynamig-v2 as a task shim (issue #3): the task API behaves as with the stock
 # io.containerd.runc.v2, on real containerd 1.6 and runc. Each check runs through both runtimes
 # and compares what a user sees:
-#   exit status; stdout and stderr; stdin; a terminal (-t, under script(1));
+#   exit status; stdout and stderr; stdin; a terminal (-t, under script(1)); an OOM kill (exit
+#   status, and the /tasks/oom event Kubernetes turns into OOMKilled);
 #   on a running task: exec (output, exit status, stdin), ps, pause/resume, metrics, kill;
 #   removal; and that every shim process is gone once its containers are.
 #
@@ -37,7 +38,9 @@ done; }
 # Runs the user-visible checks on runtime $1 (short name $2); prints one "name: result" line
 # per check.
 checks() {
-    local rt=$1 n=$2 out rc
+    local rt=$1 n=$2 out rc evpid
+    "${CTR[@]}" events >"$WORKDIR/events-$n.txt" 2>&1 &
+    evpid=$!
     rc=0; "${CTR[@]}" run --rm --runtime "$rt" "$E2E_IMAGE" "$n-exit" sh -c 'exit 7' >/dev/null 2>&1 || rc=$?
     echo "exit status: $rc"
     out=$("${CTR[@]}" run --rm --runtime "$rt" "$E2E_IMAGE" "$n-out" sh -c 'echo to-stdout; echo to-stderr >&2' 2>&1)
@@ -47,6 +50,13 @@ checks() {
     echo "stdin: $out"
     out=$(script -qec "${CTR[*]} run --rm -t --runtime $rt $E2E_IMAGE $n-tty sh -c 'tty; echo tty-ok'" /dev/null | tr -d '\r')
     echo "terminal: $(grep -o '/dev/pts/[0-9]*\|tty-ok' <<<"$out" | sed 's#/dev/pts/[0-9]*#/dev/pts/N#' | tr '\n' ' ')"
+
+    # a container killed for memory: exit status, and containerd told of the OOM
+    rc=0; "${CTR[@]}" run --rm --runtime "$rt" --memory-limit 33554432 "$E2E_IMAGE" "$n-oom" tail /dev/zero >/dev/null 2>&1 || rc=$?
+    sleep 0.5
+    echo "oom: status $rc, /tasks/oom told: $(grep -c "/tasks/oom.*\"$n-oom\"" "$WORKDIR/events-$n.txt" || true)"
+    kill "$evpid" 2>/dev/null || true
+    wait "$evpid" 2>/dev/null || true
 
     "${CTR[@]}" run -d --runtime "$rt" "$E2E_IMAGE" "$n-d" sh -c "$LOOP" >/dev/null
     rc=0; out=$("${CTR[@]}" task exec --exec-id e1 "$n-d" sh -c 'echo from-exec; exit 3' 2>&1) || rc=$?
@@ -84,6 +94,7 @@ grep -qx 'stdin: line-one' "$WORKDIR/runc.txt" || fail "reference: stdin"
 grep -qx 'exec: from-exec, status 3' "$WORKDIR/runc.txt" || fail "reference: exec"
 grep -qx 'terminal: /dev/pts/N tty-ok ' "$WORKDIR/runc.txt" || fail "reference: terminal"
 grep -qx 'paused: PAUSED' "$WORKDIR/runc.txt" || fail "reference: pause"
+grep -qx 'oom: status 137, /tasks/oom told: 1' "$WORKDIR/runc.txt" || fail "reference: oom: $(grep oom "$WORKDIR/runc.txt")"
 grep -qx 'after kill: STOPPED' "$WORKDIR/runc.txt" || fail "reference: kill"
 ok "the reference answers are the expected ones"
 

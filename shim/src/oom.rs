@@ -102,19 +102,20 @@ fn watch_v2(dir: PathBuf, on_oom: impl Fn() + Send + 'static) -> Result<()> {
     ino.add_watch(&events, AddWatchFlags::IN_MODIFY)
         .map_err(|e| ShimError::Other(format!("inotify on {}: {e}", events.display())))?;
     let mut seen = oom_kills(&events).unwrap_or(0);
-    std::thread::spawn(move || loop {
-        let Ok(evs) = ino.read_events() else { break };
-        if evs
-            .iter()
-            .any(|e| e.mask.contains(AddWatchFlags::IN_IGNORED))
-        {
-            break;
+    std::thread::spawn(move || {
+        while let Ok(evs) = ino.read_events() {
+            if evs
+                .iter()
+                .any(|e| e.mask.contains(AddWatchFlags::IN_IGNORED))
+            {
+                break;
+            }
+            let Some(n) = oom_kills(&events) else { break };
+            for _ in seen..n {
+                on_oom();
+            }
+            seen = seen.max(n);
         }
-        let Some(n) = oom_kills(&events) else { break };
-        for _ in seen..n {
-            on_oom();
-        }
-        seen = seen.max(n);
     });
     Ok(())
 }

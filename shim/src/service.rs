@@ -691,6 +691,16 @@ fn reply<T>(r: Result<T>) -> ttrpc::Result<T> {
     r.map_err(Into::into)
 }
 
+/// The span every log line of a request carries (as the other entry points' lines do).
+fn span() -> tracing::span::EnteredSpan {
+    tracing::info_span!(
+        "process",
+        component = "containerd-shim-dynamig-v2",
+        pid = std::process::id()
+    )
+    .entered()
+}
+
 impl Task for Service {
     fn create(
         &self,
@@ -705,6 +715,7 @@ impl Task for Service {
     }
 
     fn delete(&self, _: &TtrpcContext, req: DeleteRequest) -> ttrpc::Result<DeleteResponse> {
+        let _span = span();
         reply(self.do_delete(req))
     }
 

@@ -60,7 +60,7 @@ _e2e_die() { _e2e_log "ERROR: $*"; return 1; }
 _e2e_daemon_path() {
     local p=/usr/sbin:/usr/bin:/sbin:/bin
     # E2E_EXTRA_PATH: directories searched before Debian's (e.g. an extracted newer containerd,
-    # whose containerd-shim-runc-v2 our shim must find), after our binaries
+    # whose containerd-shim-runc-v2 the wrapper rows must use), after our binaries
     if [[ -n ${E2E_EXTRA_PATH:-} ]]; then p="$E2E_EXTRA_PATH:$p"; fi
     if [[ -n ${E2E_BIN_DIR:-} ]]; then p="$E2E_BIN_DIR:$p"; fi
     printf '%s' "$p"

@@ -12,7 +12,8 @@
 #   a. ctr run --runtime io.containerd.dynamig.v2 --annotation dynamig.io/gpu-memory=10GB:
 #      the MIG device and NVIDIA_VISIBLE_DEVICES are inside; runc BinaryName=dynamig-runc too
 #   b. a malformed annotation fails ctr run with one clear line, nothing allocated
-#   c. removal releases the instance
+#   c. removal releases the instance; the task API through the shim answers as through that
+#      containerd's own runc.v2 shim (tests/e2e/lib/task_checks.sh)
 #   d. CRI (what the kubelet does, through a small CRI client, tests/e2e/lib/cri.py, as Debian has
 #      no crictl): runtime handler "dynamig" (runtime_type io.containerd.dynamig.v2,
 #      pod_annotations ["dynamig.io/*"]), a host-network pod whose annotation asks for 10GB, a
@@ -136,6 +137,9 @@ if want containerd-1.6 || want containerd-1.7 || want containerd-2; then cri_set
 exec 9>&- # the cache is filled; let other runs go
 
 # ------------------------------------------------------------------ helpers
+# shellcheck source-path=SCRIPTDIR source=lib/task_checks.sh
+source "$HERE/lib/task_checks.sh"
+command -v script >/dev/null || fail "script(1) (util-linux) is missing"
 dctl() { "$E2E_BIN_DIR/dynamigctl" "$@"; }
 status_json() { dctl status --json; }
 inst_of() {
@@ -323,6 +327,16 @@ test_containerd() { # LABEL ROOTKEY CONFIG-WRITER
     ctr_remove v-wrap
     [[ $(n_instances) -eq 0 ]] || fail "$label: instances left after removal: $(holders)"
     ok "$label: removal released both"
+
+    # the task API through the shim answers as through this containerd's own runc.v2 shim
+    task_checks io.containerd.runc.v2 r "$E2E_WORKDIR" >"$E2E_WORKDIR/runc.txt" 2>&1 ||
+        fail "$label: task checks on runc.v2: $(cat "$E2E_WORKDIR/runc.txt")"
+    task_checks io.containerd.dynamig.v2 d "$E2E_WORKDIR" >"$E2E_WORKDIR/dynamig.txt" 2>&1 ||
+        fail "$label: task checks on dynamig.v2: $(cat "$E2E_WORKDIR/dynamig.txt")"
+    why=$(task_checks_reference "$E2E_WORKDIR/runc.txt") || fail "$label: runc.v2: $why"
+    diff -u "$E2E_WORKDIR/runc.txt" "$E2E_WORKDIR/dynamig.txt" >"$E2E_WORKDIR/diff.txt" ||
+        fail "$label: io.containerd.dynamig.v2 differs from io.containerd.runc.v2: $(cat "$E2E_WORKDIR/diff.txt")"
+    ok "$label: the shim answers as runc.v2 ($(wc -l <"$E2E_WORKDIR/dynamig.txt") checks: exit status, stdio, stdin, terminal, OOM, exec, ps, pause, metrics, kill, removal)"
     test_cri "$label"
 }
 

@@ -20,9 +20,9 @@ pub enum ShimError {
     /// user sees in `ctr`/`kubectl` output.
     #[error("dynamig: {0}")]
     Dynamig(String),
-    /// runc failed; the message is runc's own last error line.
-    #[error("runc {verb} failed: {message}")]
-    Runc { verb: String, message: String },
+    /// runc failed: `runc <verb> failed: <runc's own last error line>`.
+    #[error("{0}")]
+    Runc(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -1,13 +1,16 @@
 //! A container process's stdio. containerd names FIFOs (or `file://` URIs) for stdin, stdout
-//! and stderr.
+//! and stderr; the shim copies between them and the process, as `io.containerd.runc.v2` does:
 //!
-//! - Without a terminal, the process gets the FIFOs themselves as its stdio: no copying in the
-//!   shim, no pipe in between. Outputs are opened read-write, which never blocks and never
-//!   fails with EPIPE when containerd's reader goes away (as the stock shim, which keeps a
-//!   reader open for the same reason); the shim closes its own copies once runc has started
-//!   the process, so containerd's reader sees EOF when the process and its children are gone.
-//! - With a terminal, runc hands the pty's master over a console socket; two threads copy
+//! - without a terminal, the process gets pipes; once runc has started it, one thread per
+//!   stream copies (output pipe -> FIFO, stdin FIFO -> pipe). What runc itself writes to the
+//!   pipes when it fails (its error line) is dropped with them, not shown as the container's
+//!   output. Outputs are opened read-write, which never blocks and never fails with EPIPE when
+//!   containerd's reader goes away (the stock shim keeps a reader open for the same reason);
+//! - with a terminal, runc hands the pty's master over a console socket; two threads copy
 //!   stdin to it and its output to stdout.
+//!
+//! An output FIFO is closed when the process and everything that inherited its stdio are gone,
+//! and the exit is told only after that (bounded), so a process's last words come first.
 
 use crate::error::{Result, ShimError};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -18,7 +21,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 /// The stdio containerd asked for, as it names it (kept for `State`).
@@ -162,83 +165,164 @@ impl Drop for ConsoleSocket {
     }
 }
 
-/// A terminal's copy threads.
-pub struct Console {
-    pub master: File,
-    /// Signalled when the output copy ended (the process and every holder of the pty's other
-    /// end are gone) and stdout was closed.
-    pub output_done: mpsc::Receiver<()>,
-    stdin_stop: Option<mpsc::Sender<()>>,
+/// The shim's side of a running process's stdio: the copy threads, and what `CloseIO` and
+/// `ResizePty` act on.
+pub struct Copying {
+    outputs_done: Vec<mpsc::Receiver<()>>,
+    /// Where the stdin copy writes (a pipe, or the terminal's master); `None` once closed.
+    stdin: Arc<Mutex<Option<File>>>,
+    master: Option<File>,
 }
 
-impl Console {
-    /// Starts copying `stdin` to the master and the master to `stdout`.
-    pub fn start(master: File, names: &StdioNames) -> Result<Console> {
-        let (done_tx, output_done) = mpsc::channel();
-        let out = open_output(&names.stdout)?;
-        let mut from = master
-            .try_clone()
-            .map_err(ShimError::io("terminal master"))?;
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 32 * 1024];
-            let mut out = out;
-            loop {
-                match from.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if let Some(o) = out.as_mut() {
-                            if o.write_all(&buf[..n]).is_err() {
-                                out = None;
-                            }
+/// Copies `from` to `to` until `from` ends; then closes `to` and says so.
+fn copy_out(mut from: File, to: Option<File>) -> mpsc::Receiver<()> {
+    let (done, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 32 * 1024];
+        let mut to = to;
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if let Some(o) = to.as_mut() {
+                        if o.write_all(&buf[..n]).is_err() {
+                            to = None;
                         }
                     }
                 }
             }
-            drop(out);
-            let _ = done_tx.send(());
-        });
-        let mut stdin_stop = None;
-        if let Some(mut input) = open_input(&names.stdin)? {
-            let mut to = master
-                .try_clone()
-                .map_err(ShimError::io("terminal master"))?;
-            let (tx, rx) = mpsc::channel::<()>();
-            stdin_stop = Some(tx);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 32 * 1024];
-                loop {
-                    match input.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if rx.try_recv().is_ok() || to.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
         }
-        Ok(Console {
-            master,
-            output_done,
-            stdin_stop,
+        drop(to);
+        let _ = done.send(());
+    });
+    rx
+}
+
+/// Copies the stdin FIFO to `to` until the FIFO ends or `to` is closed.
+fn copy_in(mut from: File, to: Arc<Mutex<Option<File>>>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 32 * 1024];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let mut w = to.lock().unwrap_or_else(|p| p.into_inner());
+            let written = w.as_mut().is_some_and(|f| f.write_all(&buf[..n]).is_ok());
+            if !written {
+                break;
+            }
+        }
+        // EOF for the process (unless CloseIO did it already)
+        to.lock().unwrap_or_else(|p| p.into_inner()).take();
+    });
+}
+
+fn pipe() -> Result<(File, File)> {
+    let (r, w) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| ShimError::Other(format!("pipe: {e}")))?;
+    Ok((File::from(r), File::from(w)))
+}
+
+/// Pipes for a process without a terminal: runc's ends, and the shim's ends waiting for the
+/// process to be created.
+pub struct Piped {
+    pub runc: crate::runc::ProcessStdio,
+    outputs: Vec<(File, Option<File>)>,
+    stdin: Option<(File, File)>,
+}
+
+impl Piped {
+    /// Opens the FIFOs and makes the pipes (a stream containerd did not ask for is /dev/null).
+    pub fn new(names: &StdioNames) -> Result<Piped> {
+        let mut runc = crate::runc::ProcessStdio::default();
+        let mut outputs = Vec::new();
+        for (name, slot) in [
+            (&names.stdout, &mut runc.stdout),
+            (&names.stderr, &mut runc.stderr),
+        ] {
+            if let Some(fifo) = open_output(name)? {
+                let (r, w) = pipe()?;
+                *slot = Some(w);
+                outputs.push((r, Some(fifo)));
+            }
+        }
+        let mut stdin = None;
+        if let Some(fifo) = open_input(&names.stdin)? {
+            let (r, w) = pipe()?;
+            runc.stdin = Some(r);
+            stdin = Some((fifo, w));
+        }
+        Ok(Piped {
+            runc: std::mem::take(&mut runc),
+            outputs,
+            stdin,
         })
     }
 
-    /// Stops forwarding stdin (`CloseIO`).
-    pub fn close_stdin(&mut self) {
-        if let Some(tx) = self.stdin_stop.take() {
-            let _ = tx.send(());
+    /// The process exists: start copying. (Dropping a `Piped` instead discards what runc wrote.)
+    pub fn start(self) -> Copying {
+        let outputs_done = self
+            .outputs
+            .into_iter()
+            .map(|(r, fifo)| copy_out(r, fifo))
+            .collect();
+        let writer = Arc::new(Mutex::new(None));
+        if let Some((fifo, w)) = self.stdin {
+            *writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(w);
+            copy_in(fifo, writer.clone());
+        }
+        Copying {
+            outputs_done,
+            stdin: writer,
+            master: None,
+        }
+    }
+}
+
+impl Copying {
+    /// Copies between a terminal's master and the FIFOs.
+    pub fn terminal(master: File, names: &StdioNames) -> Result<Copying> {
+        let out = open_output(&names.stdout)?;
+        let from = master
+            .try_clone()
+            .map_err(ShimError::io("terminal master"))?;
+        let outputs_done = vec![copy_out(from, out)];
+        let writer = Arc::new(Mutex::new(None));
+        if let Some(input) = open_input(&names.stdin)? {
+            let to = master
+                .try_clone()
+                .map_err(ShimError::io("terminal master"))?;
+            *writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(to);
+            copy_in(input, writer.clone());
+        }
+        Ok(Copying {
+            outputs_done,
+            stdin: writer,
+            master: Some(master),
+        })
+    }
+
+    /// Stops forwarding stdin (`CloseIO`): the process reads EOF (from a pipe).
+    pub fn close_stdin(&self) {
+        self.stdin.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// Waits, at most `limit` in all, for the outputs to be copied out and closed.
+    pub fn wait_output(&self, limit: Duration) {
+        let end = std::time::Instant::now() + limit;
+        for rx in &self.outputs_done {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            let _ = rx.recv_timeout(left);
         }
     }
 
-    /// Waits (a little) for the output to be copied out, so that a process's last words reach
-    /// containerd before its exit does.
-    pub fn wait_output(&self, limit: Duration) {
-        let _ = self.output_done.recv_timeout(limit);
-    }
-
     pub fn resize(&self, width: u32, height: u32) -> Result<()> {
+        let Some(master) = &self.master else {
+            return Err(ShimError::FailedPrecondition(
+                "the process has no terminal".into(),
+            ));
+        };
         let ws = libc::winsize {
             ws_row: height as u16,
             ws_col: width as u16,
@@ -246,7 +330,7 @@ impl Console {
             ws_ypixel: 0,
         };
         // SAFETY: TIOCSWINSZ reads one winsize from the pointer, which lives across the call.
-        let r = unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+        let r = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
         if r != 0 {
             return Err(ShimError::io("resize the terminal")(
                 std::io::Error::last_os_error(),
@@ -288,5 +372,68 @@ mod tests {
             .write_all(b"y")
             .unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), b"y");
+    }
+
+    #[test]
+    fn pipes_copy_only_once_started_and_close_the_fifo_at_the_end() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        let inp = t.path().join("in");
+        for f in [&out, &inp] {
+            nix::unistd::mkfifo(f, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        }
+        let names = StdioNames {
+            stdin: inp.display().to_string(),
+            stdout: out.display().to_string(),
+            stderr: String::new(),
+            terminal: false,
+        };
+        // containerd's ends
+        let mut reader = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&out)
+            .unwrap();
+        let mut writer = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&inp)
+            .unwrap();
+
+        // runc fails: what it wrote is dropped, never copied
+        let mut failed = Piped::new(&names).unwrap();
+        failed
+            .runc
+            .stdout
+            .take()
+            .unwrap()
+            .write_all(b"runc: error\n")
+            .unwrap();
+        drop(failed);
+
+        let mut piped = Piped::new(&names).unwrap();
+        assert!(
+            piped.runc.stderr.is_none(),
+            "no stderr asked for: /dev/null"
+        );
+        let mut proc_out = piped.runc.stdout.take().unwrap();
+        let mut proc_in = piped.runc.stdin.take().unwrap();
+        let copying = piped.start();
+        writer.write_all(b"typed\n").unwrap();
+        let mut got = [0u8; 6];
+        proc_in.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"typed\n");
+        proc_out.write_all(b"said\n").unwrap();
+        drop(proc_out);
+        copying.wait_output(Duration::from_secs(5));
+        let mut seen = Vec::new();
+        let _ = reader.read_to_end(&mut seen);
+        assert_eq!(seen, b"said\n");
+        // CloseIO: the process reads EOF
+        copying.close_stdin();
+        let mut rest = Vec::new();
+        proc_in.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+        assert!(copying.resize(80, 24).is_err(), "no terminal to resize");
     }
 }

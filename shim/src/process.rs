@@ -1,7 +1,7 @@
 //! One process of a task: the container's init (`exec_id` empty) or an exec. Its status, its
 //! exit, and waiting for that exit.
 
-use crate::io::{Console, StdioNames};
+use crate::io::{Copying, StdioNames};
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::protobuf::MessageField;
 use containerd_shim::protos::types::task::Status;
@@ -28,7 +28,8 @@ pub struct Process {
     pub spec: Vec<u8>,
     state: Mutex<ProcState>,
     exited: Condvar,
-    pub console: Mutex<Option<Console>>,
+    /// The stdio copying, once the process runs.
+    pub io: Mutex<Option<Copying>>,
     /// Held while the process is being started: its exit is not reported before its start.
     pub starting: Mutex<()>,
 }
@@ -55,7 +56,7 @@ impl Process {
                 exit: None,
             }),
             exited: Condvar::new(),
-            console: Mutex::new(None),
+            io: Mutex::new(None),
             starting: Mutex::new(()),
         }
     }
@@ -85,13 +86,8 @@ impl Process {
 
     /// Records the exit (once); returns the exit when this call recorded it.
     pub fn set_exited(&self, code: i32) -> Option<Exit> {
-        // A terminal's last output goes out before the exit is told.
-        if let Some(c) = self
-            .console
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
+        // The last output goes out before the exit is told.
+        if let Some(c) = self.io.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             c.wait_output(Duration::from_secs(2));
         }
         let mut s = self.state();

@@ -148,12 +148,10 @@ impl Runc {
         if code == 0 {
             return Ok(out);
         }
-        Err(ShimError::Runc {
-            verb: verb.to_string(),
-            message: self
-                .last_error(log_start, &err)
-                .unwrap_or_else(|| format!("exit status {code}")),
-        })
+        let message = self
+            .last_error(log_start, &err)
+            .unwrap_or_else(|| format!("exit status {code}"));
+        Err(runc_failed(verb, &message))
     }
 
     /// runc's last error: the last `error`/`fatal` line of its JSON log, else its stderr.
@@ -171,6 +169,16 @@ impl Runc {
             let s = String::from_utf8_lossy(stderr).trim().replace('\n', "; ");
             (!s.is_empty()).then_some(s)
         })
+    }
+}
+
+/// `runc <verb> failed: <message>`, without saying it twice (runc's own lines often start so).
+fn runc_failed(verb: &str, message: &str) -> ShimError {
+    let prefix = format!("runc {verb} failed");
+    if message.starts_with(&prefix) {
+        ShimError::Runc(message.to_string())
+    } else {
+        ShimError::Runc(format!("{prefix}: {message}"))
     }
 }
 
@@ -207,6 +215,18 @@ mod tests {
         assert_eq!(r.root, PathBuf::from("/r/default"));
         assert_eq!(r.binary, PathBuf::from("/x/runc"));
         assert!(r.systemd_cgroup);
+    }
+
+    #[test]
+    fn runc_errors_say_what_failed_once() {
+        assert_eq!(
+            runc_failed("create", "runc create failed: exec: x").to_string(),
+            "runc create failed: exec: x"
+        );
+        assert_eq!(
+            runc_failed("start", "container not created").to_string(),
+            "runc start failed: container not created"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::error::{Result, ShimError};
 use crate::events::Events;
-use crate::io::{self, Console, ConsoleSocket, StdioNames};
+use crate::io::{ConsoleSocket, Copying, Piped, StdioNames};
 use crate::process::Process;
 use crate::runc::{self, ProcessStdio, Runc};
 use crate::{gpu, mount, oom};
@@ -207,6 +207,10 @@ impl Service {
         let pid = match created {
             Ok(pid) => pid,
             Err(e) => {
+                // Whatever runc left of the container (its record, a cgroup) goes first.
+                if let Err(d) = runc.run(&["delete", "--force", &req.id], None) {
+                    tracing::debug!(container = %req.id, error = %d, "runc delete after a failed create");
+                }
                 if injected {
                     gpu::release(&req.id);
                 }
@@ -594,7 +598,7 @@ impl Service {
     fn do_close_io(&self, req: CloseIORequest) -> Result<()> {
         let (_, p) = self.process(&req.id, &req.exec_id)?;
         if req.stdin {
-            if let Some(c) = p.console.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            if let Some(c) = p.io.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                 c.close_stdin();
             }
         }
@@ -603,8 +607,8 @@ impl Service {
 
     fn do_resize(&self, req: ResizePtyRequest) -> Result<()> {
         let (_, p) = self.process(&req.id, &req.exec_id)?;
-        let console = p.console.lock().unwrap_or_else(|e| e.into_inner());
-        match console.as_ref() {
+        let io = p.io.lock().unwrap_or_else(|e| e.into_inner());
+        match io.as_ref() {
             Some(c) => c.resize(req.width, req.height),
             None => Err(ShimError::FailedPrecondition(
                 "the process has no terminal".into(),
@@ -657,7 +661,7 @@ fn report_exit(events: &Events, cid: &str, p: &Arc<Process>, pid: u32, code: i32
 }
 
 /// Runs `runc create`/`runc exec` (`args` without the id) for a process with its stdio:
-/// FIFOs passed straight through, or a terminal through a console socket.
+/// pipes copied to and from containerd's FIFOs, or a terminal through a console socket.
 fn start_process<'a>(
     runc: &Runc,
     args: &mut Vec<&'a str>,
@@ -674,17 +678,15 @@ fn start_process<'a>(
         a.push(id);
         runc.run_with_stdio(&a, ProcessStdio::default())?;
         let master = socket.receive()?;
-        let console = Console::start(master, stdio)?;
-        *p.console.lock().unwrap_or_else(|e| e.into_inner()) = Some(console);
+        let copying = Copying::terminal(master, stdio)?;
+        *p.io.lock().unwrap_or_else(|e| e.into_inner()) = Some(copying);
         return Ok(());
     }
-    let io = ProcessStdio {
-        stdin: io::open_input(&stdio.stdin)?,
-        stdout: io::open_output(&stdio.stdout)?,
-        stderr: io::open_output(&stdio.stderr)?,
-    };
+    let mut piped = Piped::new(stdio)?;
     args.push(id);
-    runc.run_with_stdio(args, io)
+    runc.run_with_stdio(args, std::mem::take(&mut piped.runc))?;
+    *p.io.lock().unwrap_or_else(|e| e.into_inner()) = Some(piped.start());
+    Ok(())
 }
 
 fn reply<T>(r: Result<T>) -> ttrpc::Result<T> {

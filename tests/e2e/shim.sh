@@ -47,6 +47,15 @@ while read -r line; do ok "same as runc.v2: $line"; done <"$WORKDIR/dynamig.txt"
 why=$(task_checks_reference "$WORKDIR/runc.txt") || fail "runc.v2: $why"
 ok "the reference answers are the expected ones"
 
+step "a request whose container cannot be created gives its slice back"
+out=$(_tc_ctr run --rm --runtime io.containerd.dynamig.v2 --annotation dynamig.io/gpu-memory=10GB "$E2E_IMAGE" req-nocmd /no-such-command 2>&1) &&
+    fail "a container with a missing command started"
+_tc_ctr container rm req-nocmd >/dev/null 2>&1 || true
+[[ $(n_instances) -eq 0 ]] || fail "req-nocmd's instance was not released: $(dctl status)"
+kinds=$(jq -r 'select(.holder == "req-nocmd" or .id == "req-nocmd") | .kind' "$DYNAMIG_STATE_DIR/events.jsonl" | tr '\n' ' ')
+[[ $kinds == "allocated released " ]] || fail "req-nocmd events: [$kinds]"
+ok "runc create failed ($(grep -o 'no such file or directory' <<<"$out" | head -1)); the slice was allocated and released: $kinds"
+
 step "shims exit with their containers"
 for _ in $(seq 50); do
     left=$(shims | wc -l)

@@ -22,6 +22,9 @@ task_checks() { # RUNTIME PREFIX WORKDIR
     echo "exit status: $rc"
     out=$(_tc_ctr run --rm --runtime "$rt" "$E2E_IMAGE" "$n-out" sh -c 'echo to-stdout; echo to-stderr >&2' 2>&1)
     echo "stdout+stderr: $(sort <<<"$out" | tr '\n' ' ')"
+    out=$(_tc_ctr run --rm --runtime "$rt" "$E2E_IMAGE" "$n-nocmd" /no-such-command 2>&1) && rc=0 || rc=$?
+    _tc_ctr container rm "$n-nocmd" >/dev/null 2>&1 || true
+    echo "missing command: status $rc, one line: $(wc -l <<<"$out"), names it: $(grep -c 'no-such-command.*no such file' <<<"$out" || true)"
     # (ctr does not close a task's stdin at EOF of its own: read one line, then exit)
     out=$(printf 'line-one\nline-two\n' | _tc_ctr run --rm --runtime "$rt" "$E2E_IMAGE" "$n-in" head -n 1)
     echo "stdin: $out"
@@ -61,7 +64,7 @@ task_checks() { # RUNTIME PREFIX WORKDIR
 
 task_checks_reference() { # FILE
     local f=$1 want
-    for want in 'exit status: 7' 'stdin: line-one' 'terminal: /dev/pts/N tty-ok ' \
+    for want in 'exit status: 7' 'missing command: status 1, one line: 1, names it: 1' 'stdin: line-one' 'terminal: /dev/pts/N tty-ok ' \
         'oom: status 137, /tasks/oom told: 1' 'exec: from-exec, status 3' 'exec stdin: piped' \
         'exec terminal: exec-tty-ok' 'paused: PAUSED' 'resumed: RUNNING' 'metrics: reported' \
         'after kill: STOPPED' 'removed: 0 left'; do

@@ -91,8 +91,19 @@ fn create_record_release() {
     );
     // `runc create`: `dynamig-runc delete` releases, so no poststop hook
     assert!(c.spec.pointer("/hooks/poststop").is_none());
-    // the same id again: refused, nothing more allocated
-    assert!(runtime::prepare_create(&good, "good", "ns").is_err());
+    // the same bundle again: its spec says it was prepared already (by the shim, with a runc
+    // BinaryName of dynamig-runc): passed through, nothing more allocated
+    assert!(matches!(
+        runtime::prepare_create(&good, "good", "ns").unwrap(),
+        Prepared::Untouched
+    ));
+    // another bundle under the same id: refused, nothing more allocated
+    let again = bundle(
+        t.path(),
+        "again",
+        r#"{"annotations":{"dynamig.io/mig-profile":"1g.5gb"},"process":{"env":["PATH=/bin"]},"linux":{}}"#,
+    );
+    assert!(runtime::prepare_create(&again, "good", "ns").is_err());
 
     // 4. the hook records the container's process (here: a child of ours)
     let mut child = std::process::Command::new("sleep")

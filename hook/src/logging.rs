@@ -28,7 +28,8 @@ pub fn log_path() -> PathBuf {
 pub fn init(component: &'static str) {
     INIT.call_once(|| {
         let filter = tracing_subscriber::EnvFilter::try_from_env("DYNAMIG_LOG")
-            .unwrap_or_else(|_| "info".into());
+            // The shim's libraries (ttrpc, containerd-shim) log each connection at info.
+            .unwrap_or_else(|_| "info,ttrpc=warn,containerd_shim=warn".into());
         let path = log_path();
         let file = std::fs::OpenOptions::new()
             .create(true)

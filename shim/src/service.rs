@@ -709,6 +709,7 @@ impl Task for Service {
         _: &TtrpcContext,
         req: CreateTaskRequest,
     ) -> ttrpc::Result<CreateTaskResponse> {
+        let _span = span();
         reply(self.do_create(req))
     }
 

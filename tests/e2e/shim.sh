@@ -36,6 +36,8 @@ shims() { _e2e_pids_with_arg "$E2E_CONTAINERD_SOCK" | while read -r p; do
 done; }
 
 step "the same checks through io.containerd.runc.v2 and io.containerd.dynamig.v2"
+state_sum() { find "$DYNAMIG_STATE_DIR" -type f ! -name runtime.log -print0 | sort -z | xargs -0 sha256sum; }
+before=$(state_sum)
 task_checks io.containerd.runc.v2 r "$WORKDIR" >"$WORKDIR/runc.txt" 2>&1 || fail "checks on runc.v2: $(cat "$WORKDIR/runc.txt")"
 task_checks io.containerd.dynamig.v2 d "$WORKDIR" >"$WORKDIR/dynamig.txt" 2>&1 || fail "checks on dynamig.v2: $(cat "$WORKDIR/dynamig.txt")"
 sed 's/^/    runc.v2:    /' "$WORKDIR/runc.txt"
@@ -46,6 +48,10 @@ while read -r line; do ok "same as runc.v2: $line"; done <"$WORKDIR/dynamig.txt"
 # the reference answers are the expected ones (so "the same" means "right")
 why=$(task_checks_reference "$WORKDIR/runc.txt") || fail "runc.v2: $why"
 ok "the reference answers are the expected ones"
+log=${DYNAMIG_LOG_FILE:-$DYNAMIG_STATE_DIR/runtime.log}
+[[ ! -s $log ]] || fail "containers without a request wrote to $log: $(head -3 "$log")"
+[[ $(state_sum) == "$before" ]] || fail "containers without a request changed the state directory"
+ok "containers without a request: no log line, the state directory untouched"
 
 step "a request whose container cannot be created gives its slice back"
 out=$(_tc_ctr run --rm --runtime io.containerd.dynamig.v2 --annotation dynamig.io/gpu-memory=10GB "$E2E_IMAGE" req-nocmd /no-such-command 2>&1) &&

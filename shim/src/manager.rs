@@ -86,7 +86,8 @@ impl containerd_shim::Shim for DynamigShim {
 
     fn create_task_service(&self, publisher: RemotePublisher) -> Service {
         dynamig_hook::logging::init("containerd-shim-dynamig-v2");
-        let events = Events::start(publisher, self.namespace.clone());
+        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
+        let events = Events::start(publisher, address, self.namespace.clone());
         Service::new(&self.namespace, events, self.exit.clone())
     }
 }

@@ -53,6 +53,35 @@ log=${DYNAMIG_LOG_FILE:-$DYNAMIG_STATE_DIR/runtime.log}
 [[ $(state_sum) == "$before" ]] || fail "containers without a request changed the state directory"
 ok "containers without a request: no log line, the state directory untouched"
 
+step "containerd restarts under running tasks: their exits still reach containerd"
+LOOP='trap "exit 0" TERM; while true; do sleep 1; done'
+for rt in runc dynamig; do
+    _tc_ctr run -d --runtime "io.containerd.$rt.v2" "$E2E_IMAGE" "restart-$rt" sh -c "$LOOP" >/dev/null ||
+        fail "ctr run restart-$rt"
+done
+# stop containerd alone (its shims and tasks live on), then start it again
+_e2e_stop_pid "$E2E_CONTAINERD_PID" 15
+E2E_CONTAINERD_PID=
+e2e_containerd_start || fail "containerd restart"
+_tc_ctr events >"$WORKDIR/events-restart.txt" 2>&1 &
+evpid=$!
+sleep 0.5
+for rt in runc dynamig; do
+    [[ $(_tc_status "restart-$rt") == RUNNING ]] || fail "restart-$rt is $(_tc_status "restart-$rt") after the restart"
+    _tc_ctr task kill -s TERM "restart-$rt"
+done
+for rt in runc dynamig; do
+    wait_for 15 grep -q "/tasks/exit.*\"restart-$rt\"" "$WORKDIR/events-restart.txt" ||
+        fail "no /tasks/exit for restart-$rt after containerd restarted (events: $(grep -c . "$WORKDIR/events-restart.txt"))"
+done
+kill "$evpid" 2>/dev/null || true
+wait "$evpid" 2>/dev/null || true
+for rt in runc dynamig; do
+    _tc_ctr task rm "restart-$rt" >/dev/null || fail "task rm restart-$rt"
+    _tc_ctr container rm "restart-$rt" || fail "container rm restart-$rt"
+done
+ok "after a containerd restart both shims' /tasks/exit reached the new containerd (the shim reconnects)"
+
 step "a request whose container cannot be created gives its slice back"
 out=$(_tc_ctr run --rm --runtime io.containerd.dynamig.v2 --annotation dynamig.io/gpu-memory=10GB "$E2E_IMAGE" req-nocmd /no-such-command 2>&1) &&
     fail "a container with a missing command started"

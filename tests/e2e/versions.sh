@@ -21,7 +21,8 @@
 #      sandbox none (on 2.x both are created through the pod's one shim, never `shim start`);
 #      removing the pod releases both
 # Docker 26 and 28 (their dockerd managing containerd 1.7 / 2.x): --runtime dynamig with the
-#   request as env and as --annotation; a bad request fails; docker rm -f releases
+#   request as env and as --annotation; a bad request fails; docker rm -f releases; and
+#   --runtime io.containerd.dynamig.v2 (Docker 23+ runs a containerd shim by its runtime type)
 # podman (Debian 12's): --runtime dynamig-runc with a request; the hooks.d guard
 #   (packaging/hooks.d/dynamig.json) refuses a request that bypasses the wrapper
 #
@@ -450,6 +451,17 @@ test_docker() { # LABEL DOCKERD-KEY CLI-KEY CONTAINERD-KEY
         check_inside "$label container ${d:0:12}" "$d" "$caps" "$env"
     done
     [[ $(inst_of "$d2" | awk '{print $2}') == 2g.10gb ]] || fail "$label: --annotation mig-profile gave $(inst_of "$d2")"
+    # Docker 23+ runs containerd shims by runtime type too: the in-process shim, no wrapper
+    local d3 caps env
+    d3=$(e2e_docker run -d --runtime io.containerd.dynamig.v2 --annotation dynamig.io/gpu-memory=5GB --network none "$E2E_DOCKER_IMAGE" sh -c "$SLEEPER") ||
+        fail "$label: docker run --runtime io.containerd.dynamig.v2"
+    caps=$(e2e_docker exec "$d3" ls /dev/nvidia-caps) || fail "$label: docker exec ls (shim)"
+    env=$(e2e_docker exec "$d3" sh -c "tr '\\0' '\\n' </proc/1/environ") || fail "$label: docker exec env (shim)"
+    check_inside "$label container ${d3:0:12} (--runtime io.containerd.dynamig.v2)" "$d3" "$caps" "$env"
+    [[ $(inst_of "$d3" | awk '{print $2}') == 1g.5gb ]] || fail "$label: 5GB through the shim gave $(inst_of "$d3")"
+    e2e_docker rm -f "$d3" >/dev/null || fail "$label: docker rm -f (shim)"
+    [[ -z $(inst_of "$d3") ]] || fail "$label: docker rm -f did not release the shim's container"
+    ok "$label: docker rm -f released the shim's container"
     local rc=0 out
     out=$(e2e_docker run --rm --runtime dynamig -e DYNAMIG_GPU_MEMORY=10XB --network none "$E2E_DOCKER_IMAGE" true 2>&1) || rc=$?
     ((rc != 0)) || fail "$label: docker run with DYNAMIG_GPU_MEMORY=10XB succeeded"

@@ -278,7 +278,8 @@ impl Service {
 
     fn do_start(&self, req: StartRequest) -> Result<StartResponse> {
         let (runc, p) = self.process(&req.id, &req.exec_id)?;
-        let _starting = p.starting.lock().unwrap_or_else(|e| e.into_inner());
+        // Held until this start is told: the process's exit is reported after it.
+        let starting = p.starting.lock().unwrap_or_else(|e| e.into_inner());
         if p.state().exit.is_some() {
             return Err(ShimError::FailedPrecondition(format!(
                 "process {} of {} has already exited",
@@ -337,7 +338,7 @@ impl Service {
             },
         );
         if let Some(code) = self.claim(pid) {
-            drop(_starting);
+            drop(starting);
             report_exit(&self.events, &req.id, &p, pid, code);
         }
         Ok(StartResponse {
@@ -509,7 +510,7 @@ impl Service {
     }
 
     fn do_state(&self, req: StateRequest) -> Result<StateResponse> {
-        let (bundle, _) = self.container(&req.id, |c| Ok((c.bundle.clone(), ())))?;
+        let bundle = self.container(&req.id, |c| Ok(c.bundle.clone()))?;
         let (_, p) = self.process(&req.id, &req.exec_id)?;
         let s = p.state();
         Ok(StateResponse {

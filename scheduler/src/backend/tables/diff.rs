@@ -3,6 +3,7 @@
 use crate::catalog::{Engines, GpuModel, Profile};
 use serde::Serialize;
 use std::fmt;
+use std::fmt::Debug;
 
 /// A GPU-instance profile as the driver reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -146,6 +147,11 @@ impl fmt::Display for TableDiff {
     }
 }
 
+/// `(catalog's, driver's)` as shown, where the two values differ (formatted only then).
+fn changed<T: PartialEq + Debug>(catalog: &T, driver: &T) -> Option<(String, String)> {
+    (catalog != driver).then(|| (format!("{catalog:?}"), format!("{driver:?}")))
+}
+
 /// Every difference between the catalog's model and the driver's profiles.
 pub fn differences(model: &GpuModel, driver: &[DriverProfile]) -> Vec<TableDiff> {
     let mut out = Vec::new();
@@ -169,50 +175,22 @@ pub fn differences(model: &GpuModel, driver: &[DriverProfile]) -> Vec<TableDiff>
             continue;
         };
         let c = DriverProfile::of_catalog(p);
-        if d.memory_mib != c.memory_mib {
-            out.push(diff(
-                p.name,
-                p.id,
-                DiffField::Memory,
-                c.memory_mib.to_string(),
-                d.memory_mib.to_string(),
-            ));
-        }
-        if d.compute_slices != c.compute_slices {
-            out.push(diff(
-                p.name,
-                p.id,
+        for (field, shown) in [
+            (DiffField::Memory, changed(&c.memory_mib, &d.memory_mib)),
+            (
                 DiffField::ComputeSlices,
-                c.compute_slices.to_string(),
-                d.compute_slices.to_string(),
-            ));
-        }
-        if d.instance_count != c.instance_count {
-            out.push(diff(
-                p.name,
-                p.id,
+                changed(&c.compute_slices, &d.compute_slices),
+            ),
+            (
                 DiffField::InstanceCount,
-                c.instance_count.to_string(),
-                d.instance_count.to_string(),
-            ));
-        }
-        if d.engines != c.engines {
-            out.push(diff(
-                p.name,
-                p.id,
-                DiffField::Engines,
-                format!("{:?}", c.engines),
-                format!("{:?}", d.engines),
-            ));
-        }
-        if d.placements != c.placements {
-            out.push(diff(
-                p.name,
-                p.id,
-                DiffField::Placements,
-                format!("{:?}", c.placements),
-                format!("{:?}", d.placements),
-            ));
+                changed(&c.instance_count, &d.instance_count),
+            ),
+            (DiffField::Engines, changed(&c.engines, &d.engines)),
+            (DiffField::Placements, changed(&c.placements, &d.placements)),
+        ] {
+            if let Some((catalog, driver)) = shown {
+                out.push(diff(p.name, p.id, field, catalog, driver));
+            }
         }
     }
     for d in driver {

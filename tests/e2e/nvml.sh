@@ -129,12 +129,6 @@ check_device() { # ID
     ok "$id: ${inst% * *} (GI $gi CI $ci); sees [$got] (major:minor $majors) and NVIDIA_VISIBLE_DEVICES=$uuid"
 }
 
-remove_task() { # ID: kill, wait, rm task and container
-    e2e_ctr task kill -s SIGKILL "$1" >/dev/null 2>&1 || true
-    wait_for 10 bash -c "[[ \$(ctr --address '$E2E_CONTAINERD_SOCK' -n '$E2E_NS' task ls | awk -v id='$1' '\$1 == id {print \$3}') != RUNNING ]]" || true
-    e2e_ctr task rm -f "$1" >/dev/null 2>&1 || true
-    e2e_ctr container rm "$1" >/dev/null 2>&1 || true
-}
 
 step "setup"
 e2e_env_init "$WORKDIR" >/dev/null 2>&1 || fail "e2e_env_init"

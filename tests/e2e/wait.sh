@@ -39,12 +39,6 @@ wait_for() { # SECONDS CMD...
     done
     return 1
 }
-remove_task() {
-    e2e_ctr task kill -s SIGKILL "$1" >/dev/null 2>&1 || true
-    sleep 0.5
-    e2e_ctr task rm -f "$1" >/dev/null 2>&1 || true
-    e2e_ctr container rm "$1" >/dev/null 2>&1 || true
-}
 kinds_of() { dctl events --json | jq -r --arg id "$1" '[.[] | select(.holder == $id) | .kind] | join(" ")'; }
 
 step "setup"

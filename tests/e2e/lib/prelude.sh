@@ -45,6 +45,16 @@ wait_for() { # SECONDS CMD... : poll until CMD succeeds
     done
     return 1
 }
+remove_task() { # ID: SIGKILL, wait until it is not running, remove task and container
+    local i
+    e2e_ctr task kill -s SIGKILL "$1" >/dev/null 2>&1 || true
+    for ((i = 0; i < 100; i++)); do
+        [[ $(task_status "$1") == RUNNING ]] || break
+        sleep 0.1
+    done
+    e2e_ctr task rm -f "$1" >/dev/null 2>&1 || true
+    e2e_ctr container rm "$1" >/dev/null 2>&1 || true
+}
 # After a preempting request, with containers that leave a marker in $MARKS on SIGTERM: exactly one
 # container got SIGTERM, its task is STOPPED, status shows it `preempted` and holding no
 # instance. Sets VICTIM. Needs the script's inst_of.

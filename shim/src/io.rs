@@ -254,7 +254,7 @@ impl Piped {
             stdin = Some((fifo, w));
         }
         Ok(Piped {
-            runc: std::mem::take(&mut runc),
+            runc,
             outputs,
             stdin,
         })

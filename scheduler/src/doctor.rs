@@ -143,9 +143,11 @@ fn check_nvml(r: &mut Report, dev: &Path) -> usize {
         };
         if let Some(m) = mode {
             r.line(Verdict::Warn, &what, &format!("{id}: {m}"));
+            persistence_line(r, &what, g);
             continue;
         }
         r.line(Verdict::Ok, &what, &format!("{id}: MIG enabled"));
+        persistence_line(r, &what, g);
         match b.tables(g.index) {
             Ok(t) => {
                 let n = t.model.as_ref().map(|m| m.profiles.len()).unwrap_or(0);
@@ -211,6 +213,26 @@ fn check_nvml(r: &mut Report, dev: &Path) -> usize {
     usable
 }
 
+/// One line on a GPU's persistence mode: without it the driver tears the GPU down when the last
+/// NVML client exits, and every short NVML session (each dynamig entry point opens one) can pay
+/// its initialisation again, seconds per GPU.
+fn persistence_line(r: &mut Report, what: &str, g: &crate::backend::GpuInfo) {
+    match g.persistence_mode {
+        Some(true) => r.line(Verdict::Ok, what, "persistence mode on"),
+        Some(false) => r.line(
+            Verdict::Warn,
+            what,
+            &format!(
+                "persistence mode off: each short NVML session (every dynamig call opens one) can \
+                 pay the GPU's initialisation, seconds per GPU; enable it with \
+                 `nvidia-smi -i {} -pm 1` or run nvidia-persistenced",
+                g.index
+            ),
+        ),
+        None => r.line(Verdict::Info, what, "persistence mode not reported by NVML"),
+    }
+}
+
 fn check_proc(r: &mut Report, p: &crate::backend::nvml::caps::ProcTree) {
     match p.majors() {
         Ok(m) => {
@@ -228,9 +250,10 @@ fn check_proc(r: &mut Report, p: &crate::backend::nvml::caps::ProcTree) {
             match m.uvm {
                 Some(u) => r.line(Verdict::Ok, "nvidia-uvm", &format!("major {u}")),
                 None => r.line(
-                    Verdict::Warn,
+                    Verdict::Fail,
                     "nvidia-uvm",
-                    "module not loaded (CUDA loads it on demand; `nvidia-modprobe -u -c=0`)",
+                    "module not loaded: CUDA in a container needs /dev/nvidia-uvm, so allocations \
+                     are refused until it is (`nvidia-modprobe -u -c=0` or `modprobe nvidia-uvm`)",
                 ),
             }
         }

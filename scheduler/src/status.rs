@@ -45,6 +45,8 @@ pub struct GpuStatus {
     pub mig_enabled: bool,
     pub mig_pending: bool,
     pub usable: bool,
+    /// Persistence mode as NVML reports it; null where it is not reported (the simulator).
+    pub persistence_mode: Option<bool>,
     pub memory_mib: u64,
     pub memory_slices: Used,
     pub compute_slices: Used,
@@ -181,6 +183,7 @@ pub fn status(node: &Node) -> Status {
             mig_enabled: g.mig.current,
             mig_pending: g.mig.current != g.mig.pending,
             usable: g.mig.usable() && model.is_some(),
+            persistence_mode: g.persistence_mode,
             memory_mib: model.map(|m| m.memory_mib).unwrap_or(0),
             memory_slices: Used {
                 used: usage.map(|u| u.mask.count_ones() as u8).unwrap_or(0),

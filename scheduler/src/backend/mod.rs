@@ -43,6 +43,10 @@ pub struct GpuInfo {
     /// `/dev/nvidia<minor>`.
     pub minor: u32,
     pub mig: MigMode,
+    /// Persistence mode (`nvmlDeviceGetPersistenceMode`); `None` where it is not reported (the
+    /// simulator, a driver without it). Off, each short NVML session (every dynamig entry point
+    /// opens one) can pay the GPU's initialisation, seconds per GPU.
+    pub persistence_mode: Option<bool>,
 }
 
 /// A GPU instance with its compute instance, as the hardware has it.
@@ -91,7 +95,9 @@ pub enum BackendError {
         start: u8,
         why: String,
     },
-    #[error("GPU {gpu}: GPU instance {gi} is in use by processes {pids:?}")]
+    /// The driver answers `NVML_ERROR_IN_USE`. With `pids` empty no process runs on the instance:
+    /// another NVML client holds it, and the text names the likely ones.
+    #[error("{}", in_use_text(*gpu, *gi, pids))]
     InUse { gpu: u32, gi: u32, pids: Vec<u32> },
     #[error("{function} on GPU {gpu:?} failed: {message} (NVML error {code})")]
     Nvml {
@@ -104,6 +110,18 @@ pub enum BackendError {
     Io(String),
     #[error("simulated node: {0}")]
     Sim(String),
+}
+
+fn in_use_text(gpu: u32, gi: u32, pids: &[u32]) -> String {
+    if pids.is_empty() {
+        format!(
+            "GPU {gpu}: GPU instance {gi} is held by another NVML client (the driver answers \
+             NVML_ERROR_IN_USE and lists no process on it): likely DCGM (nv-hostengine), \
+             dcgm-exporter or another NVML monitor; stop it or keep it off this GPU, then retry"
+        )
+    } else {
+        format!("GPU {gpu}: GPU instance {gi} is in use by processes {pids:?}")
+    }
 }
 
 /// A GPU backend.

@@ -334,6 +334,7 @@ impl Backend for SimBackend {
                     model: Some(m),
                     minor: g.minor,
                     mig: g.mig,
+                    persistence_mode: None,
                 })
             })
             .collect()

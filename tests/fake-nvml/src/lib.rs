@@ -22,11 +22,33 @@
 //!   else is refused with `NVML_ERROR_INVALID_ARGUMENT`, as the driver does.
 //! - `FAKE_NVML_GPU_NAME`: the product name every GPU reports (a model not in the catalog).
 //!
+//! - `FAKE_NVML_PERSISTENCE`: persistence mode per GPU index, comma-separated `1`/`0` (the
+//!   last value holds for the GPUs after it; default `1`).
+//! - `FAKE_NVML_NO_UVM=1`: the proc tree's `devices` lacks `nvidia-uvm` (the module not loaded).
+//! - `FAKE_NVML_CI_DEVICE=mig`: `nvmlComputeInstanceGetInfo_v2` puts the compute instance's MIG
+//!   device handle in `device`. Unset, it puts the parent device there, as nvml.h documents.
+//! - `FAKE_NVML_CALL_LOG=<file>`: every `nvmlDeviceGetMigDeviceHandleByIndex` call appends its
+//!   name to that file (so a test counts walks over the MIG indices).
+//! - `FAKE_NVML_EXTRA_PROFILES=<index>:<id>:<name>[;...]`: GPU-instance profiles beyond the
+//!   catalog's, at NVML 13 indices (`1_SLICE_NO_ME` 0x0D … `3_SLICE_GFX` 0x11) or past them, as
+//!   a newer GPU has: `<name>` is a catalog profile's name with a suffix (`-me`: no media
+//!   engines; `+me.all`: all of them, one instance; `+gfx`: as the base), e.g.
+//!   `13:67:1g.5gb-me`. They are listed (info, V info, placements) but creating one answers
+//!   `NOT_SUPPORTED`. Indices without a profile answer `NOT_SUPPORTED` up to NVML 13's count
+//!   (0x12) or the highest extra index, `INVALID_ARGUMENT` past it, as the driver does.
+//!
+//! Processes: on a MIG device handle, that MIG device's; on a MIG-enabled parent, the aggregate
+//! with the instance ids unset (0xFFFFFFFF), what an unprivileged caller gets, so nothing may
+//! rely on the parent's list.
+//!
 //! What the tests set up by editing the state file directly: MIG disabled or pending
 //! (`gpus[i].mig`), an instance made by someone else (`SimNode::create_gi`/`create_ci`), and
 //! processes on an instance (`instances[j].pids`, counted while the pid lives). A file
 //! `<FAKE_NVML_STATE>.busy` holding a number N makes the next N `nvmlGpuInstanceDestroy` calls
 //! answer `NVML_ERROR_IN_USE` (the driver's brief "in use" after a compute instance goes away).
+//! A file `<FAKE_NVML_STATE>.held` with lines `<gpu>:<gi>` (or `<gpu>:*`) makes those instances
+//! held by a foreign NVML client (DCGM, dcgm-exporter): destroying their compute or GPU instance
+//! answers `NVML_ERROR_IN_USE` while no process is listed on them, until the line goes.
 //!
 //! Limits: compute instances always span their GPU instance (the only kind dynamig makes; a
 //! smaller compute-instance profile is listed but creating one is `NOT_SUPPORTED`), and handles
@@ -51,6 +73,16 @@ pub const DRIVER_ENV: &str = "FAKE_NVML_DRIVER_VERSION";
 pub const PROFILE_MEMORY_ENV: &str = "FAKE_NVML_PROFILE_MEMORY";
 pub const PLACEMENTS_ENV: &str = "FAKE_NVML_PLACEMENTS";
 pub const GPU_NAME_ENV: &str = "FAKE_NVML_GPU_NAME";
+pub const PERSISTENCE_ENV: &str = "FAKE_NVML_PERSISTENCE";
+pub const NO_UVM_ENV: &str = "FAKE_NVML_NO_UVM";
+pub const CI_DEVICE_ENV: &str = "FAKE_NVML_CI_DEVICE";
+pub const CALL_LOG_ENV: &str = "FAKE_NVML_CALL_LOG";
+pub const EXTRA_PROFILES_ENV: &str = "FAKE_NVML_EXTRA_PROFILES";
+/// `NVML_GPU_INSTANCE_PROFILE_COUNT` and `NVML_COMPUTE_INSTANCE_PROFILE_COUNT` of NVML 13.
+const GI_PROFILE_COUNT: u32 = 0x12;
+const CI_PROFILE_COUNT: u32 = 0x09;
+/// `gpuInstanceId`/`computeInstanceId` of a process NVML does not attribute to an instance.
+const NO_INSTANCE: u32 = 0xFFFF_FFFF;
 /// Majors the fake proc tree publishes (deliberately not the `sim` backend's).
 pub const NVIDIA_MAJOR: u32 = 195;
 pub const CAPS_MAJOR: u32 = 237;
@@ -201,7 +233,8 @@ fn ci_slices(index: u32) -> Option<u32> {
         4 => Some(7),
         5 => Some(8),
         6 => Some(6),
-        _ => None, // 7 = 1_SLICE_REV1 (+me compute instances): not modelled
+        8 => Some(7), // 7_SLICE_NVL (NVML 13): listed; the full-span one created is 7_SLICE
+        _ => None,    // 7 = 1_SLICE_REV1 (+me compute instances): not modelled
     }
 }
 
@@ -279,6 +312,125 @@ fn take_busy() -> bool {
     true
 }
 
+/// Whether a foreign NVML client holds GPU instance `gi` of `gpu` (`<state>.held`).
+fn held(gpu: u32, gi: u32) -> bool {
+    let Some(p) = state_path().ok().map(|p| {
+        let mut s = p.into_os_string();
+        s.push(".held");
+        PathBuf::from(s)
+    }) else {
+        return false;
+    };
+    let Ok(text) = std::fs::read_to_string(p) else {
+        return false;
+    };
+    text.lines().any(|l| {
+        let Some((g, i)) = l.trim().split_once(':') else {
+            return false;
+        };
+        g.trim().parse() == Ok(gpu) && (i.trim() == "*" || i.trim().parse() == Ok(gi))
+    })
+}
+
+/// Appends `function` to `FAKE_NVML_CALL_LOG`, when set.
+fn log_call(function: &str) {
+    if let Some(p) = std::env::var_os(CALL_LOG_ENV).filter(|v| !v.is_empty()) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
+            let _ = writeln!(f, "{function}");
+        }
+    }
+}
+
+/// Persistence mode of GPU `gpu` (`FAKE_NVML_PERSISTENCE`).
+fn persistence(gpu: u32) -> bool {
+    let Ok(v) = std::env::var(PERSISTENCE_ENV) else {
+        return true;
+    };
+    let modes: Vec<bool> = v.split(',').map(|m| m.trim() != "0").collect();
+    modes
+        .get(gpu as usize)
+        .or(modes.last())
+        .copied()
+        .unwrap_or(true)
+}
+
+/// A GPU-instance profile as this fake driver serves it: a catalog profile, or one of
+/// `FAKE_NVML_EXTRA_PROFILES` (`extra`: listed, never created).
+struct Served {
+    index: u32,
+    name: String,
+    info: sys::nvmlGpuInstanceProfileInfo_t,
+    starts: Vec<u8>,
+    size: u32,
+    extra: bool,
+}
+
+/// The profiles a GPU's driver serves, by index.
+fn served_profiles(g: &SimGpu) -> Result<Vec<Served>, Ret> {
+    let m = g.model().map_err(|_| UNKNOWN)?;
+    let mut v: Vec<Served> = m
+        .profiles
+        .iter()
+        .map(|p| Served {
+            index: p.index,
+            name: p.name.to_string(),
+            info: profile_info(p),
+            starts: offered_starts(p),
+            size: u32::from(p.memory_slices),
+            extra: false,
+        })
+        .collect();
+    let extras = std::env::var(EXTRA_PROFILES_ENV).unwrap_or_default();
+    for entry in extras.split(';').filter(|e| !e.trim().is_empty()) {
+        let mut it = entry.trim().splitn(3, ':');
+        let (Some(Ok(index)), Some(Ok(id)), Some(name)) = (
+            it.next().map(|x| x.trim().parse::<u32>()),
+            it.next().map(|x| x.trim().parse::<u32>()),
+            it.next().map(str::trim),
+        ) else {
+            continue;
+        };
+        let cut = name
+            .char_indices()
+            .skip(1)
+            .find(|(_, c)| *c == '+' || *c == '-')
+            .map(|(i, _)| i)
+            .unwrap_or(name.len());
+        let (base, suffix) = name.split_at(cut);
+        let Some(bp) = m.profile(base) else { continue };
+        let mut info = profile_info(bp);
+        info.id = id;
+        match suffix {
+            "-me" => {
+                (info.decoderCount, info.encoderCount) = (0, 0);
+                (info.jpegCount, info.ofaCount) = (0, 0);
+            }
+            "+me.all" => {
+                info.decoderCount = u32::from(m.engines.dec);
+                info.encoderCount = u32::from(m.engines.enc);
+                info.jpegCount = u32::from(m.engines.jpg);
+                info.ofaCount = u32::from(m.engines.ofa);
+                info.instanceCount = 1;
+            }
+            _ => {}
+        }
+        v.push(Served {
+            index,
+            name: name.to_string(),
+            info,
+            starts: offered_starts(bp),
+            size: u32::from(bp.memory_slices),
+            extra: true,
+        });
+    }
+    v.sort_by_key(|p| p.index);
+    Ok(v)
+}
+
 /// Rewrites the fake proc tree from the node (when `FAKE_NVML_PROC_ROOT` is set).
 pub fn write_proc_tree(n: &SimNode) {
     let Some(root) = std::env::var_os(PROC_ROOT_ENV).filter(|v| !v.is_empty()) else {
@@ -286,9 +438,14 @@ pub fn write_proc_tree(n: &SimNode) {
     };
     let root = PathBuf::from(root);
     let _ = std::fs::create_dir_all(&root);
+    let uvm = if std::env::var(NO_UVM_ENV).is_ok_and(|v| v == "1") {
+        String::new()
+    } else {
+        format!("{UVM_MAJOR} nvidia-uvm\n")
+    };
     let devices = format!(
         "Character devices:\n  1 mem\n  4 tty\n{NVIDIA_MAJOR} nvidia-frontend\n\
-         {CAPS_MAJOR} nvidia-caps\n{UVM_MAJOR} nvidia-uvm\n\nBlock devices:\n  8 sd\n"
+         {CAPS_MAJOR} nvidia-caps\n{uvm}\nBlock devices:\n  8 sd\n"
     );
     let _ = std::fs::write(root.join("devices"), devices);
     let caps = root.join("driver/nvidia/capabilities");
@@ -554,6 +711,19 @@ pub unsafe extern "C" fn nvmlDeviceGetMigMode(
 }
 
 #[no_mangle]
+pub unsafe extern "C" fn nvmlDeviceGetPersistenceMode(
+    device: sys::nvmlDevice_t,
+    mode: *mut sys::nvmlEnableState_t,
+) -> Ret {
+    entry(|| {
+        let n = load()?;
+        let gpu = device_gpu(device)?;
+        gpu_of(&n, gpu)?;
+        put(mode, c_uint::from(persistence(gpu)))
+    })
+}
+
+#[no_mangle]
 pub unsafe extern "C" fn nvmlDeviceGetComputeRunningProcesses_v3(
     device: sys::nvmlDevice_t,
     info_count: *mut c_uint,
@@ -561,22 +731,29 @@ pub unsafe extern "C" fn nvmlDeviceGetComputeRunningProcesses_v3(
 ) -> Ret {
     entry(|| {
         let n = load()?;
-        let (tag, gpu, only_gi, _) = unpack(device);
+        let (tag, gpu, only_gi, only_ci) = unpack(device);
         if tag != TAG_DEVICE && tag != TAG_MIG {
             return Err(INVALID_ARGUMENT);
         }
         let g = gpu_of(&n, gpu)?;
         let mut items = Vec::new();
         for i in &g.instances {
-            if tag == TAG_MIG && i.gi != only_gi {
+            // A MIG device handle: that MIG device's processes only.
+            if tag == TAG_MIG && (i.gi != only_gi || i.ci != Some(only_ci)) {
                 continue;
             }
+            // The parent: the aggregate, not attributed to instances.
+            let (gi, ci) = if tag == TAG_MIG {
+                (i.gi, i.ci.unwrap_or(0))
+            } else {
+                (NO_INSTANCE, NO_INSTANCE)
+            };
             for pid in i.pids.iter().copied().filter(|p| alive(*p)) {
                 items.push(sys::nvmlProcessInfo_t {
                     pid,
                     usedGpuMemory: 256 << 20,
-                    gpuInstanceId: i.gi,
-                    computeInstanceId: i.ci.unwrap_or(0),
+                    gpuInstanceId: gi,
+                    computeInstanceId: ci,
                 });
             }
         }
@@ -587,21 +764,36 @@ pub unsafe extern "C" fn nvmlDeviceGetComputeRunningProcesses_v3(
 // ---------------------------------------------------------------------------------------------
 // GPU instances.
 
-/// The profile at `NVML_GPU_INSTANCE_PROFILE_*` index `profile` of a device.
-fn profile_at(device: sys::nvmlDevice_t, profile: c_uint) -> Result<&'static Profile, Ret> {
+/// The profile at `NVML_GPU_INSTANCE_PROFILE_*` index `profile` of a device: `NOT_SUPPORTED`
+/// for a hole, `INVALID_ARGUMENT` past the indices this driver knows.
+fn profile_at(device: sys::nvmlDevice_t, profile: c_uint) -> Result<Served, Ret> {
     let n = load()?;
     let g = gpu_of(&n, device_gpu(device)?)?;
-    if profile >= sys::NVML_GPU_INSTANCE_PROFILE_COUNT {
+    let served = served_profiles(g)?;
+    let count = served
+        .iter()
+        .map(|p| p.index + 1)
+        .max()
+        .unwrap_or(0)
+        .max(GI_PROFILE_COUNT);
+    if profile >= count {
         return Err(INVALID_ARGUMENT);
     }
     if !g.mig.current {
         return Err(NOT_SUPPORTED);
     }
-    let m = g.model().map_err(|_| UNKNOWN)?;
-    m.profiles
-        .iter()
+    served
+        .into_iter()
         .find(|p| p.index == profile)
         .ok_or(NOT_SUPPORTED)
+}
+
+/// The served profile with id `id`, or `INVALID_ARGUMENT`.
+fn served_by_id(g: &SimGpu, id: u32) -> Result<Served, Ret> {
+    served_profiles(g)?
+        .into_iter()
+        .find(|p| p.info.id == id)
+        .ok_or(INVALID_ARGUMENT)
 }
 
 fn profile_info(p: &Profile) -> sys::nvmlGpuInstanceProfileInfo_t {
@@ -630,7 +822,7 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfo(
     profile: c_uint,
     info: *mut sys::nvmlGpuInstanceProfileInfo_t,
 ) -> Ret {
-    entry(|| put(info, profile_info(profile_at(device, profile)?)))
+    entry(|| put(info, profile_at(device, profile)?.info))
 }
 
 #[no_mangle]
@@ -647,7 +839,7 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfoV(
             return Err(ARGUMENT_VERSION_MISMATCH);
         }
         let p = profile_at(device, profile)?;
-        let v1 = profile_info(p);
+        let v1 = p.info;
         let mut name = [0 as c_char; 96];
         for (i, b) in format!("MIG {}", p.name).bytes().take(95).enumerate() {
             name[i] = b as c_char;
@@ -683,12 +875,13 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstancePossiblePlacements_v2(
     entry(|| {
         let n = load()?;
         let g = gpu_of(&n, device_gpu(device)?)?;
-        let p = profile_of(g, profile_id)?;
-        let items: Vec<sys::nvmlGpuInstancePlacement_t> = offered_starts(p)
+        let p = served_by_id(g, profile_id)?;
+        let items: Vec<sys::nvmlGpuInstancePlacement_t> = p
+            .starts
             .iter()
             .map(|s| sys::nvmlGpuInstancePlacement_t {
                 start: u32::from(*s),
-                size: u32::from(p.memory_slices),
+                size: p.size,
             })
             .collect();
         if placements.is_null() && !count.is_null() {
@@ -715,6 +908,10 @@ pub unsafe extern "C" fn nvmlDeviceCreateGpuInstanceWithPlacement(
         let gi = modify(|n| {
             let g = gpu_of(n, gpu)?;
             if !g.mig.usable() {
+                return Err(NOT_SUPPORTED);
+            }
+            if served_by_id(g, profile_id)?.extra {
+                // Listed only: the model has no such profile to place.
                 return Err(NOT_SUPPORTED);
             }
             let p = profile_of(g, profile_id)?;
@@ -745,7 +942,7 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstances(
         if !g.mig.current {
             return Err(NOT_SUPPORTED);
         }
-        profile_of(g, profile_id)?;
+        served_by_id(g, profile_id)?;
         let items: Vec<sys::nvmlGpuInstance_t> = g
             .instances
             .iter()
@@ -808,7 +1005,7 @@ pub unsafe extern "C" fn nvmlGpuInstanceDestroy(gpu_instance: sys::nvmlGpuInstan
         let (gpu, gi) = gi_ref(gpu_instance)?;
         modify(|n| {
             let i = instance_of(gpu_of(n, gpu)?, gi)?;
-            if i.ci.is_some() {
+            if i.ci.is_some() || held(gpu, gi) {
                 return Err(IN_USE);
             }
             if take_busy() {
@@ -834,7 +1031,7 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstanceProfileInfo(
         let (gpu, gi) = gi_ref(gpu_instance)?;
         let g = gpu_of(&n, gpu)?;
         let p = profile_of(g, instance_of(g, gi)?.profile_id)?;
-        if profile >= sys::NVML_COMPUTE_INSTANCE_PROFILE_COUNT {
+        if profile >= CI_PROFILE_COUNT {
             return Err(INVALID_ARGUMENT);
         }
         if eng_profile != 0 {
@@ -928,7 +1125,11 @@ pub unsafe extern "C" fn nvmlComputeInstanceGetInfo_v2(
         put(
             info,
             sys::nvmlComputeInstanceInfo_t {
-                device: handle(TAG_DEVICE, gpu, 0, 0),
+                device: if std::env::var(CI_DEVICE_ENV).is_ok_and(|v| v == "mig") {
+                    handle(TAG_MIG, gpu, gi, ci)
+                } else {
+                    handle(TAG_DEVICE, gpu, 0, 0)
+                },
                 gpuInstance: handle(TAG_GI, gpu, gi, 0),
                 id: ci,
                 profileId: full_ci_profile(p),
@@ -954,7 +1155,7 @@ pub unsafe extern "C" fn nvmlComputeInstanceDestroy(
                 .iter_mut()
                 .find(|i| i.gi == gi && i.ci == Some(ci))
                 .ok_or(INVALID_ARGUMENT)?;
-            if i.pids.iter().any(|p| alive(*p)) {
+            if i.pids.iter().any(|p| alive(*p)) || held(gpu, gi) {
                 return Err(IN_USE);
             }
             i.ci = None;
@@ -993,6 +1194,7 @@ pub unsafe extern "C" fn nvmlDeviceGetMigDeviceHandleByIndex(
     index: c_uint,
     mig_device: *mut sys::nvmlDevice_t,
 ) -> Ret {
+    log_call("nvmlDeviceGetMigDeviceHandleByIndex");
     entry(|| {
         let n = load()?;
         let gpu = device_gpu(device)?;

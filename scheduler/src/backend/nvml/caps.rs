@@ -74,13 +74,10 @@ impl ProcTree {
         Ok(parse_majors(&text))
     }
 
-    /// The device nodes of MIG device `gi`/`ci` of the GPU with minor `gpu_minor`.
-    pub fn mig_device_nodes(
-        &self,
-        gpu_minor: u32,
-        gi: u32,
-        ci: u32,
-    ) -> Result<Vec<DeviceNode>, BackendError> {
+    /// The majors a MIG device's nodes need, all present: (majors, `nvidia-caps`, `nvidia-uvm`).
+    /// The `nvml` backend checks this before it creates a GPU instance, so a node without
+    /// `nvidia-uvm` refuses the request instead of leaving an instance no container can use.
+    pub fn mig_majors(&self) -> Result<(Majors, u32, u32), BackendError> {
         let m = self.majors()?;
         let caps = m.caps.ok_or_else(|| {
             BackendError::Io(format!(
@@ -90,10 +87,22 @@ impl ProcTree {
         })?;
         let uvm = m.uvm.ok_or_else(|| {
             BackendError::Io(format!(
-                "no nvidia-uvm major in {}/devices: load it with `nvidia-modprobe -u -c=0`",
+                "no nvidia-uvm major in {}/devices: the nvidia-uvm module is not loaded (CUDA needs \
+                 it); load it with `nvidia-modprobe -u -c=0` or `modprobe nvidia-uvm`",
                 self.root.display()
             ))
         })?;
+        Ok((m, caps, uvm))
+    }
+
+    /// The device nodes of MIG device `gi`/`ci` of the GPU with minor `gpu_minor`.
+    pub fn mig_device_nodes(
+        &self,
+        gpu_minor: u32,
+        gi: u32,
+        ci: u32,
+    ) -> Result<Vec<DeviceNode>, BackendError> {
+        let (m, caps, uvm) = self.mig_majors()?;
         let gi_minor = self.cap_minor(gpu_minor, gi, None)?;
         let ci_minor = self.cap_minor(gpu_minor, gi, Some(ci))?;
         let node = |path: String, major: u32, minor: u32| DeviceNode { path, major, minor };

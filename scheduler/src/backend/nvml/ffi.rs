@@ -34,9 +34,17 @@ pub const ERROR_ARGUMENT_VERSION_MISMATCH: u32 = 25;
 /// struct's size with the version in the top byte.
 pub const GI_PROFILE_INFO_V2: u32 = std::mem::size_of::<GiProfileV2Raw>() as u32 | (2 << 24);
 
-/// `NVML_GPU_INSTANCE_PROFILE_COUNT` and `NVML_COMPUTE_INSTANCE_PROFILE_COUNT` of the bindings.
-pub const GI_PROFILE_COUNT: u32 = sys::NVML_GPU_INSTANCE_PROFILE_COUNT;
-pub const CI_PROFILE_COUNT: u32 = sys::NVML_COMPUTE_INSTANCE_PROFILE_COUNT;
+/// `NVML_GPU_INSTANCE_PROFILE_COUNT` of NVML 13's nvml.h (0x12: indices up to
+/// `NVML_GPU_INSTANCE_PROFILE_3_SLICE_GFX` 0x11; the bindings stop at 17). Indices below it may be
+/// holes (`NOT_SUPPORTED` on a GPU without that profile, `INVALID_ARGUMENT` from an older
+/// driver); past it, enumeration goes on until the driver says there is nothing more.
+pub const GI_PROFILE_KNOWN: u32 = 0x12;
+/// `NVML_COMPUTE_INSTANCE_PROFILE_COUNT` of NVML 13 (0x09: up to `7_SLICE_NVL` 0x08).
+pub const CI_PROFILE_KNOWN: u32 = 0x09;
+/// Where a profile enumeration stops even if the driver keeps answering (a broken library).
+pub const PROFILE_INDEX_LIMIT: u32 = 0x100;
+/// `NVML_FEATURE_ENABLED`.
+const FEATURE_ENABLED: u32 = 1;
 /// `NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED`.
 const CI_ENGINE_PROFILE_SHARED: c_uint = 0;
 
@@ -118,6 +126,12 @@ pub struct Gi(sys::nvmlGpuInstance_t);
 /// An NVML compute-instance handle.
 #[derive(Debug, Clone, Copy)]
 pub struct Ci(sys::nvmlComputeInstance_t);
+
+/// The `device` handle of a compute instance's info. nvml.h documents it as the parent device;
+/// some drivers put the MIG device there ([`Raw::is_mig_device_handle`] tells which).
+pub fn ci_info_device(info: &CiInfoRaw) -> Dev {
+    Dev(info.device)
+}
 
 /// A NUL-terminated string out of an NVML char buffer.
 fn buf_string(buf: &[c_char]) -> String {
@@ -489,8 +503,27 @@ impl<'a> Raw<'a> {
         Ok(id)
     }
 
-    /// Compute processes on a device (on a MIG-enabled parent: all of its instances, each with
-    /// its GPU- and compute-instance ids).
+    /// Whether `d` is a MIG device handle (not a GPU's).
+    pub fn is_mig_device_handle(&self, d: Dev) -> R<bool> {
+        let f = sym!(self.lib, nvmlDeviceIsMigDeviceHandle);
+        let mut v: c_uint = 0;
+        // SAFETY: `d` came from NVML; NVML writes one unsigned int to a live local.
+        check("nvmlDeviceIsMigDeviceHandle", unsafe { f(d.0, &mut v) })?;
+        Ok(v != 0)
+    }
+
+    /// Whether persistence mode is on (`nvmlDeviceGetPersistenceMode`).
+    pub fn persistence_mode(&self, d: Dev) -> R<bool> {
+        let f = sym!(self.lib, nvmlDeviceGetPersistenceMode);
+        let mut v: sys::nvmlEnableState_t = 0;
+        // SAFETY: `d` came from NVML; NVML writes one enum value to a live local.
+        check("nvmlDeviceGetPersistenceMode", unsafe { f(d.0, &mut v) })?;
+        Ok(v == FEATURE_ENABLED)
+    }
+
+    /// Compute processes on a device. On a MIG device handle: the processes of that MIG device.
+    /// On a MIG-enabled parent NVML answers an aggregate only to a privileged caller, and may
+    /// leave the instance ids unset (0xFFFFFFFF): never rely on the parent's list.
     pub fn compute_processes(&self, d: Dev) -> R<Vec<ProcessRaw>> {
         let zero = ProcessRaw {
             pid: 0,

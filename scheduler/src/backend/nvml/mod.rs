@@ -15,7 +15,7 @@ use super::tables::{self, Resolved};
 use super::{Backend, BackendError, DeviceNode, GpuInfo, InstanceInfo, MigMode};
 use crate::catalog;
 use caps::ProcTree;
-use ffi::{CallError, Ci, Dev, Gi, Raw};
+use ffi::{CallError, Ci, CiInfoRaw, Dev, Gi, Raw};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::time::{Duration, Instant};
@@ -64,6 +64,47 @@ fn absent(e: &CallError) -> bool {
         e.code,
         ffi::ERROR_NOT_SUPPORTED | ffi::ERROR_INVALID_ARGUMENT | ffi::ERROR_NOT_FOUND
     )
+}
+
+/// Probes profile indices from 0. Below `known` (the count of the newest nvml.h dynamig knows)
+/// an absent answer is a hole (a profile this GPU lacks, an index an older driver does not
+/// know) and is skipped; at or past it, the first absent answer ends the list, so a newer GPU's
+/// profiles past NVML 13's are listed too. No fixed table bound.
+fn enumerate<T>(
+    known: u32,
+    mut probe: impl FnMut(u32) -> Result<T, CallError>,
+) -> Result<Vec<(u32, T)>, CallError> {
+    let mut out = Vec::new();
+    for index in 0..ffi::PROFILE_INDEX_LIMIT {
+        match probe(index) {
+            Ok(v) => out.push((index, v)),
+            Err(e) if absent(&e) && index >= known => break,
+            Err(e) if absent(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// A compute instance as NVML lists it.
+#[derive(Clone, Copy)]
+struct CiEntry {
+    id: u32,
+    handle: Ci,
+    info: CiInfoRaw,
+}
+
+/// The MIG devices of one GPU found by one walk over its MIG indices, made at most once per
+/// listing and only when a compute instance's info does not lead to its MIG device.
+type MigWalk = Option<Vec<(u32, u32, Dev)>>;
+
+/// A compute-instance profile of a GPU instance, as the driver reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CiProfile {
+    /// The `NVML_COMPUTE_INSTANCE_PROFILE_*` index.
+    pub index: u32,
+    pub id: u32,
+    pub compute_slices: u32,
 }
 
 impl NvmlBackend {
@@ -146,6 +187,17 @@ impl NvmlBackend {
             name,
             minor: raw.minor_number(d).map_err(e)?,
             mig: self.mig_mode(gpu, d)?,
+            persistence_mode: match raw.persistence_mode(d) {
+                Ok(on) => Some(on),
+                Err(err) => {
+                    tracing::debug!(
+                        gpu,
+                        "persistence mode not reported: {}",
+                        nvml_err(Some(gpu), err)
+                    );
+                    None
+                }
+            },
         })
     }
 
@@ -164,12 +216,11 @@ impl NvmlBackend {
         let d = self.device(gpu)?;
         let raw = self.raw();
         let mut out = Vec::new();
-        for index in 0..ffi::GI_PROFILE_COUNT {
-            let (p, name) = match raw.gi_profile_info_named(d, index) {
-                Ok(p) => p,
-                Err(e) if absent(&e) => continue,
-                Err(e) => return Err(nvml_err(Some(gpu), e)),
-            };
+        let found = enumerate(ffi::GI_PROFILE_KNOWN, |index| {
+            raw.gi_profile_info_named(d, index)
+        })
+        .map_err(|e| nvml_err(Some(gpu), e))?;
+        for (index, (p, name)) in found {
             let placements = raw
                 .gi_possible_placements(d, p.id)
                 .map_err(|e| nvml_err(Some(gpu), e))?
@@ -229,60 +280,154 @@ impl NvmlBackend {
             .ok_or(BackendError::UnknownProfile { gpu, profile_id })
     }
 
-    /// Compute instances of a GPU instance: (id, handle), by id.
-    fn compute_instances(&self, gpu: u32, gi: Gi) -> Result<Vec<(u32, Ci)>, BackendError> {
+    /// The compute-instance profiles of GPU instance `gi` (shared engines), by index.
+    fn ci_profiles(&self, gpu: u32, gi: Gi) -> Result<Vec<(u32, ffi::CiProfileRaw)>, BackendError> {
         let raw = self.raw();
-        let mut out = Vec::new();
-        for index in 0..ffi::CI_PROFILE_COUNT {
-            let p = match raw.ci_profile_info(gi, index) {
-                Ok(p) => p,
-                Err(e) if absent(&e) => continue,
-                Err(e) => return Err(nvml_err(Some(gpu), e)),
-            };
+        enumerate(ffi::CI_PROFILE_KNOWN, |index| {
+            raw.ci_profile_info(gi, index)
+        })
+        .map_err(|e| nvml_err(Some(gpu), e))
+    }
+
+    /// The compute-instance profiles the driver offers inside GPU instance `gi` of `gpu`.
+    pub fn compute_profiles(&self, gpu: u32, gi: u32) -> Result<Vec<CiProfile>, BackendError> {
+        let d = self.device(gpu)?;
+        let handle = match self.raw().gpu_instance_by_id(d, gi) {
+            Ok(h) => h,
+            Err(e) if absent(&e) => return Err(BackendError::NoSuchInstance { gpu, gi }),
+            Err(e) => return Err(nvml_err(Some(gpu), e)),
+        };
+        Ok(self
+            .ci_profiles(gpu, handle)?
+            .into_iter()
+            .map(|(index, p)| CiProfile {
+                index,
+                id: p.id,
+                compute_slices: p.sliceCount,
+            })
+            .collect())
+    }
+
+    /// Compute instances of a GPU instance, by id.
+    fn compute_instances(&self, gpu: u32, gi: Gi) -> Result<Vec<CiEntry>, BackendError> {
+        let raw = self.raw();
+        let mut out: Vec<CiEntry> = Vec::new();
+        for (_, p) in self.ci_profiles(gpu, gi)? {
             let cis = raw
                 .compute_instances(gi, p.id, p.instanceCount.max(1))
                 .map_err(|e| nvml_err(Some(gpu), e))?;
             for ci in cis {
                 let info = raw.ci_info(ci).map_err(|e| nvml_err(Some(gpu), e))?;
-                out.push((info.id, ci));
+                out.push(CiEntry {
+                    id: info.id,
+                    handle: ci,
+                    info,
+                });
             }
         }
-        out.sort_by_key(|(id, _)| *id);
-        out.dedup_by_key(|(id, _)| *id);
+        out.sort_by_key(|c| c.id);
+        out.dedup_by_key(|c| c.id);
         Ok(out)
     }
 
-    /// The `MIG-…` UUID of MIG device gi/ci, or empty when NVML lists no such MIG device.
-    fn mig_uuid(&self, gpu: u32, d: Dev, gi: u32, ci: u32) -> Result<String, BackendError> {
+    /// The MIG device handle of compute instance `ci` of GPU instance `gi`: the `device` of
+    /// the compute instance's info where the driver puts the MIG device there (checked: a MIG
+    /// handle with the same GI and CI ids), so no walk over the MIG indices is needed (NVIDIA's
+    /// DRA driver measured such walks at many seconds under load). nvml.h documents that field
+    /// as the *parent* device, and a driver that fills it so gets one walk over the GPU's MIG
+    /// indices per listing, shared by all its instances (`walk`), never the parent's UUID.
+    fn mig_device(
+        &self,
+        gpu: u32,
+        d: Dev,
+        gi: u32,
+        ci: &CiEntry,
+        walk: &mut MigWalk,
+    ) -> Result<Option<Dev>, BackendError> {
+        let raw = self.raw();
+        let m = ffi::ci_info_device(&ci.info);
+        if raw.is_mig_device_handle(m).unwrap_or(false)
+            && raw.mig_gi_id(m).ok() == Some(gi)
+            && raw.mig_ci_id(m).ok() == Some(ci.id)
+        {
+            return Ok(Some(m));
+        }
+        if walk.is_none() {
+            *walk = Some(self.walk_mig_devices(gpu, d)?);
+        }
+        Ok(walk
+            .as_ref()
+            .and_then(|w| w.iter().find(|(g, c, _)| *g == gi && *c == ci.id))
+            .map(|(_, _, m)| *m))
+    }
+
+    /// Every MIG device of a GPU: (GI id, CI id, handle), by a walk over its MIG indices.
+    fn walk_mig_devices(&self, gpu: u32, d: Dev) -> Result<Vec<(u32, u32, Dev)>, BackendError> {
         let raw = self.raw();
         let e = |e| nvml_err(Some(gpu), e);
         let max = raw.max_mig_device_count(d).map_err(e)?;
+        let mut out = Vec::new();
         for i in 0..max {
             let m = match raw.mig_device(d, i) {
                 Ok(m) => m,
                 Err(err) if absent(&err) => continue,
                 Err(err) => return Err(e(err)),
             };
-            if raw.mig_gi_id(m).map_err(e)? == gi && raw.mig_ci_id(m).map_err(e)? == ci {
-                return raw.uuid(m).map_err(e);
-            }
+            out.push((
+                raw.mig_gi_id(m).map_err(e)?,
+                raw.mig_ci_id(m).map_err(e)?,
+                m,
+            ));
         }
-        tracing::warn!(gpu, gi, ci, "NVML lists no MIG device for this instance");
-        Ok(String::new())
+        Ok(out)
     }
 
-    /// Pids of compute processes running on GPU instance `gi`.
+    /// The `MIG-…` UUID of a compute instance's MIG device, or empty when NVML has none.
+    fn mig_uuid(
+        &self,
+        gpu: u32,
+        d: Dev,
+        gi: u32,
+        ci: &CiEntry,
+        walk: &mut MigWalk,
+    ) -> Result<String, BackendError> {
+        match self.mig_device(gpu, d, gi, ci, walk)? {
+            Some(m) => self.raw().uuid(m).map_err(|e| nvml_err(Some(gpu), e)),
+            None => {
+                tracing::warn!(
+                    gpu,
+                    gi,
+                    ci = ci.id,
+                    "NVML lists no MIG device for this instance"
+                );
+                Ok(String::new())
+            }
+        }
+    }
+
+    /// Pids of compute processes running on GPU instance `gi`, read on each of its MIG device
+    /// handles (what NVML documents for per-instance information; the parent's list is an
+    /// aggregate only a privileged caller gets, and not used).
     pub fn processes(&self, gpu: u32, gi: u32) -> Result<Vec<u32>, BackendError> {
         let d = self.device(gpu)?;
-        let procs = self
-            .raw()
-            .compute_processes(d)
-            .map_err(|e| nvml_err(Some(gpu), e))?;
-        let mut pids: Vec<u32> = procs
-            .iter()
-            .filter(|p| p.gpuInstanceId == gi)
-            .map(|p| p.pid)
-            .collect();
+        let raw = self.raw();
+        let handle = match raw.gpu_instance_by_id(d, gi) {
+            Ok(h) => h,
+            Err(e) if absent(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(nvml_err(Some(gpu), e)),
+        };
+        let mut walk = None;
+        let mut pids = Vec::new();
+        for ci in self.compute_instances(gpu, handle)? {
+            // A GPU instance without a MIG device runs nothing.
+            let Some(m) = self.mig_device(gpu, d, gi, &ci, &mut walk)? else {
+                continue;
+            };
+            let procs = raw
+                .compute_processes(m)
+                .map_err(|e| nvml_err(Some(gpu), e))?;
+            pids.extend(procs.iter().map(|p| p.pid));
+        }
         pids.sort_unstable();
         pids.dedup();
         Ok(pids)
@@ -312,11 +457,18 @@ impl NvmlBackend {
         }
     }
 
-    fn instance_info(&self, gpu: u32, d: Dev, gi: Gi) -> Result<InstanceInfo, BackendError> {
+    fn instance_info(
+        &self,
+        gpu: u32,
+        d: Dev,
+        gi: Gi,
+        walk: &mut MigWalk,
+    ) -> Result<InstanceInfo, BackendError> {
         let info = self.raw().gi_info(gi).map_err(|e| nvml_err(Some(gpu), e))?;
-        let ci = self.compute_instances(gpu, gi)?.first().map(|(id, _)| *id);
-        let uuid = match ci {
-            Some(c) => self.mig_uuid(gpu, d, info.id, c)?,
+        let first = self.compute_instances(gpu, gi)?.first().copied();
+        let ci = first.map(|c| c.id);
+        let uuid = match &first {
+            Some(c) => self.mig_uuid(gpu, d, info.id, c, walk)?,
             None => String::new(),
         };
         Ok(InstanceInfo {
@@ -359,13 +511,14 @@ impl Backend for NvmlBackend {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
+        let mut walk = None;
         for p in self.driver_profiles(gpu)? {
             let gis = self
                 .raw()
                 .gpu_instances(d, p.id, p.instance_count.max(1))
                 .map_err(|e| nvml_err(Some(gpu), e))?;
             for gi in gis {
-                out.push(self.instance_info(gpu, d, gi)?);
+                out.push(self.instance_info(gpu, d, gi, &mut walk)?);
             }
         }
         out.sort_by_key(|i| (i.start, i.gi));
@@ -387,6 +540,9 @@ impl Backend for NvmlBackend {
             return Err(BackendError::MigDisabled { gpu });
         }
         let p = self.driver_profile(gpu, profile_id)?;
+        // The device nodes' majors first: a node that cannot hand the MIG device to a container
+        // (no nvidia-caps or nvidia-uvm) refuses before anything is created.
+        self.proc.mig_majors()?;
         // Every placement of a profile has the profile's size.
         let size = p.placements.first().map(|(_, s)| *s).unwrap_or(0);
         let size8 = u8::try_from(size).unwrap_or(u8::MAX);
@@ -427,7 +583,7 @@ impl Backend for NvmlBackend {
             }
             return Err(err);
         }
-        self.instance_info(gpu, d, gi)
+        self.instance_info(gpu, d, gi, &mut None)
     }
 
     fn destroy(&mut self, gpu: u32, gi: u32) -> Result<(), BackendError> {
@@ -442,8 +598,8 @@ impl Backend for NvmlBackend {
         if !pids.is_empty() {
             return Err(BackendError::InUse { gpu, gi, pids });
         }
-        for (_, ci) in self.compute_instances(gpu, handle)? {
-            self.retry_in_use(gpu, gi, || raw.destroy_ci(ci))?;
+        for ci in self.compute_instances(gpu, handle)? {
+            self.retry_in_use(gpu, gi, || raw.destroy_ci(ci.handle))?;
         }
         self.retry_in_use(gpu, gi, || raw.destroy_gi(handle))
     }
@@ -467,12 +623,7 @@ impl NvmlBackend {
     /// Creates the compute instance that spans all of a GPU instance's compute slices.
     fn create_full_ci(&self, gpu: u32, gi: Gi, slices: u32) -> Result<(), BackendError> {
         let raw = self.raw();
-        for index in 0..ffi::CI_PROFILE_COUNT {
-            let p = match raw.ci_profile_info(gi, index) {
-                Ok(p) => p,
-                Err(e) if absent(&e) => continue,
-                Err(e) => return Err(nvml_err(Some(gpu), e)),
-            };
+        for (_, p) in self.ci_profiles(gpu, gi)? {
             if p.sliceCount == slices {
                 raw.create_ci(gi, p.id)
                     .map_err(|e| nvml_err(Some(gpu), e))?;

@@ -217,6 +217,19 @@ pub fn status(st: &Status) -> String {
     if st.gpus.iter().any(|g| g.mig_pending) {
         out.push("* MIG mode change pending a GPU reset: that GPU is not used until then.".into());
     }
+    let no_pm: Vec<String> = st
+        .gpus
+        .iter()
+        .filter(|g| g.persistence_mode == Some(false))
+        .map(|g| g.index.to_string())
+        .collect();
+    if !no_pm.is_empty() {
+        out.push(format!(
+            "* Persistence mode is off on GPU {}: each dynamig call can pay the GPU's \
+             initialisation; enable it with `nvidia-smi -pm 1` or nvidia-persistenced.",
+            no_pm.join(", ")
+        ));
+    }
     let mut rows = Vec::new();
     for g in &st.gpus {
         for (dev, i) in g.instances.iter().enumerate() {

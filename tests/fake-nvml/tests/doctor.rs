@@ -163,3 +163,38 @@ fn no_library_a_loose_state_dir_and_no_caps_are_failures() {
         },
     );
 }
+
+#[test]
+fn persistence_mode_is_a_line_per_gpu_and_a_missing_uvm_fails() {
+    run(
+        "persistence_mode_is_a_line_per_gpu_and_a_missing_uvm_fails",
+        || {
+            let mut f = ready_node(&["a100-40gb", "h100-80gb"]);
+            f.set_env("FAKE_NVML_PERSISTENCE", "1,0");
+            f.set_env("FAKE_NVML_NO_UVM", "1");
+            f
+        },
+        || {
+            let (ready, text) = doctor();
+            let on: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains("persistence mode"))
+                .collect();
+            assert_eq!(on.len(), 2, "{text}");
+            assert_eq!(on[0], "[ok  ] GPU 0: persistence mode on");
+            assert!(
+                on[1].starts_with("[warn] GPU 1: persistence mode off"),
+                "{text}"
+            );
+            assert!(
+                on[1].contains("seconds per GPU")
+                    && on[1].contains("`nvidia-smi -i 1 -pm 1`")
+                    && on[1].contains("nvidia-persistenced"),
+                "{text}"
+            );
+            // Allocations refuse without nvidia-uvm, so the node is not ready.
+            assert!(line(&text, "[FAIL] nvidia-uvm:").contains("modprobe"));
+            assert!(!ready, "{text}");
+        },
+    );
+}

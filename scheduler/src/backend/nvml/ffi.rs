@@ -43,6 +43,9 @@ pub const GI_PROFILE_KNOWN: u32 = 0x12;
 pub const CI_PROFILE_KNOWN: u32 = 0x09;
 /// Where a profile enumeration stops even if the driver keeps answering (a broken library).
 pub const PROFILE_INDEX_LIMIT: u32 = 0x100;
+/// `NOT_SUPPORTED` answers in a row past the known count after which enumeration stops (a
+/// library that never says `INVALID_ARGUMENT`).
+pub const PROFILE_HOLES_PAST_KNOWN: u32 = 8;
 /// `NVML_FEATURE_ENABLED`.
 const FEATURE_ENABLED: u32 = 1;
 /// `NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED`.

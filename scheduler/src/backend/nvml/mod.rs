@@ -66,20 +66,31 @@ fn absent(e: &CallError) -> bool {
     )
 }
 
-/// Probes profile indices from 0. Below `known` (the count of the newest nvml.h dynamig knows)
-/// an absent answer is a hole (a profile this GPU lacks, an index an older driver does not
-/// know) and is skipped; at or past it, the first absent answer ends the list, so a newer GPU's
-/// profiles past NVML 13's are listed too. No fixed table bound.
+/// Probes profile indices from 0, with no fixed table bound. Below `known` (the count of the
+/// newest nvml.h dynamig knows) an absent answer is a hole (a profile this GPU lacks, an index an
+/// older driver does not know) and is skipped. Past it, `INVALID_ARGUMENT` (the driver's "no
+/// such index") ends the list, while `NOT_SUPPORTED` holes are skipped, up to
+/// [`ffi::PROFILE_HOLES_PAST_KNOWN`] in a row: a newer GPU's profiles past NVML 13's are listed.
 fn enumerate<T>(
     known: u32,
     mut probe: impl FnMut(u32) -> Result<T, CallError>,
 ) -> Result<Vec<(u32, T)>, CallError> {
     let mut out = Vec::new();
+    let mut holes = 0;
     for index in 0..ffi::PROFILE_INDEX_LIMIT {
         match probe(index) {
-            Ok(v) => out.push((index, v)),
-            Err(e) if absent(&e) && index >= known => break,
-            Err(e) if absent(&e) => continue,
+            Ok(v) => {
+                holes = 0;
+                out.push((index, v));
+            }
+            Err(e) if absent(&e) && index < known => continue,
+            Err(e) if e.code == ffi::ERROR_NOT_SUPPORTED => {
+                holes += 1;
+                if holes >= ffi::PROFILE_HOLES_PAST_KNOWN {
+                    break;
+                }
+            }
+            Err(e) if absent(&e) => break,
             Err(e) => return Err(e),
         }
     }

@@ -651,3 +651,67 @@ impl NvmlBackend {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(code: u32) -> CallError {
+        CallError {
+            function: "probe",
+            code,
+        }
+    }
+
+    /// A driver answering with `table[index]`: Ok(index), or the error code; past the table,
+    /// `past`.
+    fn driver(table: &[u32], past: u32) -> impl FnMut(u32) -> Result<u32, CallError> + '_ {
+        move |i| match table.get(i as usize) {
+            Some(0) => Ok(i),
+            Some(c) => Err(err(*c)),
+            None => Err(err(past)),
+        }
+    }
+
+    const NS: u32 = ffi::ERROR_NOT_SUPPORTED;
+    const IA: u32 = ffi::ERROR_INVALID_ARGUMENT;
+
+    fn indices(v: Vec<(u32, u32)>) -> Vec<u32> {
+        v.into_iter().map(|(i, _)| i).collect()
+    }
+
+    #[test]
+    fn enumeration_skips_holes_and_goes_past_the_known_count() {
+        // An A100-like table (0-4, 7, 9) with NVML 13's 0x0D and an index past 0x12.
+        let mut t = vec![NS; 0x14];
+        for i in [0, 1, 2, 3, 4, 7, 9, 0x0D, 0x13] {
+            t[i] = 0;
+        }
+        let got = enumerate(ffi::GI_PROFILE_KNOWN, driver(&t, IA)).unwrap();
+        assert_eq!(indices(got), vec![0, 1, 2, 3, 4, 7, 9, 0x0D, 0x13]);
+        // An older driver answers INVALID_ARGUMENT for indices it does not know, below the
+        // known count too: those are holes, not the end.
+        let old = [0, 0, 0, 0, 0, NS, NS, 0, NS, 0, IA, IA];
+        let got = enumerate(ffi::GI_PROFILE_KNOWN, driver(&old, IA)).unwrap();
+        assert_eq!(indices(got), vec![0, 1, 2, 3, 4, 7, 9]);
+    }
+
+    #[test]
+    fn enumeration_ends_on_a_library_that_never_says_invalid_argument() {
+        let t = [0, 0];
+        let got = enumerate(ffi::GI_PROFILE_KNOWN, driver(&t, NS)).unwrap();
+        assert_eq!(indices(got), vec![0, 1]);
+        // And on one that answers every index.
+        let n = enumerate(ffi::CI_PROFILE_KNOWN, |i| Ok::<u32, CallError>(i))
+            .unwrap()
+            .len();
+        assert_eq!(n, ffi::PROFILE_INDEX_LIMIT as usize);
+    }
+
+    #[test]
+    fn enumeration_passes_other_errors_on() {
+        let t = [0, 4]; // NO_PERMISSION
+        let e = enumerate(ffi::GI_PROFILE_KNOWN, driver(&t, IA)).unwrap_err();
+        assert_eq!(e.code, 4);
+    }
+}

@@ -702,7 +702,7 @@ mod tests {
         let got = enumerate(ffi::GI_PROFILE_KNOWN, driver(&t, NS)).unwrap();
         assert_eq!(indices(got), vec![0, 1]);
         // And on one that answers every index.
-        let n = enumerate(ffi::CI_PROFILE_KNOWN, |i| Ok::<u32, CallError>(i))
+        let n = enumerate(ffi::CI_PROFILE_KNOWN, Ok::<u32, CallError>)
             .unwrap()
             .len();
         assert_eq!(n, ffi::PROFILE_INDEX_LIMIT as usize);

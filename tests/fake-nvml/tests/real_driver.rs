@@ -143,6 +143,41 @@ fn processes_are_read_per_mig_device_not_from_the_parent() {
 }
 
 #[test]
+fn dynamigctl_release_names_the_processes_on_that_mig_device_only() {
+    let ctl = dynamigctl();
+    let f = nvml_fake(&["a100-40gb"], &[]);
+    let mut gi = Vec::new();
+    for id in ["a", "b"] {
+        let a = ctl_json(
+            &f,
+            &ctl,
+            &["allocate", id, "--mig-profile", "2g.10gb", "--json"],
+        );
+        gi.push(a["gi"].as_u64().unwrap() as u32);
+    }
+    // A process of this test runs on a's MIG device (the parent lists it unattributed).
+    let me = std::process::id();
+    f.edit(|n| {
+        let i = n.gpus[0].instances.iter_mut().find(|i| i.gi == gi[0]);
+        i.unwrap().pids = vec![me];
+    });
+    // b's MIG device runs nothing: it goes.
+    let o = ctl_output(&f, &ctl, &["release", "b"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = ctl_output(&f, &ctl, &["release", "a"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "GPU instance {} is in use by processes [{me}]",
+            gi[0]
+        )),
+        "{err}"
+    );
+    assert_eq!(hardware_instances(&f).len(), 1);
+}
+
+#[test]
 fn the_mig_uuid_comes_from_the_compute_instance_without_a_walk() {
     run(
         "the_mig_uuid_comes_from_the_compute_instance_without_a_walk",

@@ -75,7 +75,8 @@ impl NvmlBackend {
             .init()
             .map_err(|e| match e {
                 NvmlError::LibloadingError(e) => OpenError::Load(e.to_string()),
-                NvmlError::FailedToLoadSymbol(e) => OpenError::Load(e),
+                // The library loaded but lacks `nvmlInit_v2`: still a GPU node, not "no NVML".
+                NvmlError::FailedToLoadSymbol(e) => OpenError::Init(e),
                 other => OpenError::Init(other.to_string()),
             })?;
         Ok(NvmlBackend {

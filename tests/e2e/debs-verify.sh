@@ -25,6 +25,7 @@ fi
 PASS=0
 fail() { printf '\nE2E DEBS-VERIFY FAILED: %s\n' "$*" >&2; exit 1; }
 ok() { PASS=$((PASS + 1)); printf '[debs-verify ok %d] %s\n' "$PASS" "$*"; }
+bash "$HERE/lib/install-deps.sh" >/dev/null || fail "tests/e2e/lib/install-deps.sh failed"
 for t in gpg gpgv curl xz sha256sum dpkg-deb; do command -v "$t" >/dev/null || fail "$t missing"; done
 
 # shellcheck source-path=SCRIPTDIR source=lib/debs.sh

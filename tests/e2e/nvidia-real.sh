@@ -113,7 +113,7 @@ exec 9>&-
 
 lib_dir() { dirname "$(find "${ROOT[$1]}" -name 'libnvidia-ml.so.1' | head -1)"; }
 LIB535=$(lib_dir lib535) LIB550=$(lib_dir lib550)
-SMI=$(find "${ROOT[smi]}" -type f -name nvidia-smi | head -1)
+SMI=$(find "${ROOT[smi]}" -type f -name nvidia-smi -path '*/lib/*' | head -1) # not /usr/share/bug/nvidia-smi
 H12=${ROOT[dev12]}/usr/include H13=$WHEEL_DIR/include
 for f in "$LIB535/libnvidia-ml.so.1" "$LIB550/libnvidia-ml.so.1" "$SMI" "$H12/nvml.h" "$H13/nvml.h"; do
     [[ -e $f ]] || fail "$f missing from the extracted packages"
@@ -254,5 +254,192 @@ restore_dev
 after=$(cd /dev && find . -maxdepth 2 -name 'nvidia*' | sort)
 [[ $after == "$DEV_BEFORE" ]] || fail "/dev/nvidia* not put back: before [$DEV_BEFORE], after [$after]"
 ok "/dev: nvmlInit created [${appeared:-nothing}]; removed, /dev/nvidia* as before ([$(tr '\n' ' ' <<<"$DEV_BEFORE")])"
+
+# ------------------------------------------------------------------ 5. in containers
+# dynamig itself on the simulator (DYNAMIG_BACKEND=sim; the sim node claims the 550 driver, as the
+# CDI spec does); inside the containers, NVIDIA's own library and nvidia-smi, mounted from a CDI
+# spec in the layout `nvidia-ctk cdi generate` writes, with its createContainer hook making the
+# libnvidia-ml.so.1 link (as nvidia-cdi-hook create-symlinks does).
+#   a. containerd 1.6 through the shim (ctr run --runtime io.containerd.dynamig.v2)
+#   b. Docker 20.10 through dynamig-runc (docker run --runtime dynamig)
+#   c. podman through dynamig-runc (podman --runtime)
+# In each, a container with a slice runs nvidia-smi: it loads the real library and fails only for
+# want of a kernel driver; a container without a request has neither the library nor nvidia-smi.
+export E2E_NS=dynamig-nvreal-$$
+# shellcheck source-path=SCRIPTDIR source=lib/env.sh
+source "$HERE/lib/env.sh"
+export E2E_DYNAMIG_RUNC=$E2E_BIN_DIR/dynamig-runc E2E_WORKDIR_OWNED=1
+PODMAN_ROOT=
+cleanup() {
+    local rc=$?
+    if [[ -n $PODMAN_ROOT ]]; then pdm rm -af -t 0 >/dev/null 2>&1 || true; e2e_umount_under "$PODMAN_ROOT"; fi
+    e2e_cleanup || true
+    restore_dev
+    [[ ${E2E_KEEP_WORKDIR:-0} == 1 ]] || rm -rf --one-file-system "$W" 2>/dev/null || true
+    return "$rc"
+}
+trap cleanup EXIT
+e2e_env_init "$W/e2e" dynamig=io.containerd.dynamig.v2 >/dev/null 2>&1 || fail "e2e_env_init"
+export DYNAMIG_STATE_DIR=$W/cstate DYNAMIG_BACKEND=sim DYNAMIG_CDI_SPEC_DIRS=$W/cdi
+V550=$(basename "$(real "$LIB550/libnvidia-ml.so.1")") V550=${V550#libnvidia-ml.so.}
+"$E2E_BIN_DIR/dynamigctl" sim init a100-40gb --driver-version "$V550" >/dev/null || fail "dynamigctl sim init --driver-version $V550"
+ML_HOST=$(real "$LIB550/libnvidia-ml.so.1") ML_SUM=$(sha256sum "$(real "$LIB550/libnvidia-ml.so.1")" | cut -d' ' -f1)
+LIBDIR=/usr/lib/x86_64-linux-gnu
+# the toolkit's createContainer hook, for create-symlinks (and update-ldcache: nothing to do in a
+# rootfs without ldconfig, where the loader searches $LIBDIR anyway)
+HOOK=$W/nvidia-cdi-hook
+cat >"$HOOK" <<'EOF_HOOK'
+#!/bin/sh
+# nvidia-cdi-hook create-symlinks --link TARGET::LINK ... (an OCI hook: the state on stdin,
+# the environment only what the spec gives)
+set -eu
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+state=$(cat)
+[ "${1:-}" = create-symlinks ] || exit 0
+bundle=$(printf '%s' "$state" | jq -r .bundle)
+root=$(jq -r .root.path "$bundle/config.json")
+case $root in /*) ;; *) root=$bundle/$root ;; esac
+shift
+while [ $# -ge 2 ]; do
+    [ "$1" = --link ] || { shift; continue; }
+    target=${2%%::*} link=${2#*::}
+    mkdir -p "$root$(dirname "$link")"
+    ln -sfn "$target" "$root$link"
+    shift 2
+done
+EOF_HOOK
+chmod 755 "$HOOK"
+mkdir -p "$DYNAMIG_CDI_SPEC_DIRS"
+cat >"$DYNAMIG_CDI_SPEC_DIRS/nvidia.yaml" <<EOF_SPEC
+---
+cdiVersion: 0.5.0
+kind: nvidia.com/gpu
+devices:
+    - name: all
+      containerEdits:
+        deviceNodes:
+            - path: /dev/nvidia0
+containerEdits:
+    env:
+        - NVIDIA_VISIBLE_DEVICES=void
+    hooks:
+        - hookName: createContainer
+          path: $HOOK
+          args:
+            - nvidia-cdi-hook
+            - create-symlinks
+            - --link
+            - libnvidia-ml.so.$V550::$LIBDIR/libnvidia-ml.so.1
+          env:
+            - NVIDIA_CTK_DEBUG=false
+        - hookName: createContainer
+          path: $HOOK
+          args:
+            - nvidia-cdi-hook
+            - update-ldcache
+            - --folder
+            - $LIBDIR
+    mounts:
+        - hostPath: $ML_HOST
+          containerPath: $LIBDIR/libnvidia-ml.so.$V550
+          options:
+            - ro
+            - nosuid
+            - nodev
+            - bind
+        - hostPath: $SMI
+          containerPath: /usr/bin/nvidia-smi
+          options:
+            - ro
+            - nosuid
+            - nodev
+            - bind
+EOF_SPEC
+# A glibc in the busybox image: what `ldd nvidia-smi` names, from the host
+glibc_rootfs() { # ROOTFS
+    local lib
+    mkdir -p "$1/lib64" "$1$LIBDIR" "$1/lib/x86_64-linux-gnu" || return 1
+    for lib in $(ldd "$SMI" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+        case $lib in
+            */ld-linux*) cp -L "$lib" "$1/lib64/${lib##*/}" ;;
+            *) cp -L "$lib" "$1/lib/x86_64-linux-gnu/${lib##*/}" ;;
+        esac || return 1
+    done
+}
+E2E_IMAGE_EXTRA=glibc_rootfs e2e_image_build || fail "building the glibc busybox image"
+ok "CDI spec $DYNAMIG_CDI_SPEC_DIRS/nvidia.yaml (nvidia-ctk layout: libnvidia-ml.so.$V550, nvidia-smi, createContainer hooks); image: busybox + $(ldd "$SMI" | grep -c '/') glibc files from the host"
+
+# The script every container runs: what nvidia-smi says, then what it sees.
+# shellcheck disable=SC2016 # expands inside the container
+PROBE='nvidia-smi >/tmp/smi 2>&1; echo "smi-rc=$?"; echo "smi: $(head -3 /tmp/smi | tr "\n" " ")"; sha256sum '$LIBDIR'/libnvidia-ml.so.1 2>&1 | sed "s/^/ml: /"; tr "\0" "\n" </proc/1/environ | grep ^NVIDIA_VISIBLE_DEVICES='
+# Checks a probe's output: $1 label, $2 output, $3 yes (a slice: the real library) or no
+check_probe() {
+    local label=$1 out=$2 smi
+    smi=$(sed -n 's/^smi: //p' <<<"$out")
+    if [[ $3 == yes ]]; then
+        grep -q "^ml: $ML_SUM " <<<"$out" || fail "$label: $LIBDIR/libnvidia-ml.so.1 in the container is not NVIDIA's $V550 library: $out"
+        ! grep -qi "couldn't find libnvidia-ml\|not found\|no such file" <<<"$smi" || fail "$label: nvidia-smi did not load the library: $smi"
+        grep -q "Failed to initialize NVML\|couldn't communicate with the NVIDIA driver" <<<"$smi" ||
+            fail "$label: nvidia-smi did not fail for want of a driver: $out"
+        grep -q '^smi-rc=0$' <<<"$out" && fail "$label: nvidia-smi succeeded without a driver?"
+        grep -q '^NVIDIA_VISIBLE_DEVICES=MIG-' <<<"$out" || fail "$label: NVIDIA_VISIBLE_DEVICES is not the slice's MIG device: $out"
+        SMI_LINE=$smi
+        ok "$label: NVIDIA's libnvidia-ml.so.1 ($V550, sha256 ${ML_SUM:0:16}) inside; nvidia-smi: $(head -c 200 <<<"$smi")"
+    else
+        grep -q '^smi-rc=127$' <<<"$out" || fail "$label: a container without a request can run nvidia-smi: $out"
+        grep -q '^ml: .*No such file' <<<"$out" || fail "$label: a container without a request has $LIBDIR/libnvidia-ml.so.1: $out"
+        ok "$label without a request: no nvidia-smi, no libnvidia-ml.so.1"
+    fi
+}
+n_instances() { "$E2E_BIN_DIR/dynamigctl" status --json | jq '[.gpus[].instances[]] | length'; }
+
+# a. containerd through the shim
+e2e_containerd_start || fail "containerd start"
+e2e_image_import || fail "image import"
+DYN=$(e2e_runtime_flags dynamig)
+# shellcheck disable=SC2086
+out=$(e2e_ctr run --rm $DYN --annotation dynamig.io/gpu-memory=10GB "$E2E_IMAGE" nvreal-c1 sh -c "$PROBE" 2>&1) ||
+    fail "ctr run --runtime io.containerd.dynamig.v2 with a request: $out"
+check_probe "containerd $(containerd --version | awk '{print $3}') shim" "$out" yes
+[[ $(n_instances) == 0 ]] || fail "containerd: the instance was not released"
+# shellcheck disable=SC2086
+out=$(e2e_ctr run --rm $DYN "$E2E_IMAGE" nvreal-c2 sh -c "$PROBE" 2>&1) || fail "ctr run without a request: $out"
+check_probe "containerd shim" "$out" no
+e2e_containerd_stop
+
+# b. Docker through dynamig-runc
+e2e_dockerd_start || fail "dockerd start"
+e2e_docker_image_import || fail "docker image import"
+out=$(e2e_docker run --rm --network none --runtime dynamig -e DYNAMIG_GPU_MEMORY=10GB "$E2E_DOCKER_IMAGE" sh -c "$PROBE" 2>&1) ||
+    fail "docker run --runtime dynamig with a request: $out"
+check_probe "Docker $(e2e_docker version -f '{{.Server.Version}}' 2>/dev/null) dynamig-runc" "$out" yes
+[[ $(n_instances) == 0 ]] || fail "Docker: the instance was not released"
+out=$(e2e_docker run --rm --network none --runtime dynamig "$E2E_DOCKER_IMAGE" sh -c "$PROBE" 2>&1) || fail "docker run without a request: $out"
+check_probe "Docker dynamig-runc" "$out" no
+e2e_dockerd_stop
+
+# c. podman through dynamig-runc
+command -v podman >/dev/null || {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman >/dev/null || fail "apt-get install podman failed"
+}
+PODMAN_ROOT=$E2E_WORKDIR/podman
+mkdir -p "$PODMAN_ROOT"/{root,run,tmp}
+pdm() {
+    podman --root "$PODMAN_ROOT/root" --runroot "$PODMAN_ROOT/run" --tmpdir "$PODMAN_ROOT/tmp" \
+        --cgroup-manager cgroupfs --events-backend file --storage-driver "$E2E_DOCKER_STORAGE_DRIVER" "$@"
+}
+# conmon does not hand its environment to the OCI runtime: a wrapper sets dynamig's
+PODMAN_RUNTIME=$PODMAN_ROOT/dynamig-runc
+printf '#!/bin/sh\nDYNAMIG_STATE_DIR=%s DYNAMIG_BACKEND=sim DYNAMIG_CDI_SPEC_DIRS=%s exec %s "$@"\n' \
+    "$DYNAMIG_STATE_DIR" "$DYNAMIG_CDI_SPEC_DIRS" "$E2E_DYNAMIG_RUNC" >"$PODMAN_RUNTIME"
+chmod +x "$PODMAN_RUNTIME"
+PDM_LIMITS=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024) # see versions.sh
+pdm import "$E2E_IMAGE_DIR/rootfs.tar" localhost/glibc-e2e:1 >/dev/null || fail "podman import"
+out=$(pdm run "${PDM_LIMITS[@]}" --rm --runtime "$PODMAN_RUNTIME" --network none -e DYNAMIG_GPU_MEMORY=10GB localhost/glibc-e2e:1 sh -c "$PROBE" 2>&1) ||
+    fail "podman --runtime dynamig-runc with a request: $out"
+check_probe "podman $(podman --version | awk '{print $3}') dynamig-runc" "$out" yes
+[[ $(n_instances) == 0 ]] || fail "podman: the instance was not released"
+out=$(pdm run "${PDM_LIMITS[@]}" --rm --runtime "$PODMAN_RUNTIME" --network none localhost/glibc-e2e:1 sh -c "$PROBE" 2>&1) || fail "podman run without a request: $out"
+check_probe "podman dynamig-runc" "$out" no
 
 echo "nvidia-real: $PASS checks passed"

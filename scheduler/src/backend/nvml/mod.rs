@@ -337,6 +337,13 @@ impl Backend for NvmlBackend {
         "nvml"
     }
 
+    /// `nvmlSystemGetDriverVersion`.
+    fn driver_version(&self) -> Option<String> {
+        NvmlBackend::driver_version(self)
+            .map_err(|e| tracing::warn!("cannot read the driver version: {e}"))
+            .ok()
+    }
+
     /// The GPUs, each with the model to plan with: the driver's tables where they differ from
     /// the catalog or the catalog lacks the GPU, `None` when they cannot be used (logged once).
     fn gpus(&mut self) -> Result<Vec<GpuInfo>, BackendError> {

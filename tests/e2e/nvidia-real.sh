@@ -371,7 +371,7 @@ ok "CDI spec $DYNAMIG_CDI_SPEC_DIRS/nvidia.yaml (nvidia-ctk layout: libnvidia-ml
 
 # The script every container runs: what nvidia-smi says, then what it sees.
 # shellcheck disable=SC2016 # expands inside the container
-PROBE='nvidia-smi >/tmp/smi 2>&1; echo "smi-rc=$?"; echo "smi: $(head -3 /tmp/smi | tr "\n" " ")"; sha256sum '$LIBDIR'/libnvidia-ml.so.1 2>&1 | sed "s/^/ml: /"; tr "\0" "\n" </proc/1/environ | grep ^NVIDIA_VISIBLE_DEVICES='
+PROBE='nvidia-smi >/tmp/smi 2>&1; echo "smi-rc=$?"; echo "smi: $(head -3 /tmp/smi | tr "\n" " ")"; sha256sum '$LIBDIR'/libnvidia-ml.so.1 2>&1 | sed "s/^/ml: /"; tr "\0" "\n" </proc/1/environ | grep ^NVIDIA_VISIBLE_DEVICES=; exit 0'
 # Checks a probe's output: $1 label, $2 output, $3 yes (a slice: the real library) or no
 check_probe() {
     local label=$1 out=$2 smi
@@ -420,7 +420,8 @@ e2e_dockerd_stop
 
 # c. podman through dynamig-runc
 command -v podman >/dev/null || {
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman >/dev/null || fail "apt-get install podman failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman >"$W/apt.log" 2>&1 ||
+        fail "apt-get install podman failed: $(tail -3 "$W/apt.log")"
 }
 PODMAN_ROOT=$E2E_WORKDIR/podman
 mkdir -p "$PODMAN_ROOT"/{root,run,tmp}
@@ -434,7 +435,7 @@ printf '#!/bin/sh\nDYNAMIG_STATE_DIR=%s DYNAMIG_BACKEND=sim DYNAMIG_CDI_SPEC_DIR
     "$DYNAMIG_STATE_DIR" "$DYNAMIG_CDI_SPEC_DIRS" "$E2E_DYNAMIG_RUNC" >"$PODMAN_RUNTIME"
 chmod +x "$PODMAN_RUNTIME"
 PDM_LIMITS=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024) # see versions.sh
-pdm import "$E2E_IMAGE_DIR/rootfs.tar" localhost/glibc-e2e:1 >/dev/null || fail "podman import"
+pdm import "$E2E_IMAGE_DIR/rootfs.tar" localhost/glibc-e2e:1 >"$W/podman-import.log" 2>&1 || fail "podman import: $(tail -3 "$W/podman-import.log")"
 out=$(pdm run "${PDM_LIMITS[@]}" --rm --runtime "$PODMAN_RUNTIME" --network none -e DYNAMIG_GPU_MEMORY=10GB localhost/glibc-e2e:1 sh -c "$PROBE" 2>&1) ||
     fail "podman --runtime dynamig-runc with a request: $out"
 check_probe "podman $(podman --version | awk '{print $3}') dynamig-runc" "$out" yes

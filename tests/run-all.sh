@@ -42,7 +42,7 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
     step "end-to-end: seed walkthrough on the fake libnvidia-ml through containerd (tests/e2e/nvml.sh)"
     cargo build -q -p fake-nvml
     bash tests/e2e/nvml.sh
-    step "end-to-end: the driver stack from a CDI spec or the legacy hook, containerd and Docker (tests/e2e/cdi.sh)"
+    step "end-to-end: the driver stack from a CDI spec or the legacy hook, containerd, Docker and the fake NVML (tests/e2e/cdi.sh)"
     bash tests/e2e/cdi.sh
     step "end-to-end: dynamig.io/wait through containerd and Docker (tests/e2e/wait.sh)"
     bash tests/e2e/wait.sh

@@ -13,6 +13,8 @@
 #   d. no spec, NVIDIA's legacy hook installed: a stand-in nvidia-container-runtime-hook runs
 #      as `prestart` and sees NVIDIA_VISIBLE_DEVICES=MIG-<uuid> in the container's env
 #   e. neither, on sim: device nodes only
+#   f. neither, on nvml (the fake libnvidia-ml, dynamig-runc called as containerd would): the
+#      creation fails with one line naming both fixes and the opt-out, nothing allocated
 #
 # Gated: runs only with DYNAMIG_E2E=1 (root). It builds nothing: E2E_BIN_DIR must hold the
 # binaries, e.g. cargo build --workspace && sudo DYNAMIG_E2E=1 E2E_BIN_DIR=$PWD/target/debug bash
@@ -304,6 +306,30 @@ cfg=$(bundle_of bare1)/config.json
 [[ $(e2e_ctr task exec --exec-id probe bare1 ls /dev/nvidia-caps | wc -l) -eq 2 ]] || fail "bare1 lacks its caps"
 remove_task bare1
 ok "sim without a spec or hook: device nodes only"
+
+# ------------------------------------------------------------------ f. neither, on nvml
+step "f. neither, on nvml (the fake libnvidia-ml): refused with both fixes, nothing allocated"
+FAKE_LIB=$E2E_BIN_DIR/libnvidia_ml.so
+[[ -f $FAKE_LIB ]] || fail "$FAKE_LIB (the fake NVML library) missing; run: cargo build -p fake-nvml"
+NV=$WORKDIR/nvml
+mkdir -p "$NV/lib" "$NV/proc" "$NV/bundle/rootfs"
+ln -s "$FAKE_LIB" "$NV/lib/libnvidia-ml.so.1"
+DYNAMIG_BACKEND=sim DYNAMIG_STATE_DIR=$NV/fake dctl sim init a100-40gb >/dev/null || fail "sim init for the fake NVML"
+# No CDI spec is left in $DYNAMIG_CDI_SPEC_DIRS, and no nvidia-container-runtime-hook on this PATH.
+nv=(env LD_LIBRARY_PATH="$NV/lib" FAKE_NVML_STATE="$NV/fake/sim.json" FAKE_NVML_PROC_ROOT="$NV/proc"
+    DYNAMIG_PROC_ROOT="$NV/proc" DYNAMIG_STATE_DIR="$NV/state" DYNAMIG_BACKEND=nvml PATH=/usr/sbin:/usr/bin:/sbin:/bin)
+echo '{"ociVersion":"1.0.2","process":{"args":["true"],"env":["PATH=/bin"],"cwd":"/"},"root":{"path":"rootfs"},"annotations":{"dynamig.io/gpu-memory":"10GB"}}' \
+    >"$NV/bundle/config.json"
+rc=0
+out=$("${nv[@]}" "$E2E_BIN_DIR/dynamig-runc" --root "$NV/runc" create --bundle "$NV/bundle" nv1 2>&1) || rc=$?
+((rc != 0)) || fail "nvml without a driver stack: dynamig-runc create succeeded"
+[[ $(wc -l <<<"$out") -eq 1 ]] || fail "nvml without a driver stack: not one line: $out"
+for w in "nvidia-ctk cdi generate --output=/var/run/cdi/nvidia.yaml" nvidia-container-runtime-hook DYNAMIG_DRIVER_STACK=none; do
+    [[ $out == *"$w"* ]] || fail "nvml without a driver stack: the error lacks '$w': $out"
+done
+[[ $("${nv[@]}" "$E2E_BIN_DIR/dynamigctl" status --json | jq '[.gpus[].instances[]] | length') -eq 0 ]] ||
+    fail "nvml without a driver stack allocated something"
+ok "nvml, no spec, no hook: $out"
 
 e2e_cleanup
 trap - EXIT

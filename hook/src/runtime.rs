@@ -146,7 +146,7 @@ pub fn prepare(
     let dir = StateDir::from_env()?;
     // The driver's user space for the container (docs/driver-stack.md): found and checked
     // before anything is allocated, so a bad or stale spec allocates nothing.
-    let stack = driver_stack::discover(&driver_stack::Settings::from_env()?)?;
+    let mut stack = driver_stack::discover(&driver_stack::Settings::from_env()?)?;
     let hooks = match caller {
         Caller::Wrapper { run } => {
             crate::logging::init("dynamig-runc");
@@ -166,11 +166,11 @@ pub fn prepare(
     // wait below the caller's own create timeout (kubelet's runtime-request-timeout, 2m).
     let (mut node, alloc) = if spec.request.wait.is_zero() {
         let mut node = Node::open(&dir)?;
-        check_stack(&stack, &node)?;
+        check_stack(&mut stack, &node)?;
         let alloc = node.allocate(spec)?;
         (node, alloc)
     } else {
-        check_stack(&stack, &Node::open(&dir)?)?;
+        check_stack(&mut stack, &Node::open(&dir)?)?;
         let cancel = match caller {
             Caller::Wrapper { .. } => dynamig::node::cancel_on_signals(),
             Caller::Shim => &NEVER_CANCELLED,
@@ -208,7 +208,7 @@ pub fn prepare(
 
 /// Whether containers may get `stack` on this node's backend (a stale spec, or no stack on
 /// `nvml`, is refused).
-fn check_stack(stack: &Stack, node: &Node) -> Result<(), RuntimeError> {
+fn check_stack(stack: &mut Stack, node: &Node) -> Result<(), RuntimeError> {
     Ok(stack.check(node.backend_kind(), node.driver_version().as_deref())?)
 }
 

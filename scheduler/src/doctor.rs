@@ -338,7 +338,7 @@ fn check_state_dir(r: &mut Report, state_dir: Option<&Path>) {
 fn check_driver_stack(r: &mut Report) {
     use crate::driver_stack::{discover, Settings, Stack};
     let what = "driver stack";
-    let stack = match Settings::from_env().and_then(|s| discover(&s)) {
+    let mut stack = match Settings::from_env().and_then(|s| discover(&s)) {
         Ok(s) => s,
         Err(e) => return r.line(Verdict::Fail, what, &e.to_string()),
     };

@@ -139,22 +139,22 @@ fn find_executable(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
 impl Stack {
     /// Whether a container may be created with this stack on a backend (`sim` or `nvml`) whose
     /// driver reports `driver` (checked before anything is allocated): a spec for another
-    /// driver version is stale; no stack at all is an error on `nvml` unless opted out.
-    pub fn check(&self, backend: &str, driver: Option<&str>) -> Result<(), DriverStackError> {
+    /// driver version is stale, then what it names must exist on the host (its device nodes
+    /// are completed from the host's); no stack at all is an error on `nvml` unless opted out.
+    pub fn check(&mut self, backend: &str, driver: Option<&str>) -> Result<(), DriverStackError> {
         match self {
             Stack::Cdi(spec) => {
-                let Some(driver) = driver else {
-                    return Ok(());
-                };
-                let versions = cdi::driver_versions(&spec.edits);
-                match versions.iter().find(|v| v.as_str() != driver) {
-                    Some(v) => Err(DriverStackError::Stale {
-                        path: spec.path.clone(),
-                        spec: v.clone(),
-                        driver: driver.to_string(),
-                    }),
-                    None => Ok(()),
+                if let Some(driver) = driver {
+                    let versions = cdi::driver_versions(&spec.edits);
+                    if let Some(v) = versions.iter().find(|v| v.as_str() != driver) {
+                        return Err(DriverStackError::Stale {
+                            path: spec.path.clone(),
+                            spec: v.clone(),
+                            driver: driver.to_string(),
+                        });
+                    }
                 }
+                Ok(spec.check_host()?)
             }
             Stack::LegacyHook(_) => Ok(()),
             Stack::Nothing {

@@ -75,7 +75,7 @@ fn opting_out_looks_for_nothing_and_passes_on_nvml() {
     let mut s = settings(t.path());
     spec_for(t.path(), "580.126.09");
     s.mode = Mode::None;
-    let stack = discover(&s).unwrap();
+    let mut stack = discover(&s).unwrap();
     assert!(matches!(
         stack,
         Stack::Nothing {
@@ -89,7 +89,7 @@ fn opting_out_looks_for_nothing_and_passes_on_nvml() {
 #[test]
 fn nothing_fails_on_nvml_only_with_both_fixes_named() {
     let t = tempfile::tempdir().unwrap();
-    let stack = discover(&settings(t.path())).unwrap();
+    let mut stack = discover(&settings(t.path())).unwrap();
     stack.check("sim", Some("580.126.09")).unwrap();
     let e = stack
         .check("nvml", Some("580.126.09"))
@@ -105,7 +105,7 @@ fn nothing_fails_on_nvml_only_with_both_fixes_named() {
 fn a_spec_for_another_driver_is_stale() {
     let t = tempfile::tempdir().unwrap();
     spec_for(t.path(), "535.183.01");
-    let stack = discover(&settings(t.path())).unwrap();
+    let mut stack = discover(&settings(t.path())).unwrap();
     stack.check("sim", Some("535.183.01")).unwrap();
     let e = stack
         .check("nvml", Some("580.126.09"))
@@ -126,4 +126,21 @@ fn describe_names_the_source() {
         d.contains("run-cdi/nvidia.yaml") && d.contains("driver 580.126.09"),
         "{d}"
     );
+}
+
+#[test]
+fn stale_is_told_before_the_old_libraries_are_found_missing() {
+    // A driver upgrade removes the old version's libraries: the answer is "regenerate".
+    let t = tempfile::tempdir().unwrap();
+    spec_for(t.path(), "535.183.01");
+    fs::remove_file(t.path().join("libcuda.so.535.183.01")).unwrap();
+    let mut stack = discover(&settings(t.path())).unwrap();
+    assert!(matches!(
+        stack.check("nvml", Some("580.126.09")),
+        Err(DriverStackError::Stale { .. })
+    ));
+    assert!(matches!(
+        stack.check("nvml", Some("535.183.01")),
+        Err(DriverStackError::Cdi(CdiError::Bad { .. }))
+    ));
 }

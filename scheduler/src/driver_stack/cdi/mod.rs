@@ -126,31 +126,28 @@ pub fn find(dirs: &[PathBuf]) -> Result<Option<NvidiaSpec>, CdiError> {
         match chosen {
             None => continue,
             Some((path, Err(why))) => return Err(CdiError::Bad { path, why }),
-            Some((path, Ok(spec))) => return check(path, *spec).map(Some),
+            Some((path, Ok(spec))) => return validate(path, *spec).map(Some),
         }
     }
     Ok(None)
 }
 
-/// Checks a parsed spec against the CDI rules and the host, and completes its device nodes.
-pub fn check(path: PathBuf, spec: SpecFile) -> Result<NvidiaSpec, CdiError> {
+/// Checks a parsed spec against the CDI rules (version, fields); the host is not looked at
+/// here ([`NvidiaSpec::check_host`]).
+pub fn validate(path: PathBuf, spec: SpecFile) -> Result<NvidiaSpec, CdiError> {
     let bad = |why: String| CdiError::Bad {
         path: path.clone(),
         why,
     };
     version::check(&spec).map_err(bad)?;
-    let mut edits = spec.container_edits;
+    let edits = spec.container_edits;
     check_env(&edits.env, "env").map_err(bad)?;
-    for m in &edits.mounts {
-        if m.host_path.is_empty() || m.container_path.is_empty() {
-            return Err(bad("a mount without hostPath or containerPath".into()));
-        }
-        if std::fs::symlink_metadata(&m.host_path).is_err() {
-            return Err(bad(format!(
-                "mount host path {} does not exist",
-                m.host_path
-            )));
-        }
+    if edits
+        .mounts
+        .iter()
+        .any(|m| m.host_path.is_empty() || m.container_path.is_empty())
+    {
+        return Err(bad("a mount without hostPath or containerPath".into()));
     }
     for h in &edits.hooks {
         if !spec::HOOK_STAGES.contains(&h.hook_name.as_str()) {
@@ -158,9 +155,6 @@ pub fn check(path: PathBuf, spec: SpecFile) -> Result<NvidiaSpec, CdiError> {
         }
         if !h.path.starts_with('/') {
             return Err(bad(format!("hook path {:?} is not absolute", h.path)));
-        }
-        if !Path::new(&h.path).exists() {
-            return Err(bad(format!("hook {} does not exist", h.path)));
         }
         if h.timeout.is_some_and(|t| t <= 0) {
             return Err(bad(format!(
@@ -170,8 +164,8 @@ pub fn check(path: PathBuf, spec: SpecFile) -> Result<NvidiaSpec, CdiError> {
         }
         check_env(&h.env, "hook env").map_err(bad)?;
     }
-    for d in &mut edits.device_nodes {
-        complete_device(d).map_err(bad)?;
+    for d in &edits.device_nodes {
+        check_device(d).map_err(bad)?;
     }
     for n in &edits.net_devices {
         if n.host_interface_name.is_empty() || n.name.is_empty() {
@@ -183,6 +177,52 @@ pub fn check(path: PathBuf, spec: SpecFile) -> Result<NvidiaSpec, CdiError> {
         cdi_version: spec.cdi_version,
         edits,
     })
+}
+
+impl NvidiaSpec {
+    /// Checks that what the spec mounts and runs exists on the host, and completes its device
+    /// nodes from the host's (type, numbers, mode). Called after the driver version check: a
+    /// driver upgrade removes the old version's libraries, and "stale" is the better answer.
+    pub fn check_host(&mut self) -> Result<(), CdiError> {
+        let path = self.path.clone();
+        let bad = |why: String| CdiError::Bad {
+            path: path.clone(),
+            why,
+        };
+        for m in &self.edits.mounts {
+            if std::fs::symlink_metadata(&m.host_path).is_err() {
+                return Err(bad(format!(
+                    "mount host path {} does not exist",
+                    m.host_path
+                )));
+            }
+        }
+        for h in &self.edits.hooks {
+            if !Path::new(&h.path).exists() {
+                return Err(bad(format!("hook {} does not exist", h.path)));
+            }
+        }
+        for d in &mut self.edits.device_nodes {
+            complete_device(d).map_err(bad)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_device(d: &DeviceNode) -> Result<(), String> {
+    if d.path.is_empty() {
+        return Err("a device node without path".into());
+    }
+    let kind = d.kind.as_deref().unwrap_or_default();
+    if !["", "b", "c", "u", "p"].contains(&kind) {
+        return Err(format!("device {}: unknown type {kind:?}", d.path));
+    }
+    if let Some(p) = d.permissions.as_deref() {
+        if p != "none" && !p.chars().all(|c| "rwm".contains(c)) {
+            return Err(format!("device {}: bad permissions {p:?}", d.path));
+        }
+    }
+    Ok(())
 }
 
 fn check_env(env: &[String], what: &str) -> Result<(), String> {
@@ -203,18 +243,7 @@ fn major_minor(rdev: u64) -> (i64, i64) {
 /// node given with its type and major (or a fifo) may be missing on the host; any other must
 /// exist and be a device of the type given.
 fn complete_device(d: &mut DeviceNode) -> Result<(), String> {
-    if d.path.is_empty() {
-        return Err("a device node without path".into());
-    }
     let kind = d.kind.clone().unwrap_or_default();
-    if !["", "b", "c", "u", "p"].contains(&kind.as_str()) {
-        return Err(format!("device {}: unknown type {kind:?}", d.path));
-    }
-    if let Some(p) = d.permissions.as_deref() {
-        if p != "none" && !p.chars().all(|c| "rwm".contains(c)) {
-            return Err(format!("device {}: bad permissions {p:?}", d.path));
-        }
-    }
     let minimal = !kind.is_empty() && (d.major.is_some_and(|m| m != 0) || kind == "p");
     let host = d.host_path().to_string();
     let md = match std::fs::symlink_metadata(&host) {

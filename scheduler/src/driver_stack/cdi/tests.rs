@@ -107,6 +107,13 @@ containerEdits:
     }
 }
 
+/// The spec found, checked against the host as a creation checks it.
+fn load(h: &Host) -> Result<NvidiaSpec, CdiError> {
+    let mut s = find(&h.dirs())?.expect("a spec");
+    s.check_host()?;
+    Ok(s)
+}
+
 fn bad_why(e: CdiError) -> String {
     match e {
         CdiError::Bad { why, .. } => why,
@@ -118,7 +125,7 @@ fn bad_why(e: CdiError) -> String {
 fn a_toolkit_yaml_spec_is_found_and_read() {
     let h = Host::new();
     let p = h.write("run-cdi/nvidia.yaml", &h.yaml("580.126.09"));
-    let s = find(&h.dirs()).unwrap().expect("a spec");
+    let s = load(&h).unwrap();
     assert_eq!(s.path, p);
     assert_eq!(s.cdi_version, "0.5.0");
     assert_eq!(s.edits.env, vec!["NVIDIA_VISIBLE_DEVICES=void"]);
@@ -247,14 +254,14 @@ fn a_missing_host_path_is_refused() {
     let spec = h.yaml("580.126.09");
     fs::remove_file(h.p("bin/nvidia-smi")).unwrap();
     h.write("run-cdi/nvidia.yaml", &spec);
-    let why = bad_why(find(&h.dirs()).unwrap_err());
+    let why = bad_why(load(&h).unwrap_err());
     assert!(
         why.contains("nvidia-smi") && why.contains("does not exist"),
         "{why}"
     );
     h.touch("bin/nvidia-smi");
     fs::remove_file(h.p("bin/nvidia-cdi-hook")).unwrap();
-    let why = bad_why(find(&h.dirs()).unwrap_err());
+    let why = bad_why(load(&h).unwrap_err());
     assert!(why.contains("nvidia-cdi-hook"), "{why}");
     // A device node given by path only must exist on the host.
     h.touch("bin/nvidia-cdi-hook");
@@ -265,7 +272,7 @@ fn a_missing_host_path_is_refused() {
             "        - path: /dev/nvidia-absent-node\n",
         ),
     );
-    let why = bad_why(find(&h.dirs()).unwrap_err());
+    let why = bad_why(load(&h).unwrap_err());
     assert!(why.contains("/dev/nvidia-absent-node"), "{why}");
 }
 
@@ -277,7 +284,7 @@ fn a_device_given_by_path_is_completed_from_the_host() {
         "        - path: /dev/null-in-container\n          hostPath: /dev/null\n",
     );
     h.write("run-cdi/nvidia.yaml", &spec);
-    let s = find(&h.dirs()).unwrap().unwrap();
+    let s = load(&h).unwrap();
     let d = &s.edits.device_nodes[0];
     assert_eq!(
         (d.kind.as_deref(), d.major, d.minor),
@@ -292,7 +299,7 @@ fn a_device_given_by_path_is_completed_from_the_host() {
             &format!("hostPath: {}", h.p("bin/nvidia-smi")),
         ),
     );
-    assert!(bad_why(find(&h.dirs()).unwrap_err()).contains("not a device node"));
+    assert!(bad_why(load(&h).unwrap_err()).contains("not a device node"));
 }
 
 #[test]

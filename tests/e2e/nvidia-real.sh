@@ -54,10 +54,13 @@ restore_dev() {
         rm -f "/dev/${p#./}" 2>/dev/null || rmdir "/dev/${p#./}" 2>/dev/null || true
     done
 }
+PODMAN_ROOT=
 cleanup() {
     local rc=$?
+    if [[ -n $PODMAN_ROOT ]]; then pdm rm -af -t 0 >/dev/null 2>&1 || true; e2e_umount_under "$PODMAN_ROOT"; fi
+    if declare -F e2e_cleanup >/dev/null; then e2e_cleanup || true; fi
     restore_dev
-    [[ ${E2E_KEEP_WORKDIR:-0} == 1 ]] || rm -rf "$W"
+    [[ ${E2E_KEEP_WORKDIR:-0} == 1 ]] || rm -rf --one-file-system "$W" 2>/dev/null || true
     return "$rc"
 }
 trap cleanup EXIT
@@ -144,8 +147,9 @@ n_all=$(grep -o 'sym!(' "$FFI" | wc -l) n_direct=$(grep -o 'sym!(self\.lib' "$FF
 [[ $(wc -w <<<"$fields") -ge 10 ]] || fail "found only $(wc -w <<<"$fields") symbol uses in $FFI"
 # nvml-wrapper's builder without flags initialises with nvmlInit_v2 and drops with nvmlShutdown.
 grep -q '\.flags(' "$REPO/scheduler/src/backend/nvml/mod.rs" && fail "the backend now sets init flags: check nvmlInitWithFlags instead"
-grep -q 'lib\.nvmlInit_v2' "$WRAP_SRC/src/lib.rs" && grep -q 'self\.lib\.nvmlShutdown()' "$WRAP_SRC/src/lib.rs" ||
+if ! grep -q 'lib\.nvmlInit_v2' "$WRAP_SRC/src/lib.rs" || ! grep -q 'self\.lib\.nvmlShutdown()' "$WRAP_SRC/src/lib.rs"; then
     fail "nvml-wrapper no longer initialises through nvmlInit_v2 / nvmlShutdown: update this test"
+fi
 fields="nvmlInit_v2 nvmlShutdown $fields"
 SYMS=()
 for f in $fields; do
@@ -189,11 +193,15 @@ for t in $listed; do
 done
 ok "layout test: $(wc -w <<<"$listed") structs, every field of each as the bindings declare them, and every struct ffi.rs names"
 {
-    echo '#include <stdio.h>'; echo '#include <stddef.h>'; echo '#include <nvml.h>'
-    echo '#define S(t) printf("struct %s size %zu align %zu\n", #t, sizeof(t), _Alignof(t))'
-    echo '#define F(t, f) printf("field %s %s offset %zu size %zu\n", #t, #f, offsetof(t, f), sizeof(((t *)0)->f))'
-    echo '#define C(c) printf("const %s %llu\n", #c, (unsigned long long)(c))'
-    echo 'int main(void) {'
+    cat <<'EOF_C'
+#include <stdio.h>
+#include <stddef.h>
+#include <nvml.h>
+#define S(t) printf("struct %s size %zu align %zu\n", #t, sizeof(t), _Alignof(t))
+#define F(t, f) printf("field %s %s offset %zu size %zu\n", #t, #f, offsetof(t, f), sizeof(((t *)0)->f))
+#define C(c) printf("const %s %llu\n", #c, (unsigned long long)(c))
+int main(void) {
+EOF_C
     awk '$1 == "struct" { print "  S(" $2 ");" } $1 == "field" { print "  F(" $2 ", " $3 ");" } $1 == "const" { print "  C(" $2 ");" }' "$W/rust.txt"
     echo '  return 0; }'
 } >"$W/layout.c"
@@ -231,8 +239,9 @@ for k in lib535 lib550; do
         ((rc != 0)) || fail "$k: dynamigctl $cmd exited 0 with no driver: $(cat "$W/out")"
         [[ ! -s $W/out ]] || fail "$k: dynamigctl $cmd wrote to stdout with no driver: $(head -3 "$W/out")"
         [[ $(wc -l <"$W/err") -eq 1 ]] || fail "$k: dynamigctl $cmd: want one line on stderr, got: $(cat "$W/err")"
-        grep -q 'NVML failed to initialise' "$W/err" && grep -q 'does not fall back to the simulated node' "$W/err" ||
+        if ! grep -q 'NVML failed to initialise' "$W/err" || ! grep -q 'does not fall back to the simulated node' "$W/err"; then
             fail "$k: dynamigctl $cmd: unclear error: $(cat "$W/err")"
+        fi
     done
     line=$(cat "$W/err")
     rc=0
@@ -269,16 +278,6 @@ export E2E_NS=dynamig-nvreal-$$
 # shellcheck source-path=SCRIPTDIR source=lib/env.sh
 source "$HERE/lib/env.sh"
 export E2E_DYNAMIG_RUNC=$E2E_BIN_DIR/dynamig-runc E2E_WORKDIR_OWNED=1
-PODMAN_ROOT=
-cleanup() {
-    local rc=$?
-    if [[ -n $PODMAN_ROOT ]]; then pdm rm -af -t 0 >/dev/null 2>&1 || true; e2e_umount_under "$PODMAN_ROOT"; fi
-    e2e_cleanup || true
-    restore_dev
-    [[ ${E2E_KEEP_WORKDIR:-0} == 1 ]] || rm -rf --one-file-system "$W" 2>/dev/null || true
-    return "$rc"
-}
-trap cleanup EXIT
 e2e_env_init "$W/e2e" dynamig=io.containerd.dynamig.v2 >/dev/null 2>&1 || fail "e2e_env_init"
 export DYNAMIG_STATE_DIR=$W/cstate DYNAMIG_BACKEND=sim DYNAMIG_CDI_SPEC_DIRS=$W/cdi
 V550=$(basename "$(real "$LIB550/libnvidia-ml.so.1")") V550=${V550#libnvidia-ml.so.}
@@ -383,7 +382,6 @@ check_probe() {
             fail "$label: nvidia-smi did not fail for want of a driver: $out"
         grep -q '^smi-rc=0$' <<<"$out" && fail "$label: nvidia-smi succeeded without a driver?"
         grep -q '^NVIDIA_VISIBLE_DEVICES=MIG-' <<<"$out" || fail "$label: NVIDIA_VISIBLE_DEVICES is not the slice's MIG device: $out"
-        SMI_LINE=$smi
         ok "$label: NVIDIA's libnvidia-ml.so.1 ($V550, sha256 ${ML_SUM:0:16}) inside; nvidia-smi: $(head -c 200 <<<"$smi")"
     else
         grep -q '^smi-rc=127$' <<<"$out" || fail "$label: a container without a request can run nvidia-smi: $out"

@@ -13,7 +13,7 @@
 //! the driver stack is looked for as container creations look for it (`DYNAMIG_CDI_SPEC_DIRS`,
 //! `DYNAMIG_DRIVER_STACK`, `PATH`).
 
-use crate::backend::nvml::{NvmlBackend, LIB_NAME};
+use crate::backend::nvml::{NvmlBackend, OpenError, LIB_NAME};
 use crate::backend::BackendError;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -91,11 +91,12 @@ fn check_nvml(r: &mut Report, dev: &Path) -> usize {
         Ok(b) => b,
         Err(e) => {
             r.line(Verdict::Fail, "NVML", &e.to_string());
-            r.line(
-                Verdict::Info,
-                "NVML",
-                "on a GPU node install the NVIDIA driver; without a GPU, `dynamigctl sim init a100-40gb` makes a simulated node",
-            );
+            let hint = match e {
+                // The library loads: a GPU node, which never falls back to a simulated node.
+                OpenError::Init(_) => "the NVIDIA library loads, so this is a GPU node: load the kernel driver that matches it (`nvidia-smi` says why it cannot); dynamig uses a simulated node here only with DYNAMIG_BACKEND=sim",
+                OpenError::Load(_) => "on a GPU node install the NVIDIA driver; without a GPU, `dynamigctl sim init a100-40gb` makes a simulated node",
+            };
+            r.line(Verdict::Info, "NVML", hint);
             return 0;
         }
     };

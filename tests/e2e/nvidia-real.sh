@@ -249,6 +249,7 @@ for k in lib535 lib550; do
     ((rc != 0)) || fail "$k: dynamigctl doctor exited 0 with no driver"
     [[ $(grep -c '^\[FAIL\] NVML: NVML failed to initialise' "$W/out") -eq 1 ]] || fail "$k: doctor: no one-line NVML failure: $(cat "$W/out")"
     grep -q '^node: NOT ready' "$W/out" || fail "$k: doctor did not say NOT ready"
+    ! grep -q 'sim init' "$W/out" || fail "$k: doctor suggests a simulated node on a GPU node: $(grep 'sim init' "$W/out")"
     ok "$k: status, status --json and allocate (memory, profile) exit non-zero with one line, doctor with [FAIL] NVML and NOT ready: $line"
 done
 n=$(sim_instances)

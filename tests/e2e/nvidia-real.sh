@@ -8,6 +8,7 @@
 #      scheduler/src/backend/nvml/ffi.rs, mapped through the nvml-wrapper-sys bindings to the
 #      symbol each loads, plus nvml-wrapper's nvmlInit_v2 / nvmlShutdown) is exported, with that
 #      versioned name, by both libraries (nm -D --defined-only), and declared by both headers
+#      with the prototype the bindings call it with (gcc __builtin_types_compatible_p)
 #   2. layouts: every struct the backend passes across the ABI has, in Rust
 #      (scheduler/tests/nvml_abi_layout.rs), the size, alignment and field offsets that gcc gives
 #      for nvml.h 12.x and 13.x; its field list is the bindings' own; the buffer sizes agree
@@ -150,6 +151,9 @@ grep -q '\.flags(' "$REPO/scheduler/src/backend/nvml/mod.rs" && fail "the backen
 if ! grep -q 'lib\.nvmlInit_v2' "$WRAP_SRC/src/lib.rs" || ! grep -q 'self\.lib\.nvmlShutdown()' "$WRAP_SRC/src/lib.rs"; then
     fail "nvml-wrapper no longer initialises through nvmlInit_v2 / nvmlShutdown: update this test"
 fi
+# Nothing else calls into the library: no safe nvml-wrapper call on the loaded Nvml.
+safe=$(grep -rn 'self\.nvml\.\|nvml\.device\|Device::' "$REPO/scheduler/src/backend" || true)
+[[ -z $safe ]] || fail "the backend calls nvml-wrapper's safe API (its symbols are not in this test): $safe"
 fields="nvmlInit_v2 nvmlShutdown $fields"
 SYMS=()
 for f in $fields; do
@@ -171,6 +175,33 @@ for h in 12 13; do
     gcc -std=c11 -Werror=implicit-function-declaration -I"${!hd}" -c -o /dev/null "$W/decl$h.c" 2>"$W/decl$h.err" ||
         fail "nvml.h $h.x does not declare every symbol the backend resolves: $(grep -m3 error "$W/decl$h.err")"
     ok "nvml.h $h.x declares all ${#SYMS[@]} of them"
+done
+# The prototypes the bindings call them with (Rust's fn types, in C) are the headers' own.
+SYMS_LIST="${SYMS[*]}" perl -0ne '
+    my %want = map { $_ => 1 } split / /, $ENV{SYMS_LIST};
+    sub ct { my $t = shift; $t =~ s/^\s+|\s+$//g;
+        return ct($1) . " *" if $t =~ /^\*mut (.*)$/s;
+        return "const " . ct($1) . " *" if $t =~ /^\*const (.*)$/s;
+        my %m = ("raw::c_uint" => "unsigned int", "raw::c_int" => "int", "raw::c_char" => "char",
+                 "raw::c_ulonglong" => "unsigned long long", "raw::c_ulong" => "unsigned long", "raw::c_void" => "void");
+        return $m{$t} // $t }
+    print "#include <nvml.h>\n";
+    while (/pub (\w+): Result<\s*unsafe extern "C" fn\(([^()]*)\)\s*->\s*([^,]+?),\s*::libloading::Error/gs) {
+        my ($n, $args, $ret) = ($1, $2, ct($3));
+        next unless $want{$n}; delete $want{$n};
+        my @p = map { my ($x) = /:\s*(.*)$/s; ct($x) } grep { /\S/ } split /,/, $args;
+        my $ps = @p ? join(", ", @p) : "void";
+        print "_Static_assert(__builtin_types_compatible_p(__typeof__(&$n), $ret (*)($ps)), \"$n: nvml.h has another prototype than the bindings ($ret $n($ps))\");\n" }
+    die "no prototype in the bindings for: " . join(" ", sort keys %want) . "\n" if %want;
+' "$BINDINGS" >"$W/proto.c" || fail "cannot read the prototypes from the bindings"
+# the check itself can fail: a GI info call taking the CI info struct is refused
+printf '#include <nvml.h>\n_Static_assert(__builtin_types_compatible_p(__typeof__(&nvmlGpuInstanceGetInfo), nvmlReturn_t (*)(nvmlGpuInstance_t, nvmlComputeInstanceInfo_t *)), "x");\n' >"$W/proto-neg.c"
+! gcc -std=gnu11 -I"$H12" -c -o /dev/null "$W/proto-neg.c" 2>/dev/null || fail "gcc accepts a wrong prototype: the prototype check cannot fail"
+for h in 12 13; do
+    hd=H$h
+    gcc -std=gnu11 -I"${!hd}" -c -o /dev/null "$W/proto.c" 2>"$W/proto$h.err" ||
+        fail "nvml.h $h.x: $(grep -o 'nvml[A-Za-z0-9_]*: nvml.h has another prototype.*' "$W/proto$h.err" | head -3; grep -m3 error "$W/proto$h.err")"
+    ok "nvml.h $h.x declares all ${#SYMS[@]} with the prototypes the bindings call (return and parameter types)"
 done
 info "symbols: $(tr '\n' ' ' <"$W/symbols.txt")"
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # dynamig end-to-end test of the driver stack (docs/driver-stack.md): the NVIDIA driver's user
 # space in every container that gets a MIG slice, through real containerd 1.6 with
-# io.containerd.dynamig.v2 and through Docker 20.10 with dynamig-runc, on a simulated A100:
+# io.containerd.dynamig.v2, through containerd's runc shim with BinaryName=dynamig-runc, and through
+# Docker 20.10 with dynamig-runc, on a simulated A100:
 #   a. a CDI spec in the toolkit's layout (fake libcuda.so.<ver>, libnvidia-ml.so.<ver>,
 #      firmware, nvidia-smi, a device node, createContainer hooks of a stand-in nvidia-cdi-hook
 #      that records its argv, env): the container sees the files and the node, the hooks ran
@@ -189,6 +190,7 @@ e2e_image_import || fail "image import"
 e2e_dockerd_start || fail "dockerd start"
 e2e_docker_image_import || fail "docker image import"
 DYN=$(e2e_runtime_flags dynamig)
+WRAP=$(e2e_runtime_flags dynamig-runc)
 ok "containerd and dockerd up; simulated A100 claiming driver $DRV; CDI dirs $DYNAMIG_CDI_SPEC_DIRS"
 
 # ------------------------------------------------------------------ a. CDI spec
@@ -213,6 +215,23 @@ cfg=$(bundle_of cdi1)/config.json
 ok "shim: cdi1 ($uuid) sees libcuda/libnvidia-ml/firmware $DRV, nvidia-smi, /dev/nvidia-modeset, its MIG env; 3 hooks ran with the spec's args"
 remove_task cdi1
 [[ $(n_instances) -eq 0 ]] || fail "cdi1 not released"
+
+# containerd's runc shim with BinaryName=dynamig-runc: the wrapper's createRuntime hook and the
+# spec's createContainer hooks together.
+: >"$HOOK_LOG"
+# shellcheck disable=SC2086,SC2016
+e2e_ctr run -d $WRAP --annotation dynamig.io/gpu-memory=10GB "$E2E_IMAGE" cdi2 \
+    sh -c 'trap "exit 0" TERM; while true; do sleep 1; done' || fail "ctr run cdi2 (runc BinaryName=dynamig-runc)"
+uuid=$(inst_of cdi2 | awk '{print $1}')
+[[ -n $uuid ]] || fail "cdi2 holds no instance"
+out=$(e2e_ctr task exec --exec-id probe "cdi2" sh -c "$PROBE") || fail "probe in cdi2"
+check_probe "wrapper" "$out" "$uuid"
+check_hooks "wrapper" cdi2
+[[ $(status_json | jq -r '.gpus[].instances[] | select(.holder.id == "cdi2") | .holder.pid') =~ ^[0-9]+$ ]] ||
+    fail "cdi2: dynamig-hook createRuntime did not record the container's pid"
+ok "wrapper (runc BinaryName): cdi2 ($uuid) sees the same; the spec's hooks and dynamig-hook ran"
+remove_task cdi2
+[[ $(n_instances) -eq 0 ]] || fail "cdi2 not released"
 
 : >"$HOOK_LOG"
 out=$(e2e_docker run --rm --runtime dynamig -e DYNAMIG_GPU_MEMORY=10GB --network none "$E2E_DOCKER_IMAGE" \

@@ -6,7 +6,9 @@
 //! is appended; a device node replaces the node of the same container path, with its cgroup
 //! rule (`b`/`c` only; never a rule twice); a mount replaces the mount at the same destination,
 //! then all mounts are ordered parents first (stable, by depth, as CDI and Docker do); hooks are
-//! appended to their stage in the spec's order; additional GIDs are added once. Applied before
+//! appended to their stage in the spec's order, except one the stage already has (an engine
+//! that applied the same spec itself: the hook must not run twice); additional GIDs are added
+//! once. Applied before
 //! dynamig's own edits ([`super::inject`]), so dynamig's `NVIDIA_VISIBLE_DEVICES` /
 //! `CUDA_VISIBLE_DEVICES` and device nodes win over the spec's (the toolkit's spec sets
 //! `NVIDIA_VISIBLE_DEVICES=void`). Everything the spec editor does not touch survives as it was.
@@ -76,7 +78,11 @@ pub fn apply_edits(spec: &mut Value, edits: &ContainerEdits) -> Result<(), SpecE
     }
     for h in &edits.hooks {
         let hooks = object(spec, "hooks", "spec")?;
-        array(hooks, &h.hook_name, "hooks")?.push(oci_hook(h));
+        let stage = array(hooks, &h.hook_name, "hooks")?;
+        let hook = oci_hook(h);
+        if !stage.contains(&hook) {
+            stage.push(hook);
+        }
     }
     if let Some(rdt) = &edits.intel_rdt {
         let mut o = Map::new();

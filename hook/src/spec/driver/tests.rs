@@ -170,6 +170,16 @@ fn hooks_are_appended_in_the_specs_order_after_the_engines() {
 }
 
 #[test]
+fn a_spec_applied_twice_runs_each_hook_once() {
+    // An engine that applied the same CDI spec itself (podman --device nvidia.com/gpu=all).
+    let mut once = spec();
+    apply_edits(&mut once, &edits()).unwrap();
+    let mut twice = once.clone();
+    apply_edits(&mut twice, &edits()).unwrap();
+    assert_eq!(twice, once);
+}
+
+#[test]
 fn unknown_fields_survive() {
     let mut s = spec();
     apply_edits(&mut s, &edits()).unwrap();

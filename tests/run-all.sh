@@ -42,6 +42,12 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
     step "end-to-end: seed walkthrough on the fake libnvidia-ml through containerd (tests/e2e/nvml.sh)"
     cargo build -q -p fake-nvml
     bash tests/e2e/nvml.sh
+    step "end-to-end: the driver stack from a CDI spec or the legacy hook, containerd, Docker and the fake NVML (tests/e2e/cdi.sh)"
+    bash tests/e2e/cdi.sh
+    step "end-to-end: Debian packages are refused unless Debian signed them (tests/e2e/debs-verify.sh)"
+    bash tests/e2e/debs-verify.sh
+    step "end-to-end: NVIDIA's real libnvidia-ml 535/550 and nvml.h 12/13: symbols, struct layouts, no driver is never the simulator (tests/e2e/nvidia-real.sh)"
+    bash tests/e2e/nvidia-real.sh
     step "end-to-end: dynamig.io/wait through containerd and Docker (tests/e2e/wait.sh)"
     bash tests/e2e/wait.sh
     step "end-to-end: node policy on real containerd (tests/e2e/policy.sh)"

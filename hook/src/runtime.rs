@@ -3,6 +3,7 @@
 //! create-runtime`), release (`dynamig-runc delete`; `dynamig-hook poststop` after `runc run`).
 
 use crate::spec::{self, Config, HookConfig, SpecError};
+use dynamig::driver_stack::{self, DriverStackError, Stack};
 use dynamig::node::{AllocSpec, Allocation, Node, NodeError};
 use dynamig::process::ProcRef;
 use dynamig::state::dir::StateDirError;
@@ -52,6 +53,8 @@ pub enum RuntimeError {
     Dir(#[from] StateDirError),
     #[error(transparent)]
     Node(#[from] NodeError),
+    #[error(transparent)]
+    DriverStack(#[from] DriverStackError),
     #[error("container process {pid} of {id} is already gone")]
     ProcessGone { id: String, pid: u32 },
     #[error("cannot find the dynamig-hook binary next to {0}; set DYNAMIG_HOOK")]
@@ -141,6 +144,9 @@ pub fn prepare(
         return Ok(Prepared::Untouched);
     };
     let dir = StateDir::from_env()?;
+    // The driver's user space for the container (docs/driver-stack.md): found and checked
+    // before anything is allocated, so a bad or stale spec allocates nothing.
+    let mut stack = driver_stack::discover(&driver_stack::Settings::from_env()?)?;
     let hooks = match caller {
         Caller::Wrapper { run } => {
             crate::logging::init("dynamig-runc");
@@ -160,9 +166,11 @@ pub fn prepare(
     // wait below the caller's own create timeout (kubelet's runtime-request-timeout, 2m).
     let (mut node, alloc) = if spec.request.wait.is_zero() {
         let mut node = Node::open(&dir)?;
+        check_stack(&mut stack, &node)?;
         let alloc = node.allocate(spec)?;
         (node, alloc)
     } else {
+        check_stack(&mut stack, &Node::open(&dir)?)?;
         let cancel = match caller {
             Caller::Wrapper { .. } => dynamig::node::cancel_on_signals(),
             Caller::Shim => &NEVER_CANCELLED,
@@ -170,8 +178,9 @@ pub fn prepare(
         dynamig::node::allocate_waiting(&dir, spec, cancel)?
     };
     let lock_wait_us = node.lock_waited().as_micros() as u64;
-    let edited =
-        spec::inject(&mut config.spec, &alloc, hooks.as_ref()).and_then(|()| config.save());
+    let edited = spec::driver::apply(&mut config.spec, &stack)
+        .and_then(|()| spec::inject(&mut config.spec, &alloc, hooks.as_ref()))
+        .and_then(|()| config.save());
     if let Err(e) = edited {
         if let Err(r) = node.release(id) {
             tracing::error!(holder = id, error = %r, "cannot release after a failed spec edit");
@@ -190,10 +199,17 @@ pub fn prepare(
             .map(|d| d.as_micros() as u64)
             .unwrap_or(0),
         lock_wait_us,
+        driver_stack = %stack.describe(),
         total_us = started.elapsed().as_micros() as u64,
         "injected"
     );
     Ok(Prepared::Injected(Box::new(alloc)))
+}
+
+/// Whether containers may get `stack` on this node's backend (a stale spec, or no stack on
+/// `nvml`, is refused).
+fn check_stack(stack: &mut Stack, node: &Node) -> Result<(), RuntimeError> {
+    Ok(stack.check(node.backend_kind(), node.driver_version().as_deref())?)
 }
 
 /// Records the container's process for a holder (the createRuntime hook).

@@ -190,6 +190,25 @@ fn array<'a>(
         .ok_or_else(|| SpecError::Shape(format!("{at}.{key} is not an array")))
 }
 
+/// Appends a cgroup device rule to `linux.resources.devices`, unless an equal rule is there
+/// already (the CDI spec's `nvidiactl` and dynamig's are the same rule).
+fn push_device_rule(linux: &mut Map<String, Value>, rule: Value) -> Result<(), SpecError> {
+    let resources = linux
+        .entry("resources".to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if resources.is_null() {
+        *resources = Value::Object(Map::new());
+    }
+    let resources = resources
+        .as_object_mut()
+        .ok_or_else(|| SpecError::Shape("linux.resources is not an object".into()))?;
+    let rules = array(resources, "devices", "linux.resources")?;
+    if !rules.contains(&rule) {
+        rules.push(rule);
+    }
+    Ok(())
+}
+
 /// Sets `KEY=value` in an env list, replacing an existing `KEY=` entry.
 fn set_env(list: &mut Vec<Value>, key: &str, value: &str) {
     let prefix = format!("{key}=");
@@ -234,24 +253,15 @@ pub fn inject(
             }));
         }
         let linux = object(spec, "linux", "spec")?;
-        let resources = linux
-            .entry("resources".to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if resources.is_null() {
-            *resources = Value::Object(Map::new());
-        }
-        let resources = resources
-            .as_object_mut()
-            .ok_or_else(|| SpecError::Shape("linux.resources is not an object".into()))?;
-        let rules = array(resources, "devices", "linux.resources")?;
         for d in &alloc.device_nodes {
-            rules.push(json!({
+            let rule = json!({
                 "allow": true,
                 "type": "c",
                 "major": d.major,
                 "minor": d.minor,
                 "access": "rwm",
-            }));
+            });
+            push_device_rule(linux, rule)?;
         }
     }
     // hooks
@@ -317,6 +327,7 @@ pub fn write_atomic(path: &Path, spec: &Value) -> Result<(), SpecError> {
     r.map_err(err)
 }
 
+pub mod driver;
 pub mod sandbox;
 
 #[cfg(test)]

@@ -9,9 +9,11 @@
 //! The node is ready when nothing failed and at least one GPU has MIG usable.
 //!
 //! Paths can be moved for tests: `DYNAMIG_PROC_ROOT` (default `/proc`), `DYNAMIG_DEV_ROOT`
-//! (`/dev`), `DYNAMIG_ETC_ROOT` (`/etc`, for `containerd/config.toml` and `docker/daemon.json`).
+//! (`/dev`), `DYNAMIG_ETC_ROOT` (`/etc`, for `containerd/config.toml` and `docker/daemon.json`);
+//! the driver stack is looked for as container creations look for it (`DYNAMIG_CDI_SPEC_DIRS`,
+//! `DYNAMIG_DRIVER_STACK`, `PATH`).
 
-use crate::backend::nvml::{NvmlBackend, LIB_NAME};
+use crate::backend::nvml::{NvmlBackend, OpenError, LIB_NAME};
 use crate::backend::BackendError;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -71,6 +73,7 @@ pub fn run(state_dir: Option<&Path>, out: &mut dyn Write) -> bool {
     check_dev(&mut r, &dev);
     check_state_dir(&mut r, state_dir);
     check_runtimes(&mut r, &etc);
+    check_driver_stack(&mut r);
 
     let ready = !r.failed && usable > 0;
     let verdict = if ready {
@@ -88,11 +91,12 @@ fn check_nvml(r: &mut Report, dev: &Path) -> usize {
         Ok(b) => b,
         Err(e) => {
             r.line(Verdict::Fail, "NVML", &e.to_string());
-            r.line(
-                Verdict::Info,
-                "NVML",
-                "on a GPU node install the NVIDIA driver; without a GPU, `dynamigctl sim init a100-40gb` makes a simulated node",
-            );
+            let hint = match e {
+                // The library loads: a GPU node, which never falls back to a simulated node.
+                OpenError::Init(_) => "the NVIDIA library loads, so this is a GPU node: load the kernel driver that matches it (`nvidia-smi` says why it cannot); dynamig uses a simulated node here only with DYNAMIG_BACKEND=sim",
+                OpenError::Load(_) => "on a GPU node install the NVIDIA driver; without a GPU, `dynamigctl sim init a100-40gb` makes a simulated node",
+            };
+            r.line(Verdict::Info, "NVML", hint);
             return 0;
         }
     };
@@ -350,6 +354,36 @@ fn check_state_dir(r: &mut Report, state_dir: Option<&Path>) {
                 );
             }
         }
+    }
+}
+
+/// Which driver user space containers will get (docs/driver-stack.md), judged as a creation on
+/// the `nvml` backend judges it.
+fn check_driver_stack(r: &mut Report) {
+    use crate::driver_stack::{discover, Settings, Stack};
+    let what = "driver stack";
+    let mut stack = match Settings::from_env().and_then(|s| discover(&s)) {
+        Ok(s) => s,
+        Err(e) => return r.line(Verdict::Fail, what, &e.to_string()),
+    };
+    let driver = NvmlBackend::open()
+        .ok()
+        .and_then(|b| b.driver_version().ok());
+    match (stack.check("nvml", driver.as_deref()), &stack) {
+        (Err(e), _) => r.line(Verdict::Fail, what, &e.to_string()),
+        (Ok(()), Stack::Nothing { .. }) => r.line(
+            Verdict::Warn,
+            what,
+            &format!(
+                "{}: containers get device nodes only, no driver libraries",
+                stack.describe()
+            ),
+        ),
+        (Ok(()), _) => r.line(
+            Verdict::Ok,
+            what,
+            &format!("containers get {}", stack.describe()),
+        ),
     }
 }
 

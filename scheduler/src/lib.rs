@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod catalog;
 pub mod doctor;
+pub mod driver_stack;
 pub mod duration;
 pub mod events;
 pub mod fault;

@@ -224,6 +224,11 @@ impl Node {
         self.backend.kind()
     }
 
+    /// The driver version the backend reports (docs/driver-stack.md).
+    pub fn driver_version(&self) -> Option<String> {
+        self.backend.driver_version()
+    }
+
     pub fn gpus(&self) -> &[GpuInfo] {
         &self.gpus
     }

@@ -52,6 +52,9 @@ export DYNAMIG_BACKEND=nvml
 # DYNAMIG_PROC_ROOT always are).
 export DYNAMIG_HOOK_ENV=FAKE_NVML_STATE,FAKE_NVML_PROC_ROOT
 export DYNAMIG_LOG_FILE=$WORKDIR/dynamig.log
+# No NVIDIA toolkit here (no CDI spec, no legacy hook): the documented opt-out, device nodes
+# only (tests/e2e/cdi.sh covers the driver stack).
+export DYNAMIG_DRIVER_STACK=none
 ENV_VARS=(LD_LIBRARY_PATH FAKE_NVML_STATE FAKE_NVML_PROC_ROOT DYNAMIG_PROC_ROOT DYNAMIG_BACKEND DYNAMIG_STATE_DIR)
 
 fake_node() { tail -n +2 "$FAKE_NVML_STATE"; } # the fake's node file: header line, then JSON

@@ -4,8 +4,9 @@
 # CRI, and podman (Debian 12). tests/e2e/run.sh covers containerd 1.6 / Docker 20.10.
 #
 # The newer engines come from Debian's archive as .debs: downloaded once into a cache
-# (E2E_DEB_CACHE, default /var/cache/dynamig-e2e), checked against the SHA256 in the suite's
-# Packages index, extracted with dpkg-deb -x into the cache, never installed. Each runs as a
+# (E2E_DEB_CACHE, default /var/cache/dynamig-e2e), checked along Debian's signatures (the suite's
+# InRelease by gpgv and the archive keyring, its Packages index, the .deb: tests/e2e/lib/debs.sh),
+# extracted with dpkg-deb -x into the cache, never installed. Each runs as a
 # private daemon (own socket, root, state) with our binaries first on its PATH.
 #
 # Per containerd version (1.6 = Debian 12's, 1.7, 2.x):
@@ -103,7 +104,7 @@ fetch() { # KEY SUITE PACKAGE
     local dir=$X/$3_${info%% *}
     deb_extract "$2" "$3" "$dir" || fail "cannot fetch/extract $3 from $2"
     ROOTS[$1]=$dir
-    ok "$3 ${info%% *} ($2): SHA256 checked, extracted to $dir"
+    ok "$3 ${info%% *} ($2): signature and SHA256 checked, extracted to $dir"
 }
 want containerd-1.7 || want docker-26 && fetch containerd17 trixie containerd
 want containerd-2 || want docker-28 && fetch containerd2 sid containerd

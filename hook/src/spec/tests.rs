@@ -220,3 +220,48 @@ fn specs_that_cannot_ask_are_not_parsed() {
     let c = Config::load_if_request(t.path()).unwrap().unwrap();
     assert!(c.request().unwrap().is_some());
 }
+
+#[test]
+fn driver_stack_then_inject_dynamigs_selection_wins_and_nothing_is_doubled() {
+    use dynamig::driver_stack::cdi::{ContainerEdits, DeviceNode as CdiNode, NvidiaSpec};
+    let mut v: Value = serde_json::from_str(SPEC).unwrap();
+    let edits = ContainerEdits {
+        env: vec![
+            "NVIDIA_VISIBLE_DEVICES=void".into(),
+            "CUDA_VISIBLE_DEVICES=0".into(),
+            "NVIDIA_DRIVER_CAPABILITIES=compute,utility".into(),
+        ],
+        device_nodes: vec![CdiNode {
+            path: "/dev/nvidia0".into(),
+            kind: Some("c".into()),
+            major: Some(195),
+            minor: Some(0),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let stack = dynamig::driver_stack::Stack::Cdi(Box::new(NvidiaSpec {
+        path: "/var/run/cdi/nvidia.yaml".into(),
+        cdi_version: "0.5.0".into(),
+        edits,
+    }));
+    driver::apply(&mut v, &stack).unwrap();
+    inject(&mut v, &alloc(), None).unwrap();
+    let env = env(&v);
+    let count = |k: &str| env.iter().filter(|e| e.starts_with(k)).count();
+    assert!(env.contains(&"NVIDIA_VISIBLE_DEVICES=MIG-abc".to_string()));
+    assert!(env.contains(&"CUDA_VISIBLE_DEVICES=MIG-abc".to_string()));
+    assert!(env.contains(&"NVIDIA_DRIVER_CAPABILITIES=compute,utility".to_string()));
+    assert_eq!(count("NVIDIA_VISIBLE_DEVICES="), 1);
+    assert_eq!(count("CUDA_VISIBLE_DEVICES="), 1);
+    let nvidia0 = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["major"] == 195 && d["minor"] == 0)
+            .count()
+    };
+    assert_eq!(nvidia0(&v["linux"]["devices"]), 1);
+    assert_eq!(nvidia0(&v["linux"]["resources"]["devices"]), 1);
+    assert_eq!(v["linux"]["x-unknown-field"]["kept"], true);
+}

@@ -147,6 +147,9 @@ pub trait Backend {
     /// nodes, the parent GPU, `nvidiactl`, `nvidia-uvm` and `nvidia-uvm-tools`.
     fn device_nodes(&mut self, gpu: u32, gi: u32, ci: u32)
         -> Result<Vec<DeviceNode>, BackendError>;
+    /// The NVIDIA driver version (`580.126.09`), to check the host's CDI spec against
+    /// (docs/driver-stack.md); `None` when it cannot be told.
+    fn driver_version(&self) -> Option<String>;
 }
 
 /// GPU instance ids as the driver numbers them: a binary tree over the memory slices, so the

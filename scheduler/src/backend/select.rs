@@ -1,8 +1,11 @@
-//! Which backend a process uses. `DYNAMIG_BACKEND=sim|nvml` forces one. Otherwise: `nvml` when
-//! `libnvidia-ml.so.1` loads; else `sim` when a simulated node was created in the state
-//! directory (`dynamigctl sim init`); else a clear error. A node whose NVML fails to load never
+//! Which backend a process uses. `DYNAMIG_BACKEND=sim|nvml` forces one. Otherwise: where
+//! `libnvidia-ml.so.1` loads, the node is a GPU node and the backend is `nvml`: a failed
+//! `nvmlInit` (no kernel driver, a library that does not match the driver) is an error, even when
+//! a simulated node exists in the state directory. Only when no NVML library loads at all is a
+//! simulated node (`dynamigctl sim init`) used; with neither, a clear error. A GPU node never
 //! silently becomes a simulator.
 
+use super::nvml::{NvmlBackend, OpenError, LIB_NAME};
 use super::sim::SimBackend;
 use super::{Backend, BackendError};
 use crate::state::StateDir;
@@ -27,6 +30,12 @@ pub enum SelectError {
     Nothing { nvml: String, dir: String },
     #[error("NVML: {0}")]
     Nvml(String),
+    #[error("{nvml}; this is a GPU node ({lib} loads), so dynamig does not fall back to the simulated node in {dir}: load the NVIDIA kernel driver (a library that matches it), or set {BACKEND_ENV}=sim to use the simulator")]
+    NvmlInit {
+        nvml: String,
+        lib: &'static str,
+        dir: String,
+    },
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
@@ -51,24 +60,33 @@ pub fn open(dir: &StateDir, choice: BackendChoice) -> Result<Box<dyn Backend>, S
             Some(s) => Ok(Box::new(s)),
             None => Err(SelectError::NoSim { dir: dir_s() }),
         },
-        BackendChoice::Nvml => open_nvml().map_err(SelectError::Nvml),
+        BackendChoice::Nvml => open_nvml().map_err(|e| SelectError::Nvml(e.to_string())),
         BackendChoice::Auto => match open_nvml() {
             Ok(b) => Ok(b),
-            Err(nvml) => match sim()? {
+            // The library loaded: a GPU node whose driver does not answer. Never the simulator.
+            Err(e @ OpenError::Init(_)) => Err(SelectError::NvmlInit {
+                nvml: e.to_string(),
+                lib: LIB_NAME,
+                dir: dir_s(),
+            }),
+            Err(e @ OpenError::Load(_)) => match sim()? {
                 Some(s) => Ok(Box::new(s)),
-                None => Err(SelectError::Nothing { nvml, dir: dir_s() }),
+                None => Err(SelectError::Nothing {
+                    nvml: e.to_string(),
+                    dir: dir_s(),
+                }),
             },
         },
     }
 }
 
-/// The NVML backend, when the library loads.
-fn open_nvml() -> Result<Box<dyn Backend>, String> {
-    match super::nvml::NvmlBackend::open() {
+/// The NVML backend, when the library loads and NVML initialises.
+fn open_nvml() -> Result<Box<dyn Backend>, OpenError> {
+    match NvmlBackend::open() {
         Ok(b) => Ok(Box::new(b)),
         Err(e) => {
             tracing::debug!("nvml backend unavailable: {e}");
-            Err(e.to_string())
+            Err(e)
         }
     }
 }

@@ -65,6 +65,17 @@ pub struct SimNode {
     pub gpus: Vec<SimGpu>,
     /// Feeds the made-up UUIDs.
     pub counter: u64,
+    /// The NVIDIA driver version the simulated node claims (`dynamigctl sim init
+    /// --driver-version`; [`DEFAULT_DRIVER_VERSION`] for a node made before it was recorded).
+    #[serde(default = "default_driver_version")]
+    pub driver_version: String,
+}
+
+/// The driver version a simulated node claims unless told otherwise (the fake NVML's default).
+pub const DEFAULT_DRIVER_VERSION: &str = "580.126.09";
+
+fn default_driver_version() -> String {
+    DEFAULT_DRIVER_VERSION.to_string()
 }
 
 fn fake_uuid(prefix: &str, a: u64, b: u64) -> String {
@@ -103,7 +114,11 @@ impl SimNode {
                 instances: Vec::new(),
             });
         }
-        Ok(SimNode { gpus, counter: 0 })
+        Ok(SimNode {
+            gpus,
+            counter: 0,
+            driver_version: default_driver_version(),
+        })
     }
 
     pub fn load(path: &Path) -> Result<Option<SimNode>, BackendError> {
@@ -319,6 +334,10 @@ impl SimBackend {
 impl Backend for SimBackend {
     fn kind(&self) -> &'static str {
         "sim"
+    }
+
+    fn driver_version(&self) -> Option<String> {
+        Some(self.node.driver_version.clone()).filter(|v| !v.is_empty())
     }
 
     fn gpus(&mut self) -> Result<Vec<GpuInfo>, BackendError> {

@@ -358,8 +358,9 @@ e2e_containerd_stop() {
 
 # ---------------------------------------------------------------- image
 
-# Build $E2E_IMAGE_DIR/rootfs.tar (busybox-static + applet symlinks) and
-# $E2E_IMAGE_DIR/image.tar (docker-archive format, importable by ctr).
+# Build $E2E_IMAGE_DIR/rootfs.tar (busybox-static + applet symlinks, + what the function named
+# by E2E_IMAGE_EXTRA adds to the rootfs) and $E2E_IMAGE_DIR/image.tar (docker-archive format,
+# importable by ctr).
 e2e_image_build() {
     [[ -n ${E2E_WORKDIR:-} ]] || { _e2e_die "call e2e_env_init first"; return 1; }
     [[ -f $E2E_IMAGE_DIR/image.tar ]] && return 0
@@ -376,6 +377,8 @@ e2e_image_build() {
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$r/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
     : >"$r/etc/hosts"; : >"$r/etc/resolv.conf"
+    # a caller's additions (e.g. a glibc for dynamically linked tools): E2E_IMAGE_EXTRA ROOTFS
+    if [[ -n ${E2E_IMAGE_EXTRA:-} ]]; then "$E2E_IMAGE_EXTRA" "$r" || return 1; fi
     tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
         -C "$r" -cf "$d/rootfs.tar" . || return 1
 

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Idempotently install the Debian packages the dynamig e2e tests need:
-#   containerd, runc, docker.io, busybox-static, hyperfine, jq (+ tini, a docker.io dependency used as subreaper)
+#   containerd, runc, docker.io, busybox-static, hyperfine, jq (+ tini, a docker.io dependency used as subreaper),
+#   gpgv, gnupg and debian-archive-keyring (lib/debs.sh verifies what it downloads; debs-verify.sh
+#   signs a forged index), binutils (nm, for nvidia-real.sh)
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Package maintainer scripts are prevented from
 # starting system daemons (a temporary policy-rc.d that denies everything);
 # our tests always run their own private containerd/dockerd (see env.sh).
 set -euo pipefail
 
-PKGS=(containerd runc docker.io busybox-static hyperfine tini jq)
+PKGS=(containerd runc docker.io busybox-static hyperfine tini jq gpgv gnupg debian-archive-keyring binutils)
 
 log() { printf '[install-deps] %s\n' "$*" >&2; }
 

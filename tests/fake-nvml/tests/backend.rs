@@ -404,10 +404,34 @@ fn a_driver_that_fails_to_initialise_is_a_typed_error() {
     run(
         "a_driver_that_fails_to_initialise_is_a_typed_error",
         || Fake::new(&[], true), // the library loads, but there is no node: DRIVER_NOT_LOADED
-        || match NvmlBackend::open() {
-            Err(OpenError::Init(msg)) => assert!(msg.to_lowercase().contains("driver"), "{msg}"),
-            Err(other) => panic!("wanted an init error, got {other}"),
-            Ok(_) => panic!("NVML opened without a node"),
+        || {
+            match NvmlBackend::open() {
+                Err(OpenError::Init(msg)) => {
+                    assert!(msg.to_lowercase().contains("driver"), "{msg}")
+                }
+                Err(other) => panic!("wanted an init error, got {other}"),
+                Ok(_) => panic!("NVML opened without a node"),
+            }
+            // The library loads, so this is a GPU node: a simulated node left in the state
+            // directory is not used unless asked for.
+            let dir = state_dir();
+            dynamig::backend::sim::SimNode::new(&["a100-40gb"])
+                .unwrap()
+                .save(&dir.sim_file())
+                .unwrap();
+            let e = backend::open(&dir, BackendChoice::Auto)
+                .err()
+                .expect("auto must not open the simulator on a GPU node");
+            let msg = e.to_string();
+            assert!(matches!(e, SelectError::NvmlInit { .. }), "{msg}");
+            assert!(
+                msg.contains("libnvidia-ml.so.1") && msg.contains("DYNAMIG_BACKEND=sim"),
+                "{msg}"
+            );
+            assert_eq!(
+                backend::open(&dir, BackendChoice::Sim).unwrap().kind(),
+                "sim"
+            );
         },
     );
 }

@@ -30,6 +30,7 @@ fn ready_node(models: &[&str]) -> Fake {
     .unwrap();
     f.set_env("DYNAMIG_DEV_ROOT", &dev.display().to_string());
     f.set_env("DYNAMIG_ETC_ROOT", &etc.display().to_string());
+    common::cdi_spec(&mut f, "580.126.09");
     f
 }
 
@@ -67,6 +68,7 @@ fn a_ready_node_passes() {
             assert!(line(&text, "[ok  ] state directory:").contains("mode 0700"));
             assert!(line(&text, "[ok  ] containerd:").contains("configured"));
             assert!(line(&text, "[info] Docker:").contains("not configured"));
+            assert!(line(&text, "[ok  ] driver stack:").contains("driver 580.126.09"));
             assert!(
                 text.ends_with("node: ready (2 GPU(s) with MIG usable)\n"),
                 "{text}"

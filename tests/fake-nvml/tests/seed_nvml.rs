@@ -140,6 +140,7 @@ fn doctor_through_dynamigctl() {
         "DYNAMIG_ETC_ROOT",
         &f.dir.path().join("etc").display().to_string(),
     );
+    common::cdi_spec(&mut f, "580.126.09");
     let o = f.command(&ctl).arg("doctor").output().unwrap();
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(

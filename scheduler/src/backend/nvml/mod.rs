@@ -127,7 +127,8 @@ impl NvmlBackend {
             .init()
             .map_err(|e| match e {
                 NvmlError::LibloadingError(e) => OpenError::Load(e.to_string()),
-                NvmlError::FailedToLoadSymbol(e) => OpenError::Load(e),
+                // The library loaded but lacks `nvmlInit_v2`: still a GPU node, not "no NVML".
+                NvmlError::FailedToLoadSymbol(e) => OpenError::Init(e),
                 other => OpenError::Init(other.to_string()),
             })?;
         Ok(NvmlBackend {
@@ -497,6 +498,13 @@ impl NvmlBackend {
 impl Backend for NvmlBackend {
     fn kind(&self) -> &'static str {
         "nvml"
+    }
+
+    /// `nvmlSystemGetDriverVersion`.
+    fn driver_version(&self) -> Option<String> {
+        NvmlBackend::driver_version(self)
+            .map_err(|e| tracing::warn!("cannot read the driver version: {e}"))
+            .ok()
     }
 
     /// The GPUs, each with the model to plan with: the driver's tables where they differ from

@@ -191,6 +191,9 @@ enum SimCmd {
     Init {
         #[arg(required = true)]
         models: Vec<String>,
+        /// The NVIDIA driver version the node claims (checked against the host's CDI spec).
+        #[arg(long, default_value = dynamig::backend::sim::DEFAULT_DRIVER_VERSION)]
+        driver_version: String,
     },
     /// Set a simulated GPU's MIG mode: on, off, pending-on (on after a reset), pending-off.
     Mig { gpu: u32, mode: String },
@@ -427,9 +430,14 @@ fn sim(cmd: SimCmd) -> Result<(), Failure> {
     let _lock = NodeLock::acquire(&dir.lock_file(), NodeLock::timeout_from_env())
         .map_err(anyhow::Error::from)?;
     let path = dir.sim_file();
-    if let SimCmd::Init { models } = &cmd {
+    if let SimCmd::Init {
+        models,
+        driver_version,
+    } = &cmd
+    {
         let keys: Vec<&str> = models.iter().map(String::as_str).collect();
-        let node = SimNode::new(&keys).map_err(bad_input)?;
+        let mut node = SimNode::new(&keys).map_err(bad_input)?;
+        node.driver_version = driver_version.clone();
         node.save(&path).map_err(anyhow::Error::from)?;
         // A new node starts with no holders.
         let _ = std::fs::remove_file(dir.state_file());

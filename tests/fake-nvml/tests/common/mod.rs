@@ -198,3 +198,24 @@ pub fn hardware_instances(f: &Fake) -> Vec<(u32, u32, u8)> {
     v.sort();
     v
 }
+
+/// A CDI spec of kind `nvidia.com/gpu` for driver `version` (mounting a `libcuda.so.<version>`
+/// made in the temp dir) in `cdi/`, with `DYNAMIG_CDI_SPEC_DIRS` pointing there.
+pub fn cdi_spec(f: &mut Fake, version: &str) {
+    let root = f.dir.path().to_path_buf();
+    std::fs::create_dir_all(root.join("cdi")).expect("mkdir");
+    let lib = root.join("lib").join(format!("libcuda.so.{version}"));
+    std::fs::write(&lib, b"").expect("lib");
+    std::fs::write(
+        root.join("cdi/nvidia.yaml"),
+        format!(
+            "cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices: [{{name: all}}]\ncontainerEdits:\n  mounts:\n    - hostPath: {}\n      containerPath: /usr/lib/x86_64-linux-gnu/libcuda.so.{version}\n",
+            lib.display()
+        ),
+    )
+    .expect("spec");
+    f.set_env(
+        "DYNAMIG_CDI_SPEC_DIRS",
+        &root.join("cdi").display().to_string(),
+    );
+}

@@ -76,7 +76,11 @@ impl Settings {
             None => DEFAULT_CDI_DIRS.iter().map(PathBuf::from).collect(),
         };
         let mut hook_dirs: Vec<PathBuf> = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).collect())
+            .map(|p| {
+                std::env::split_paths(&p)
+                    .filter(|d| d.is_absolute())
+                    .collect()
+            })
             .unwrap_or_default();
         hook_dirs.extend(LEGACY_HOOK_DIRS.iter().map(PathBuf::from));
         Ok(Settings {

@@ -190,7 +190,8 @@ impl NvidiaSpec {
             why,
         };
         for m in &self.edits.mounts {
-            if std::fs::symlink_metadata(&m.host_path).is_err() {
+            // Followed: a dangling link is as missing to runc as no file.
+            if !Path::new(&m.host_path).exists() {
                 return Err(bad(format!(
                     "mount host path {} does not exist",
                     m.host_path

@@ -359,3 +359,13 @@ fn device_numbers_are_split_like_glibc() {
     let dev = ((509u64 & 0xfff) << 8) | (300 & 0xff) | ((300u64 & !0xff) << 12);
     assert_eq!(major_minor(dev), (509, 300));
 }
+
+#[test]
+fn a_dangling_link_is_a_missing_host_path() {
+    let h = Host::new();
+    let spec = h.yaml("580.126.09");
+    fs::remove_file(h.p("bin/nvidia-smi")).unwrap();
+    std::os::unix::fs::symlink(h.p("bin/gone"), h.p("bin/nvidia-smi")).unwrap();
+    h.write("run-cdi/nvidia.yaml", &spec);
+    assert!(bad_why(load(&h).unwrap_err()).contains("nvidia-smi does not exist"));
+}

@@ -25,7 +25,7 @@ case " $* " in *" create "*)
   grep -q createRuntime "$b/config.json" || exit 0
   sleep 30 >/dev/null 2>&1 &
   echo $! > PIDFILE
-  printf '{"id":"%s","pid":%s}' "$id" "$!" | "$DYNAMIG_HOOK" create-runtime || exit 1
+  printf '{"id":"%s","pid":%s,"bundle":"%s"}' "$id" "$!" "$b" | "$DYNAMIG_HOOK" create-runtime || exit 1
   ;;
 esac
 exit 0
@@ -117,7 +117,11 @@ fn every_runtime_log_line_is_a_json_object() {
         .parse()
         .unwrap();
     unsafe { libc::kill(pid, libc::SIGKILL) };
-    let o = e.hook("poststop", r#"{"id":"ctr1"}"#);
+    // (as runc runs it: the OCI state names the bundle, whose spec says whose slice it is)
+    let o = e.hook(
+        "poststop",
+        &format!(r#"{{"id":"ctr1","bundle":"{}"}}"#, good.display()),
+    );
     assert!(o.status.success());
     // runc delete after the poststop hook: nothing left to release.
     assert!(e.runc(&["delete", "ctr1"]).status.success());

@@ -1,6 +1,7 @@
 //! The event log: one JSON object per line in `<state dir>/events.jsonl`, appended under the node
 //! lock. When it passes 4 MiB it is rotated to `events.jsonl.1` (one generation kept).
 
+use crate::state::HolderKey;
 use serde::{Deserialize, Serialize};
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
@@ -16,6 +17,8 @@ pub struct Event {
     /// `allocated`, `preempted`, `released`, `refused`, `reclaimed`, `lost`, `error`.
     pub kind: String,
     pub holder: Option<String>,
+    /// The holder's namespace (absent from events written before holders were namespaced).
+    pub namespace: Option<String>,
     pub gpu: Option<u32>,
     pub profile: Option<String>,
     pub start: Option<u8>,
@@ -29,6 +32,7 @@ impl Event {
             time_ms: now_ms(),
             kind: kind.into(),
             holder: None,
+            namespace: None,
             gpu: None,
             profile: None,
             start: None,
@@ -37,9 +41,19 @@ impl Event {
         }
     }
 
-    pub fn holder(mut self, id: &str) -> Event {
-        self.holder = Some(id.into());
+    pub fn holder(mut self, key: &HolderKey) -> Event {
+        self.holder = Some(key.id.clone());
+        self.namespace = Some(key.namespace.clone());
         self
+    }
+
+    /// `namespace/id` of the holder, or its id alone for an event from before namespaces.
+    pub fn holder_name(&self) -> Option<String> {
+        let id = self.holder.as_deref()?;
+        Some(match self.namespace.as_deref() {
+            Some(ns) => format!("{ns}/{id}"),
+            None => id.to_string(),
+        })
     }
 
     pub fn at(mut self, gpu: u32, profile: &str, start: u8, uuid: Option<&str>) -> Event {

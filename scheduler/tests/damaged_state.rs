@@ -21,7 +21,9 @@ fn damages(good: &[u8]) -> Vec<(&'static str, Vec<u8>, &'static str)> {
         ("zero length", Vec::new(), "empty"),
         (
             "future version",
-            text.replacen(" v1 ", " v7 ", 1).into_bytes(),
+            text.replacen(" v1 ", " v7 ", 1)
+                .replacen(" v2 ", " v7 ", 1)
+                .into_bytes(),
             "newer dynamig",
         ),
         ("bad checksum", flipped, "checksum"),

@@ -16,6 +16,7 @@ use containerd_shim::protos::topics::*;
 use containerd_shim::protos::ttrpc::{self, TtrpcContext};
 use containerd_shim::protos::types::task::{ProcessInfo, Status};
 use containerd_shim::{ExitSignal, Task};
+use dynamig_hook::HolderKey;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -89,6 +90,11 @@ impl Service {
         };
         s.watch_exits();
         s
+    }
+
+    /// The holder of container `id`: this shim's namespace and that id.
+    fn key(&self, id: &str) -> HolderKey {
+        HolderKey::new(&self.namespace, id)
     }
 
     /// Turns reaped children into process exits and `/tasks/exit` events.
@@ -212,14 +218,14 @@ impl Service {
                     tracing::debug!(container = %req.id, error = %d, "runc delete after a failed create");
                 }
                 if injected {
-                    gpu::release(&req.id);
+                    gpu::release(&self.key(&req.id));
                 }
                 undo_mount(&bundle);
                 return Err(e);
             }
         };
         if injected {
-            gpu::record(&req.id, pid);
+            gpu::record(&self.key(&req.id), pid);
         }
         init.state().pid = pid;
         let (events, cid) = (self.events.clone(), req.id.clone());
@@ -406,7 +412,7 @@ impl Service {
             mount::unmount_rootfs(&bundle);
         }
         if injected {
-            gpu::release(&req.id);
+            gpu::release(&self.key(&req.id));
         }
         if status == Status::CREATED {
             init.set_exited(128 + libc::SIGKILL);

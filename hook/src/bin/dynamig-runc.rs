@@ -1,15 +1,19 @@
 //! `dynamig-runc`: a runc-compatible wrapper. On `create`/`run` of a container whose spec asks for
 //! a MIG slice (`dynamig.io/*` annotations or `DYNAMIG_*` env), it allocates one under the node
 //! lock, edits the bundle's `config.json`, and execs the real runc with the same arguments. On
-//! `delete` it runs runc, then releases the container's slice (a lock-free read of the state
-//! first: a container that holds nothing costs no lock and no write). Every other call, and
+//! `delete` it runs runc, then releases the container's slice: only when runc's record of the
+//! container says dynamig gave it one (`dynamig.io/injected`, naming this namespace and id),
+//! and after a lock-free read of the state (a container that holds nothing costs no lock and
+//! no write). Every other call, and
 //! every container without a request, goes straight to runc untouched.
 //!
 //! The real runc: `$DYNAMIG_RUNC`, else the first `runc` on `PATH` that is not this program,
 //! else `/usr/bin/runc` or `/usr/sbin/runc`.
 
 use anyhow::{Context, Result};
+use dynamig::state::HolderKey;
 use dynamig_hook::errlog;
+use dynamig_hook::injected::Injected;
 use dynamig_hook::runc_args::{Invocation, Verb};
 use dynamig_hook::runtime::{self, Prepared};
 use std::ffi::OsString;
@@ -106,11 +110,13 @@ fn create(
 }
 
 fn delete(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
-    // Ask runc's own record, before runc removes it, whether dynamig edited this container.
-    let injected = runtime::runc_state_injected(&inv.state_root(), id);
-    // Nothing to release afterwards (a container dynamig did not edit, or no holder of that id,
-    // which nothing can add now): hand the call straight to runc.
-    if injected == Some(false) || !runtime::may_hold(id) {
+    let key = HolderKey::new(inv.namespace(), id);
+    // Ask runc's own record, before runc removes it, whether dynamig gave this very container
+    // (this namespace, this id) a slice. Nothing to release afterwards (a container dynamig
+    // did not edit, one of another namespace, no record left, or no such holder, which nothing
+    // can add now): hand the call straight to runc.
+    let given = Injected::from_runc_state(&inv.state_root(), id).is_some_and(|r| r.is_for(&key));
+    if !given || !runtime::may_hold(&key) {
         return exec_runc(args);
     }
     let runc = match find_runc() {
@@ -128,18 +134,12 @@ fn delete(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
         }
     };
     let code = status.code().unwrap_or(1);
-    if status.success() && injected != Some(false) {
-        match runtime::release(id) {
-            Ok(_) => {}
-            // A container of unknown origin (no runc record) on a node without dynamig state
-            // is not an error worth more than a log line.
-            Err(e) if injected.is_none() => {
-                tracing::debug!(holder = id, error = %e, "release after delete skipped")
-            }
-            Err(e) => {
-                tracing::error!(holder = id, error = %e, "release after delete failed; the next reconcile releases it");
-                eprintln!("dynamig-runc: release of {id} failed: {e} (the next dynamig call reconciles it)");
-            }
+    if status.success() {
+        if let Err(e) = runtime::release(&key) {
+            tracing::error!(holder = id, namespace = %key.namespace, error = %e, "release after delete failed; the next reconcile releases it");
+            eprintln!(
+                "dynamig-runc: release of {key} failed: {e} (the next dynamig call reconciles it)"
+            );
         }
     }
     ExitCode::from(u8::try_from(code).unwrap_or(1))

@@ -3,9 +3,7 @@
 
 use crate::state::HolderKey;
 use serde::{Deserialize, Serialize};
-use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 const ROTATE_AT: u64 = 4 << 20;
@@ -77,8 +75,10 @@ pub fn append(path: &Path, events: &[Event]) {
     if events.is_empty() {
         return;
     }
-    if std::fs::metadata(path)
-        .map(|m| m.len() > ROTATE_AT)
+    // symlink_metadata: a link is never followed (and never rotated into place; the open
+    // below refuses it)
+    if std::fs::symlink_metadata(path)
+        .map(|m| m.file_type().is_file() && m.len() > ROTATE_AT)
         .unwrap_or(false)
     {
         let _ = std::fs::rename(path, path.with_extension("jsonl.1"));
@@ -90,13 +90,7 @@ pub fn append(path: &Path, events: &[Event]) {
             buf.push(b'\n');
         }
     }
-    let r = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .and_then(|mut f| f.write_all(&buf));
+    let r = crate::state::regular::open_append(path).and_then(|mut f| f.write_all(&buf));
     if let Err(e) = r {
         tracing::error!(path = %path.display(), error = %e, "cannot append to the event log");
     }
@@ -106,8 +100,13 @@ pub fn append(path: &Path, events: &[Event]) {
 pub fn read(path: &Path, since_ms: u64) -> Vec<Event> {
     let mut out = Vec::new();
     for p in [path.with_extension("jsonl.1"), path.to_path_buf()] {
-        let Ok(f) = std::fs::File::open(&p) else {
-            continue;
+        let f = match crate::state::regular::open_read(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                tracing::warn!(path = %p.display(), error = %e, "cannot read the event log");
+                continue;
+            }
         };
         for line in BufReader::new(f).lines().map_while(Result::ok) {
             if let Ok(e) = serde_json::from_str::<Event>(&line) {

@@ -6,12 +6,14 @@
 //! - [`file`]: atomic, versioned, checksummed writes and checked reads.
 //! - [`model`]: what the file holds: holders, their instances, and write-ahead intents.
 //! - `migrate`: reading a state file of an older version.
+//! - [`regular`]: opening the event log and the runtime log, never through a link.
 
 pub mod dir;
 pub mod file;
 pub mod lock;
 mod migrate;
 pub mod model;
+pub mod regular;
 
 pub use dir::StateDir;
 pub use file::StateFileError;

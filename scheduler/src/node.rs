@@ -148,6 +148,8 @@ pub struct Reconciled {
     pub reclaimed: Vec<HolderKey>,
     pub lost: Vec<HolderKey>,
     pub forgotten: Vec<HolderKey>,
+    /// Temporary files of state writes whose writer is gone, removed.
+    pub temp_files: Vec<String>,
 }
 
 /// As `dynamigctl gc --json` prints it: each list as holder ids (as before holders had
@@ -161,7 +163,7 @@ impl Serialize for Reconciled {
             ("lost", &self.lost),
             ("forgotten", &self.forgotten),
         ];
-        let mut m = s.serialize_map(Some(2 * lists.len()))?;
+        let mut m = s.serialize_map(Some(2 * lists.len() + 1))?;
         for (name, keys) in lists {
             let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
             m.serialize_entry(name, &ids)?;
@@ -169,6 +171,7 @@ impl Serialize for Reconciled {
         for (name, keys) in lists {
             m.serialize_entry(&format!("{name}_holders"), keys)?;
         }
+        m.serialize_entry("temp_files", &self.temp_files)?;
         m.end()
     }
 }
@@ -459,6 +462,12 @@ impl Node {
         }
         // 4. Tickets whose waiter is gone or whose deadline passed.
         changed |= self.expire_tickets(now);
+        // 5. Temp files of writes whose writer died before its rename (under the lock: no
+        //    write of this directory is in progress but a live process's, which is kept).
+        for name in file::remove_stale_temps(self.dir.path()) {
+            tracing::info!(file = %name, "removed a stale temp file");
+            self.reconciled.temp_files.push(name);
+        }
         if changed {
             self.save()?;
         }

@@ -226,33 +226,138 @@ pub fn write_with<T: Versioned>(
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let tmp = temp_path(dir, name, std::process::id());
     let bytes = encode(value);
-    {
-        let _ = fs::remove_file(&tmp);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)
-            .map_err(io)?;
-        f.write_all(&bytes).map_err(io)?;
+    let _ = fs::remove_file(&tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)
+        .map_err(io)?;
+    let written = (|| {
+        f.write_all(&bytes)?;
         if durability != Durability::Volatile {
-            f.sync_data().map_err(io)?;
+            f.sync_data()?;
         }
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // A full disk (ENOSPC) or any other failure leaves no temp file behind.
+        let _ = fs::remove_file(&tmp);
+        return Err(io(e));
     }
-    fs::rename(&tmp, path).map_err(io)?;
     if durability == Durability::Barrier {
         File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
     }
     Ok(())
 }
 
+/// The temporary file a write of `dir/name` by process `pid` goes through.
+fn temp_path(dir: &Path, name: &str, pid: u32) -> PathBuf {
+    dir.join(format!(".{name}.tmp.{pid}"))
+}
+
+/// Removes the temporary files in `dir` that a writer left behind and will not rename: those of
+/// a process that is gone (killed mid-write by an older dynamig, or a crash of the machine).
+/// A live process's temp file is its write in progress and is left alone. Returns the names
+/// removed.
+pub fn remove_stale_temps(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(pid) = stale_temp_pid(name) else {
+            continue;
+        };
+        if pid == std::process::id() || process_exists(pid) {
+            continue;
+        }
+        let is_file = e.file_type().is_ok_and(|t| t.is_file());
+        if is_file && fs::remove_file(e.path()).is_ok() {
+            removed.push(name.to_string());
+        }
+    }
+    removed.sort();
+    removed
+}
+
+/// The writer's pid of a name `.<file>.tmp.<pid>`.
+fn stale_temp_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (file, pid) = rest.rsplit_once(".tmp.")?;
+    if file.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok().filter(|&p| p > 0)
+}
+
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn stale_temp_files_of_dead_writers_are_removed_live_ones_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let me = std::process::id();
+        let mut live = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        for n in [
+            format!(".state.json.tmp.{dead}"),
+            format!(".sim.json.tmp.{dead}"),
+            format!(".state.json.tmp.{me}"),
+            format!(".state.json.tmp.{}", live.id()),
+            "state.json".into(),
+            ".state.json.tmp.x1".into(),
+            "events.jsonl".into(),
+        ] {
+            fs::write(t.path().join(n), b"").unwrap();
+        }
+        let removed = remove_stale_temps(t.path());
+        assert_eq!(
+            removed,
+            vec![
+                format!(".sim.json.tmp.{dead}"),
+                format!(".state.json.tmp.{dead}")
+            ]
+        );
+        let mut left: Vec<String> = fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut want = vec![
+            format!(".state.json.tmp.{me}"),
+            format!(".state.json.tmp.{}", live.id()),
+            "state.json".into(),
+            ".state.json.tmp.x1".into(),
+            "events.jsonl".into(),
+        ];
+        want.sort();
+        assert_eq!(left, want);
+        live.kill().unwrap();
+        let _ = live.wait();
+    }
 
     #[derive(Debug, Serialize, Deserialize, PartialEq)]
     struct S {

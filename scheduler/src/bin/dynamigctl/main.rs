@@ -399,8 +399,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 print_json(&node.reconciled)
             } else {
                 let r = &node.reconciled;
+                let temps = match r.temp_files.len() {
+                    0 => String::new(),
+                    n => format!(", {n} stale temp files removed"),
+                };
                 println!(
-                    "reconciled: {} released, {} reclaimed, {} lost, {} forgotten",
+                    "reconciled: {} released, {} reclaimed, {} lost, {} forgotten{temps}",
                     r.released.len(),
                     r.reclaimed.len(),
                     r.lost.len(),

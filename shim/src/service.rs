@@ -31,8 +31,9 @@ struct Container {
     init: Arc<Process>,
     execs: HashMap<String, Arc<Process>>,
     rootfs_mounted: bool,
-    /// dynamig allocated for this container (its holder is released on deletion).
-    injected: bool,
+    /// What dynamig gave this container, if anything (its holder is released on deletion; its
+    /// exec processes get its device env).
+    slice: Option<gpu::Slice>,
 }
 
 #[derive(Default)]
@@ -182,8 +183,8 @@ impl Service {
                 mount::unmount_rootfs(bundle)
             }
         };
-        let injected = match gpu::prepare(&bundle, &req.id, &self.namespace) {
-            Ok(i) => i,
+        let slice = match gpu::prepare(&bundle, &req.id, &self.namespace) {
+            Ok(s) => s,
             Err(e) => {
                 undo_mount(&bundle);
                 return Err(e);
@@ -195,6 +196,7 @@ impl Service {
             stderr: req.stderr.clone(),
             terminal: req.terminal,
         };
+        let injected = slice.is_some();
         let init = Arc::new(Process::new("", stdio.clone(), Vec::new()));
         let pid_file = bundle.join("init.pid");
         let created = (|| -> Result<u32> {
@@ -250,7 +252,7 @@ impl Service {
                 init: init.clone(),
                 execs: HashMap::new(),
                 rootfs_mounted: mounted,
-                injected,
+                slice,
             },
         );
         let early = t.unclaimed.remove(&pid).map(|(c, _)| c);
@@ -382,7 +384,7 @@ impl Service {
                 c.init.clone(),
                 c.bundle.clone(),
                 c.rootfs_mounted,
-                c.injected,
+                c.slice.is_some(),
             ))
         })?;
         let (status, pid) = {
@@ -497,6 +499,10 @@ impl Service {
                 stdout: req.stdout.clone(),
                 stderr: req.stderr.clone(),
                 terminal: req.terminal,
+            };
+            let spec = match &c.slice {
+                Some(slice) => gpu::exec_spec(&spec, slice),
+                None => spec,
             };
             c.execs.insert(
                 req.exec_id.clone(),

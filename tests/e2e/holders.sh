@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # dynamig end-to-end: holder identity (issue #13) on real containerd 1.6 with two simulated
 # A100-SXM4-40GB (room for four 3g.20gb). A holder is (containerd namespace, container id):
-#   1. <ns>/c1 runs with a 3g.20gb;
+#   1. <ns>/c1 runs with a 3g.20gb (and a `ctr task exec` in it sees its MIG device);
 #   2. <ns>-tenant/c1 without a request is created, run and removed, through the dynamig shim
 #      and through runc BinaryName=dynamig-runc;
 #   3. a <ns>-tenant/c1 create with a bad annotation is refused, through both;
@@ -74,6 +74,11 @@ run_d "$MAIN_NS" c1 "$DYN" --annotation dynamig.io/mig-profile=3g.20gb || fail "
 C1=$(inst_of "$MAIN_NS" c1)
 [[ $C1 == *" 3g.20gb" ]] || fail "$MAIN_NS/c1 holds [$C1], want a 3g.20gb"
 ok "$MAIN_NS/c1 holds $C1"
+# `ctr task exec` (and `kubectl exec`) processes see the container's device too
+# shellcheck disable=SC2016 # expands inside the container
+seen=$(e2e_ctr task exec --exec-id "env-$RANDOM" c1 sh -c 'echo "$NVIDIA_VISIBLE_DEVICES $CUDA_VISIBLE_DEVICES"') || fail "ctr task exec c1"
+[[ $seen == "${C1%% *} ${C1%% *}" ]] || fail "an exec process of $MAIN_NS/c1 sees [$seen], want ${C1%% *} twice"
+ok "ctr task exec in $MAIN_NS/c1 sees NVIDIA_VISIBLE_DEVICES=CUDA_VISIBLE_DEVICES=${C1%% *}"
 
 step "2. $TENANT_NS/c1 without a request: created, run, removed"
 for rt in "$DYN" "$WRAP"; do

@@ -42,6 +42,9 @@ pub enum Verb {
     },
     /// `delete`: release after runc deleted the container.
     Delete { id: String },
+    /// `start`: when runc cannot start a container dynamig gave a slice, say whether it was
+    /// preempted before it started.
+    Start { id: String },
     /// Anything else (or a form we could not read): straight to runc.
     Other,
 }
@@ -112,6 +115,10 @@ impl Invocation {
                 "create" => parse_create(&args[v + 1..], false),
                 "run" => parse_create(&args[v + 1..], true),
                 "delete" => parse_delete(&args[v + 1..]),
+                "start" => match parse_delete(&args[v + 1..]) {
+                    Verb::Delete { id } => Verb::Start { id },
+                    other => other,
+                },
                 _ => Verb::Other,
             },
             None => Verb::Other,
@@ -269,8 +276,12 @@ mod tests {
 
     #[test]
     fn other_verbs_and_odd_forms_pass_through() {
+        assert_eq!(
+            p("--root /r start c1").verb,
+            Verb::Start { id: "c1".into() }
+        );
+        assert_eq!(p("start").verb, Verb::Other);
         for s in [
-            "--root /r start c1",
             "--root /r state c1",
             "--root /r kill c1 9",
             "--root /r --log /l --log-format json exec --process /p.json c1",

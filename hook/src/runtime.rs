@@ -215,6 +215,38 @@ pub fn may_hold(key: &HolderKey) -> bool {
     dynamig::node::may_hold(&StateDir::env_path(), key)
 }
 
+/// Why holder `key` no longer has its slice, when it does not: `it was preempted (evicted for
+/// NS/ID at TIME)` or `its MIG instance was lost`. For a start that runc refused ("cannot start
+/// a container that has stopped"): the container was evicted between its create and its start.
+/// Read without the lock (the state file and the event log).
+pub fn preemption(key: &HolderKey) -> Option<String> {
+    use dynamig::state::{HolderState, NodeState};
+    let dir = StateDir::env_path();
+    let state: NodeState = dynamig::state::file::read(&dir.join("state.json")).ok()??;
+    match state.holder(key)?.state {
+        HolderState::Active => None,
+        HolderState::Lost => {
+            Some("lost its MIG instance before it started (destroyed outside dynamig)".to_string())
+        }
+        HolderState::Preempted => {
+            let events = dynamig::events::read(&dir.join("events.jsonl"), 0);
+            let by = events.iter().rev().find(|e| {
+                e.kind == "preempted"
+                    && e.holder.as_deref() == Some(key.id.as_str())
+                    && e.namespace.as_deref().is_none_or(|n| n == key.namespace)
+            });
+            Some(match by {
+                Some(e) => format!(
+                    "was preempted before it started: {} at {} (its MIG slice is gone; see `dynamigctl events`)",
+                    e.message,
+                    dynamig::rfc3339::format_ms(e.time_ms)
+                ),
+                None => "was preempted before it started (its MIG slice is gone; see `dynamigctl events`)".to_string(),
+            })
+        }
+    }
+}
+
 /// Releases holder `key` (never another namespace's holder of the same id); `Ok(false)` when
 /// it held nothing. The caller has checked that this container was given that holder's slice
 /// ([`crate::injected`]). When a lock-free read of the state proves there is no such holder

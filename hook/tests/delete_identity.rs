@@ -1,6 +1,7 @@
 //! `dynamig-runc delete` releases only what that very container was given (issue #13): the
 //! holder of its namespace (runc's `--root`) and id, and only when runc's record of the
-//! container carries the `dynamig.io/injected` record naming it.
+//! container carries the `dynamig.io/injected` record naming it. And `dynamig-runc start` of a
+//! container preempted between its create and its start says so, and by whom.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -63,6 +64,38 @@ impl Env {
         labels.extend(annotations.iter().map(|(k, v)| format!("{k}={v}")));
         let state = serde_json::json!({"id": id, "config": {"labels": labels}});
         std::fs::write(d.join("state.json"), state.to_string()).unwrap();
+    }
+
+    /// `dynamig-runc --root <runc>/<namespace> --log L --log-format json start <id>`, in front
+    /// of a runc that fails as runc does for a container whose process is gone. Returns the
+    /// exit status, stderr and the log.
+    fn start(&self, namespace: &str, id: &str) -> (Option<i32>, String, String) {
+        let runc = self.t.path().join("stopped-runc");
+        std::fs::write(
+            &runc,
+            "#!/bin/sh\necho 'cannot start a container that has stopped' >&2\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&runc, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let root = self.t.path().join("runc").join(namespace);
+        let log = self.t.path().join(format!("{namespace}-{id}-start.log"));
+        let o = Command::new(env!("CARGO_BIN_EXE_dynamig-runc"))
+            .env("DYNAMIG_STATE_DIR", self.state())
+            .env("DYNAMIG_LOG_FILE", self.t.path().join("runtime.log"))
+            .env("DYNAMIG_BACKEND", "sim")
+            .env("DYNAMIG_RUNC", &runc)
+            .arg("--root")
+            .arg(&root)
+            .arg("--log")
+            .arg(&log)
+            .args(["--log-format", "json", "start", id])
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            std::fs::read_to_string(&log).unwrap_or_default(),
+        )
     }
 
     /// `dynamig-runc --root <runc>/<namespace> delete <id>`, in front of a runc that removes
@@ -137,4 +170,64 @@ fn delete_releases_only_this_containers_slice() {
     assert!(e.holders().is_empty());
     container.kill().unwrap();
     let _ = container.wait();
+}
+
+#[test]
+fn start_of_a_container_preempted_after_its_create_says_by_whom() {
+    let e = Env {
+        t: tempfile::tempdir().unwrap(),
+    };
+    e.dynamigctl(&["sim", "init", "a100-40gb"]);
+    // the created container's process (runc init, waiting for `start`)
+    let mut created = Command::new("sleep").arg("60").spawn().unwrap();
+    let pid = created.id().to_string();
+    let low = [
+        "allocate",
+        "low",
+        "--mig-profile",
+        "7g.40gb",
+        "--priority",
+        "training",
+        "--grace-period",
+        "1s",
+        "--namespace",
+        "default",
+        "--pid",
+        &pid,
+    ];
+    e.dynamigctl(&low);
+    e.runc_record("default", "low", &[record("default", "low")]);
+    // a container that was not evicted: runc's own error, nothing added
+    let (code, _, log) = e.start("default", "low");
+    assert_eq!(code, Some(1));
+    assert!(!log.contains("preempted"), "{log}");
+    // evicted before its start
+    e.dynamigctl(&[
+        "allocate",
+        "high",
+        "--mig-profile",
+        "7g.40gb",
+        "--priority",
+        "interactive",
+        "--namespace",
+        "team",
+    ]);
+    let _ = created.wait();
+    let (code, err, log) = e.start("default", "low");
+    assert_eq!(code, Some(1), "runc's status");
+    assert!(
+        err.contains("cannot start a container that has stopped"),
+        "{err}"
+    );
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    let msg = last["msg"].as_str().unwrap();
+    assert!(
+        msg.starts_with("dynamig: container default/low was preempted before it started: evicted for team/high at "),
+        "{msg}"
+    );
+    assert_eq!(last["level"], "error");
+    // the same id in another namespace, never given a slice: runc's error alone
+    e.runc_record("tenant", "low", &[("io.example", "x".into())]);
+    let (_, _, log) = e.start("tenant", "low");
+    assert!(!log.contains("preempted"), "{log}");
 }

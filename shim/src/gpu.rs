@@ -90,6 +90,12 @@ pub fn exec_spec(process: &[u8], slice: &Slice) -> Vec<u8> {
     serde_json::to_vec(&p).unwrap_or_else(|_| process.to_vec())
 }
 
+/// Why holder `key` lost its slice before its container started, if it did
+/// ([`runtime::preemption`]).
+pub fn preemption(key: &HolderKey) -> Option<String> {
+    runtime::preemption(key)
+}
+
 /// Whether the bundle's `config.json` says that container `key` was given a slice (the
 /// `dynamig.io/injected` record its Create wrote): what `shim delete` goes by once the shim
 /// that knew is gone.

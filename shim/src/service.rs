@@ -295,7 +295,17 @@ impl Service {
             )));
         }
         if req.exec_id.is_empty() {
-            runc.run(&["start", &req.id], None)?;
+            if let Err(e) = runc.run(&["start", &req.id], None) {
+                // Evicted between Create and Start: runc only says the container has stopped.
+                let given = self.container(&req.id, |c| Ok(c.slice.is_some()))?;
+                if let Some(why) = given.then(|| gpu::preemption(&self.key(&req.id))).flatten() {
+                    return Err(ShimError::FailedPrecondition(format!(
+                        "dynamig: container {} {why}",
+                        self.key(&req.id)
+                    )));
+                }
+                return Err(e);
+            }
             let pid = p.pid();
             p.set_running(pid);
             self.events.send(

@@ -78,7 +78,44 @@ fn main() -> ExitCode {
         Verb::Other => exec_runc(&args),
         Verb::Create { bundle, id, run } => create(&inv, bundle.as_deref(), id, *run, &args),
         Verb::Delete { id } => delete(&inv, id, &args),
+        Verb::Start { id } => start(&inv, id, &args),
     }
+}
+
+/// `start`: straight to runc, unless dynamig gave this container a slice: then runc runs as a
+/// child, and when it fails and the container was preempted between its create and its start,
+/// the error says so (runc's own is "cannot start a container that has stopped").
+fn start(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
+    let key = HolderKey::new(inv.namespace(), id);
+    let given = Injected::from_runc_state(&inv.state_root(), id).is_some_and(|r| r.is_for(&key));
+    if !given {
+        return exec_runc(args);
+    }
+    let runc = match find_runc() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dynamig-runc: {e:#}");
+            return ExitCode::from(127);
+        }
+    };
+    let status = match Command::new(&runc).args(args).status() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dynamig-runc: cannot execute {}: {e}", runc.display());
+            return ExitCode::from(127);
+        }
+    };
+    if !status.success() {
+        if let Some(why) = runtime::preemption(&key) {
+            let msg = format!("dynamig: container {key} {why}");
+            errlog::report(
+                inv.global.log.as_deref(),
+                inv.global.log_format.as_deref(),
+                &msg,
+            );
+        }
+    }
+    ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1))
 }
 
 fn create(

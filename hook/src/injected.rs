@@ -22,6 +22,8 @@ pub struct Injected {
     pub holder: String,
     /// `None` in a record written before holders had namespaces.
     pub namespace: Option<String>,
+    /// The MIG device's UUID.
+    pub uuid: Option<String>,
 }
 
 impl Injected {
@@ -34,6 +36,7 @@ impl Injected {
                 None => None,
                 Some(n) => Some(n.as_str()?.to_string()),
             },
+            uuid: v.get("uuid").and_then(Value::as_str).map(str::to_string),
         })
     }
 
@@ -125,6 +128,7 @@ mod tests {
         let want = Some(Injected {
             holder: "c1".into(),
             namespace: Some("ns1".into()),
+            uuid: None,
         });
         assert_eq!(Injected::from_bundle(&bundle), want);
 

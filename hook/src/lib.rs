@@ -8,6 +8,7 @@
 //! (the OCI `createRuntime` / `poststop` hook the wrapper adds to edited specs).
 
 pub mod errlog;
+pub mod exec_env;
 pub mod injected;
 pub mod logging;
 pub mod runc_args;

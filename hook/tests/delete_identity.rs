@@ -231,3 +231,59 @@ fn start_of_a_container_preempted_after_its_create_says_by_whom() {
     let (_, _, log) = e.start("tenant", "low");
     assert!(!log.contains("preempted"), "{log}");
 }
+
+/// `runc exec --process FILE` (how containerd's runc shim and dockerd exec): for a container
+/// dynamig gave a slice, the process file gets its device env before runc reads it; another
+/// container's is left byte for byte.
+#[test]
+fn exec_processes_of_a_container_with_a_slice_see_its_device() {
+    let e = Env {
+        t: tempfile::tempdir().unwrap(),
+    };
+    let runc = e.t.path().join("copy-runc");
+    // runc stand-in: keeps what it was given to run
+    std::fs::write(
+        &runc,
+        "#!/bin/sh\nwhile [ $# -gt 0 ]; do [ \"$1\" = --process ] && cp \"$2\" \"$2.seen\"; shift; done\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&runc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exec = |ns: &str, id: &str| -> serde_json::Value {
+        let p = e.t.path().join(format!("{ns}-{id}-process.json"));
+        std::fs::write(&p, r#"{"args":["sh"],"env":["PATH=/bin"],"cwd":"/"}"#).unwrap();
+        let root = e.t.path().join("runc").join(ns);
+        let o = Command::new(env!("CARGO_BIN_EXE_dynamig-runc"))
+            .env("DYNAMIG_STATE_DIR", e.state())
+            .env("DYNAMIG_LOG_FILE", e.t.path().join("runtime.log"))
+            .env("DYNAMIG_RUNC", &runc)
+            .arg("--root")
+            .arg(&root)
+            .args(["exec", "--process"])
+            .arg(&p)
+            .args(["--detach", id])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let seen = std::fs::read(p.with_extension("json.seen")).unwrap();
+        serde_json::from_slice(&seen).unwrap()
+    };
+    e.runc_record("default", "c1", &[record("default", "c1")]);
+    e.runc_record("tenant", "c1", &[("io.example", "x".into())]);
+    assert_eq!(
+        exec("default", "c1")["env"],
+        serde_json::json!([
+            "PATH=/bin",
+            "NVIDIA_VISIBLE_DEVICES=MIG-x",
+            "CUDA_VISIBLE_DEVICES=MIG-x",
+            "DYNAMIG_HOLDER=c1"
+        ])
+    );
+    assert_eq!(
+        exec("tenant", "c1")["env"],
+        serde_json::json!(["PATH=/bin"])
+    );
+    assert_eq!(
+        exec("default", "nobody")["env"],
+        serde_json::json!(["PATH=/bin"])
+    );
+}

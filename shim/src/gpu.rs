@@ -22,16 +22,9 @@ pub struct Slice {
 pub fn prepare(bundle: &Path, id: &str, namespace: &str) -> Result<Option<Slice>> {
     match runtime::prepare(bundle, id, namespace, Caller::Shim) {
         Ok(Prepared::Untouched) => Ok(None),
-        Ok(Prepared::Injected(a)) => {
-            let dev = dynamig_hook::spec::mig_device_name(&a.uuid);
-            Ok(Some(Slice {
-                env: vec![
-                    ("NVIDIA_VISIBLE_DEVICES".into(), dev.clone()),
-                    ("CUDA_VISIBLE_DEVICES".into(), dev),
-                    (dynamig_hook::spec::HOLDER_ENV.into(), a.id.clone()),
-                ],
-            }))
-        }
+        Ok(Prepared::Injected(a)) => Ok(Some(Slice {
+            env: dynamig_hook::exec_env::device_env(&a.uuid, &a.id),
+        })),
         Err(e) => {
             tracing::error!(holder = id, namespace, error = %e, "create refused");
             Err(ShimError::Dynamig(e.to_string()))
@@ -63,31 +56,9 @@ pub fn release(key: &HolderKey) {
 }
 
 /// An exec process's spec (OCI `Process`, JSON) with the slice's env entries set, replacing any
-/// of the same names: `ctr task exec` and `kubectl exec` build it from the container's spec as
-/// the engine knows it, which lacks what dynamig added. A spec that is not a JSON object is
-/// passed on as it is (runc says what is wrong with it).
+/// of the same names ([`dynamig_hook::exec_env`]).
 pub fn exec_spec(process: &[u8], slice: &Slice) -> Vec<u8> {
-    let Ok(mut p) = serde_json::from_slice::<serde_json::Value>(process) else {
-        return process.to_vec();
-    };
-    let Some(obj) = p.as_object_mut() else {
-        return process.to_vec();
-    };
-    let env = obj
-        .entry("env")
-        .or_insert_with(|| serde_json::Value::Array(Vec::new()));
-    if env.is_null() {
-        *env = serde_json::Value::Array(Vec::new());
-    }
-    let Some(list) = env.as_array_mut() else {
-        return process.to_vec();
-    };
-    for (k, v) in &slice.env {
-        let prefix = format!("{k}=");
-        list.retain(|e| !e.as_str().is_some_and(|s| s.starts_with(&prefix)));
-        list.push(serde_json::Value::String(format!("{k}={v}")));
-    }
-    serde_json::to_vec(&p).unwrap_or_else(|_| process.to_vec())
+    dynamig_hook::exec_env::set(process, &slice.env)
 }
 
 /// Why holder `key` lost its slice before its container started, if it did
@@ -101,34 +72,4 @@ pub fn preemption(key: &HolderKey) -> Option<String> {
 /// that knew is gone.
 pub fn given_in_bundle(bundle: &Path, key: &HolderKey) -> bool {
     Injected::from_bundle(bundle).is_some_and(|r| r.is_for(key))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exec_processes_see_the_containers_device() {
-        let slice = Slice {
-            env: vec![
-                ("NVIDIA_VISIBLE_DEVICES".into(), "MIG-1".into()),
-                ("CUDA_VISIBLE_DEVICES".into(), "MIG-1".into()),
-            ],
-        };
-        let p = br#"{"args":["sh"],"env":["PATH=/bin","NVIDIA_VISIBLE_DEVICES=all"],"cwd":"/"}"#;
-        let out: serde_json::Value = serde_json::from_slice(&exec_spec(p, &slice)).unwrap();
-        assert_eq!(
-            out["env"],
-            serde_json::json!([
-                "PATH=/bin",
-                "NVIDIA_VISIBLE_DEVICES=MIG-1",
-                "CUDA_VISIBLE_DEVICES=MIG-1"
-            ])
-        );
-        assert_eq!(out["args"], serde_json::json!(["sh"]));
-        let bare: serde_json::Value =
-            serde_json::from_slice(&exec_spec(br#"{"args":["sh"],"env":null}"#, &slice)).unwrap();
-        assert_eq!(bare["env"].as_array().unwrap().len(), 2);
-        assert_eq!(exec_spec(b"not json", &slice), b"not json");
-    }
 }

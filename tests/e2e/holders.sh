@@ -6,7 +6,8 @@
 #      and through runc BinaryName=dynamig-runc;
 #   3. a <ns>-tenant/c1 create with a bad annotation is refused, through both;
 #   after each, <ns>/c1 still holds the same instance (same MIG UUID in status);
-#   3b. runc's record of a dynamig-runc container carries the record naming its holder;
+#   3b. runc's record of a dynamig-runc container carries the record naming its holder, and a
+#       `ctr task exec` in it sees its MIG device;
 #   4. three more 3g.20gb fit, and a fifth is refused: four held, each its own instance.
 #
 # Gated like tests/e2e/run.sh: DYNAMIG_E2E=1, root, E2E_BIN_DIR with the built binaries; with
@@ -110,6 +111,11 @@ run_d "$MAIN_NS" w1 "$WRAP" --annotation dynamig.io/mig-profile=1g.5gb || fail "
 rec=$(jq -r '.config.labels[] | select(startswith("dynamig.io/injected=")) | ltrimstr("dynamig.io/injected=") | fromjson | "\(.namespace)/\(.holder)"' \
     "/run/containerd/runc/$MAIN_NS/w1/state.json") || fail "cannot read runc's record of $MAIN_NS/w1"
 [[ $rec == "$MAIN_NS/w1" ]] || fail "runc's record of $MAIN_NS/w1 names [$rec]"
+W1=$(inst_of "$MAIN_NS" w1)
+# shellcheck disable=SC2016 # expands inside the container
+seen=$(e2e_ctr task exec --exec-id "env-$RANDOM" w1 sh -c 'echo "$NVIDIA_VISIBLE_DEVICES $CUDA_VISIBLE_DEVICES"') || fail "ctr task exec w1"
+[[ $seen == "${W1%% *} ${W1%% *}" ]] || fail "an exec process of $MAIN_NS/w1 (dynamig-runc) sees [$seen], want ${W1%% *} twice"
+ok "ctr task exec in $MAIN_NS/w1 (runc BinaryName=dynamig-runc) sees ${W1%% *}"
 remove_task w1
 [[ -z $(inst_of "$MAIN_NS" w1) ]] || fail "$MAIN_NS/w1 not released on removal"
 still_holds "$MAIN_NS/w1 (dynamig-runc, record names $rec) was removed"

@@ -79,6 +79,35 @@ fn main() -> ExitCode {
         Verb::Create { bundle, id, run } => create(&inv, bundle.as_deref(), id, *run, &args),
         Verb::Delete { id } => delete(&inv, id, &args),
         Verb::Start { id } => start(&inv, id, &args),
+        Verb::Exec { id, process } => {
+            exec_env(&inv, id, process);
+            exec_runc(&args)
+        }
+    }
+}
+
+/// `exec --process FILE`: when dynamig gave this container a slice, its exec process sees it
+/// too (the engine built the process from its own copy of the spec, which lacks it). Anything
+/// that goes wrong is logged and the exec goes on as asked.
+fn exec_env(inv: &Invocation, id: &str, process: &Path) {
+    let key = HolderKey::new(inv.namespace(), id);
+    let Some(record) = Injected::from_runc_state(&inv.state_root(), id).filter(|r| r.is_for(&key))
+    else {
+        return;
+    };
+    let Some(env) = dynamig_hook::exec_env::from_record(&record) else {
+        return;
+    };
+    let edited = std::fs::read(process).and_then(|p| {
+        let new = dynamig_hook::exec_env::set(&p, &env);
+        if new == p {
+            return Ok(());
+        }
+        std::fs::write(process, new)
+    });
+    if let Err(e) = edited {
+        dynamig_hook::logging::init("dynamig-runc");
+        tracing::warn!(holder = id, namespace = %key.namespace, error = %e, "cannot give the exec process the container's device env");
     }
 }
 

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod driver_stack;
 pub mod duration;
 pub mod events;
+pub mod excerpt;
 pub mod fault;
 pub mod layout;
 pub mod metrics;

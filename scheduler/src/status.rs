@@ -117,7 +117,7 @@ fn queue_info(node: &Node, view: &crate::planner::NodeView) -> Vec<QueuedInfo> {
             remaining_ms: t.deadline_ms.saturating_sub(now),
             reserved: held
                 .iter()
-                .find(|r| r.id == t.id)
+                .find(|r| r.id == t.id && r.namespace == t.namespace)
                 .map(|r| format!("GPU {} {}@{}", r.gpu, r.profile, r.start)),
         })
         .collect()

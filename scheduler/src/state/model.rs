@@ -4,6 +4,35 @@ use crate::priority::Priority;
 use crate::process::ProcRef;
 use crate::request::Request;
 use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Who a holder is: a container is known by its id *within its containerd namespace*
+/// (`default/c1` and `tenant/c1` are two containers), and so is every holder, ticket and
+/// intent. Written `namespace/id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HolderKey {
+    pub namespace: String,
+    pub id: String,
+}
+
+impl HolderKey {
+    pub fn new(namespace: impl Into<String>, id: impl Into<String>) -> HolderKey {
+        HolderKey {
+            namespace: namespace.into(),
+            id: id.into(),
+        }
+    }
+
+    pub fn is(&self, namespace: &str, id: &str) -> bool {
+        self.namespace == namespace && self.id == id
+    }
+}
+
+impl fmt::Display for HolderKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.id)
+    }
+}
 
 /// A MIG instance that dynamig created for a holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +93,14 @@ pub struct Holder {
 }
 
 impl Holder {
+    pub fn key(&self) -> HolderKey {
+        HolderKey::new(&self.namespace, &self.id)
+    }
+
+    pub fn is(&self, key: &HolderKey) -> bool {
+        key.is(&self.namespace, &self.id)
+    }
+
     /// The process that decides liveness: the container's, else its creator's.
     pub fn watched(&self) -> Option<&ProcRef> {
         self.process.as_ref().or(self.creator.as_ref())
@@ -75,15 +112,46 @@ impl Holder {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Intent {
-    /// Creating `profile_id@start` on `gpu` for `holder`.
+    /// Creating `profile_id@start` on `gpu` for `namespace/holder`.
     Create {
         gpu: u32,
         profile_id: u32,
         start: u8,
         holder: String,
+        namespace: String,
     },
-    /// Destroying GPU instance `gi` on `gpu`, held by `holder`.
-    Destroy { gpu: u32, gi: u32, holder: String },
+    /// Destroying GPU instance `gi` on `gpu`, held by `namespace/holder`.
+    Destroy {
+        gpu: u32,
+        gi: u32,
+        holder: String,
+        namespace: String,
+    },
+}
+
+impl Intent {
+    /// The holder the intent is for.
+    pub fn key(&self) -> HolderKey {
+        match self {
+            Intent::Create {
+                holder, namespace, ..
+            }
+            | Intent::Destroy {
+                holder, namespace, ..
+            } => HolderKey::new(namespace, holder),
+        }
+    }
+
+    pub fn is_for(&self, key: &HolderKey) -> bool {
+        match self {
+            Intent::Create {
+                holder, namespace, ..
+            }
+            | Intent::Destroy {
+                holder, namespace, ..
+            } => key.is(namespace, holder),
+        }
+    }
 }
 
 /// A request waiting for room (`dynamig.io/wait`): see `docs/wait-queue.md`.
@@ -105,6 +173,16 @@ pub struct Ticket {
     pub deadline_ms: u64,
 }
 
+impl Ticket {
+    pub fn key(&self) -> HolderKey {
+        HolderKey::new(&self.namespace, &self.id)
+    }
+
+    pub fn is(&self, key: &HolderKey) -> bool {
+        key.is(&self.namespace, &self.id)
+    }
+}
+
 /// The whole state file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct NodeState {
@@ -122,12 +200,26 @@ pub struct NodeState {
 }
 
 impl NodeState {
-    pub fn holder(&self, id: &str) -> Option<&Holder> {
-        self.holders.iter().find(|h| h.id == id)
+    pub fn holder(&self, key: &HolderKey) -> Option<&Holder> {
+        self.holders.iter().find(|h| h.is(key))
     }
 
-    pub fn holder_mut(&mut self, id: &str) -> Option<&mut Holder> {
-        self.holders.iter_mut().find(|h| h.id == id)
+    pub fn holder_mut(&mut self, key: &HolderKey) -> Option<&mut Holder> {
+        self.holders.iter_mut().find(|h| h.is(key))
+    }
+
+    /// Whether the state names `key` as a holder or in an intent: what a release could act on.
+    pub fn names(&self, key: &HolderKey) -> bool {
+        self.holder(key).is_some() || self.intents.iter().any(|i| i.is_for(key))
+    }
+
+    /// The namespaces that have a holder `id` (for a hint when the one asked for has none).
+    pub fn namespaces_holding(&self, id: &str) -> Vec<String> {
+        self.holders
+            .iter()
+            .filter(|h| h.id == id)
+            .map(|h| h.namespace.clone())
+            .collect()
     }
 
     /// The holder of GPU instance `gi` on `gpu`.

@@ -138,5 +138,5 @@ fn the_driver_stack_is_checked_before_allocating_and_applied_after() {
         format!("cdi {}", cdi.join("nvidia.yaml").display())
     );
     assert_eq!(v["x-engine"]["kept"], 1);
-    assert!(runtime::release("good").unwrap());
+    assert!(runtime::release(&dynamig_hook::HolderKey::new("ns", "good")).unwrap());
 }

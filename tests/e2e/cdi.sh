@@ -11,8 +11,9 @@
 #   b. a container without a request: config.json byte-identical to containerd's spec
 #   c. bad specs (malformed YAML, unknown cdiVersion, a missing host path) and a spec for
 #      another driver version fail `ctr run` with one line, and nothing is allocated
-#   d. no spec, NVIDIA's legacy hook installed: a stand-in nvidia-container-runtime-hook runs
-#      as `prestart` and sees NVIDIA_VISIBLE_DEVICES=MIG-<uuid> in the container's env
+#   d. no spec, NVIDIA's legacy hook installed: on nvml (the fake libnvidia-ml, dynamig-runc
+#      called as containerd's runc shim calls it) a stand-in nvidia-container-runtime-hook runs
+#      as `prestart` and sees NVIDIA_VISIBLE_DEVICES=MIG-<uuid>; on sim it is never added
 #   e. neither, on sim: device nodes only
 #   f. neither, on nvml (the fake libnvidia-ml, dynamig-runc called as containerd would): the
 #      creation fails with one line naming both fixes and the opt-out, nothing allocated
@@ -281,7 +282,7 @@ out=$(e2e_docker run --rm --runtime dynamig -e DYNAMIG_GPU_MEMORY=10GB --network
 ok "docker (dynamig-runc) refuses the stale spec too, nothing allocated"
 
 # ------------------------------------------------------------------ d. legacy hook
-step "d. no CDI spec, NVIDIA's legacy hook on PATH"
+step "d. no CDI spec, NVIDIA's legacy hook on PATH: taken on nvml, never on sim"
 rm -f "$CDI_RUN/nvidia.yaml"
 # The stand-in: "<id>|<args>|<NVIDIA_VISIBLE_DEVICES of the container's process>", as the real
 # hook reads it (the bundle's config.json, named in the state on stdin).
@@ -295,27 +296,51 @@ echo "\$id|\$*|\$vis" >>"$LEGACY_LOG"
 EOF
 chmod 755 "$LEGACY_BIN/nvidia-container-runtime-hook"
 : >"$LEGACY_LOG"
+# On sim the legacy hook would look for a real device: the simulator takes a CDI spec only.
 # shellcheck disable=SC2086,SC2016
-e2e_ctr run -d $DYN --annotation dynamig.io/gpu-memory=10GB "$E2E_IMAGE" legacy1 \
-    sh -c 'trap "exit 0" TERM; while true; do sleep 1; done' || fail "ctr run legacy1"
-uuid=$(inst_of legacy1 | awk '{print $1}')
-[[ $(grep '^legacy1|' "$LEGACY_LOG") == "legacy1|prestart|NVIDIA_VISIBLE_DEVICES=$uuid" ]] ||
-    fail "shim: legacy hook calls: $(cat "$LEGACY_LOG"), want legacy1|prestart|NVIDIA_VISIBLE_DEVICES=$uuid"
-[[ $(jq -c '.hooks.prestart' "$(bundle_of legacy1)/config.json") == "[{\"path\":\"$LEGACY_BIN/nvidia-container-runtime-hook\",\"args\":[\"nvidia-container-runtime-hook\",\"prestart\"]}]" ]] ||
-    fail "prestart hooks: $(jq -c .hooks "$(bundle_of legacy1)/config.json")"
-ok "shim: the legacy hook ran as prestart with args [nvidia-container-runtime-hook prestart], saw NVIDIA_VISIBLE_DEVICES=$uuid"
-remove_task legacy1
-: >"$LEGACY_LOG"
-e2e_docker run --rm --runtime dynamig -e DYNAMIG_GPU_MEMORY=10GB --network none "$E2E_DOCKER_IMAGE" true >/dev/null ||
-    fail "docker run with the legacy hook"
-line=$(cat "$LEGACY_LOG")
-[[ $line =~ ^[0-9a-f]{64}\|prestart\|NVIDIA_VISIBLE_DEVICES=MIG- ]] || fail "docker: legacy hook calls: [$line]"
-[[ $(n_instances) -eq 0 ]] || fail "instances left after d"
-ok "docker (dynamig-runc): the legacy hook ran: ${line:0:12}...|${line#*|}"
+e2e_ctr run -d $DYN --annotation dynamig.io/gpu-memory=10GB "$E2E_IMAGE" legacy-sim \
+    sh -c 'trap "exit 0" TERM; while true; do sleep 1; done' || fail "ctr run legacy-sim"
+[[ $(jq '.hooks.prestart // [] | length' "$(bundle_of legacy-sim)/config.json") -eq 0 ]] ||
+    fail "sim took the legacy hook: $(jq -c .hooks "$(bundle_of legacy-sim)/config.json")"
+[[ ! -s $LEGACY_LOG ]] || fail "sim ran the legacy hook: $(cat "$LEGACY_LOG")"
+remove_task legacy-sim
+ok "sim with the legacy hook installed: device nodes only, the hook not added"
+
+# On nvml (the fake libnvidia-ml and its proc tree), dynamig-runc called as containerd's runc
+# shim calls it, with a busybox rootfs: runc runs the legacy hook as prestart.
+FAKE_LIB=$E2E_BIN_DIR/libnvidia_ml.so
+[[ -f $FAKE_LIB ]] || fail "$FAKE_LIB (the fake NVML library) missing; run: cargo build -p fake-nvml"
+NV=$WORKDIR/nvml
+mkdir -p "$NV/lib" "$NV/proc"
+ln -s "$FAKE_LIB" "$NV/lib/libnvidia-ml.so.1"
+DYNAMIG_BACKEND=sim DYNAMIG_STATE_DIR=$NV/fake dctl sim init a100-40gb >/dev/null || fail "sim init for the fake NVML"
+nv=(env LD_LIBRARY_PATH="$NV/lib" FAKE_NVML_STATE="$NV/fake/sim.json" FAKE_NVML_PROC_ROOT="$NV/proc"
+    DYNAMIG_PROC_ROOT="$NV/proc" DYNAMIG_STATE_DIR="$NV/state" DYNAMIG_BACKEND=nvml
+    DYNAMIG_HOOK_ENV=FAKE_NVML_STATE,FAKE_NVML_PROC_ROOT)
+LB=$NV/legacy-bundle
+mkdir -p "$LB"
+mkdir -p "$LB/rootfs" && tar -C "$LB/rootfs" -xf "$E2E_IMAGE_DIR/rootfs.tar" || fail "unpack the e2e rootfs"
+"$E2E_RUNC_BIN" spec --bundle "$LB" || fail "runc spec"
+jq '.process.terminal = false | .process.args = ["true"] | .annotations = {"dynamig.io/gpu-memory": "10GB"}' \
+    "$LB/config.json" >"$LB/config.json.new" && mv "$LB/config.json.new" "$LB/config.json"
+"${nv[@]}" PATH="$LEGACY_BIN:/usr/sbin:/usr/bin:/sbin:/bin" "$E2E_BIN_DIR/dynamig-runc" --root "$NV/runc" \
+    create --bundle "$LB" legacy-nv >/dev/null || fail "nvml: dynamig-runc create with the legacy hook"
+uuid=$("${nv[@]}" "$E2E_BIN_DIR/dynamigctl" status --json |
+    jq -r '[.gpus[].instances[] | select(.holder.id == "legacy-nv") | .uuid][0]')
+[[ $uuid == MIG-* ]] || fail "nvml: legacy-nv holds no instance"
+[[ $(cat "$LEGACY_LOG") == "legacy-nv|prestart|NVIDIA_VISIBLE_DEVICES=$uuid" ]] ||
+    fail "nvml: legacy hook calls: [$(cat "$LEGACY_LOG")], want legacy-nv|prestart|NVIDIA_VISIBLE_DEVICES=$uuid"
+[[ $(jq -c '.hooks.prestart' "$LB/config.json") == "[{\"path\":\"$LEGACY_BIN/nvidia-container-runtime-hook\",\"args\":[\"nvidia-container-runtime-hook\",\"prestart\"]}]" ]] ||
+    fail "nvml: prestart hooks: $(jq -c .hooks "$LB/config.json")"
+"${nv[@]}" PATH="/usr/sbin:/usr/bin:/sbin:/bin" "$E2E_BIN_DIR/dynamig-runc" --root "$NV/runc" \
+    delete --force legacy-nv || fail "nvml: dynamig-runc delete legacy-nv"
+[[ $("${nv[@]}" "$E2E_BIN_DIR/dynamigctl" status --json | jq '[.gpus[].instances[]] | length') -eq 0 ]] ||
+    fail "nvml: legacy-nv's instance was not released"
+ok "nvml (dynamig-runc): the legacy hook ran as prestart, saw NVIDIA_VISIBLE_DEVICES=$uuid; delete released it"
+rm -f "$LEGACY_BIN/nvidia-container-runtime-hook"
 
 # ------------------------------------------------------------------ e. neither
 step "e. neither, on sim: device nodes only"
-rm -f "$LEGACY_BIN/nvidia-container-runtime-hook"
 # shellcheck disable=SC2086,SC2016
 e2e_ctr run -d $DYN --annotation dynamig.io/gpu-memory=10GB "$E2E_IMAGE" bare1 \
     sh -c 'trap "exit 0" TERM; while true; do sleep 1; done' || fail "ctr run bare1"
@@ -328,12 +353,7 @@ ok "sim without a spec or hook: device nodes only"
 
 # ------------------------------------------------------------------ f. neither, on nvml
 step "f. neither, on nvml (the fake libnvidia-ml): refused with both fixes, nothing allocated"
-FAKE_LIB=$E2E_BIN_DIR/libnvidia_ml.so
-[[ -f $FAKE_LIB ]] || fail "$FAKE_LIB (the fake NVML library) missing; run: cargo build -p fake-nvml"
-NV=$WORKDIR/nvml
-mkdir -p "$NV/lib" "$NV/proc" "$NV/bundle/rootfs"
-ln -s "$FAKE_LIB" "$NV/lib/libnvidia-ml.so.1"
-DYNAMIG_BACKEND=sim DYNAMIG_STATE_DIR=$NV/fake dctl sim init a100-40gb >/dev/null || fail "sim init for the fake NVML"
+mkdir -p "$NV/bundle/rootfs"
 # No CDI spec is left in $DYNAMIG_CDI_SPEC_DIRS, and no nvidia-container-runtime-hook on this PATH.
 nv=(env LD_LIBRARY_PATH="$NV/lib" FAKE_NVML_STATE="$NV/fake/sim.json" FAKE_NVML_PROC_ROOT="$NV/proc"
     DYNAMIG_PROC_ROOT="$NV/proc" DYNAMIG_STATE_DIR="$NV/state" DYNAMIG_BACKEND=nvml PATH=/usr/sbin:/usr/bin:/sbin:/bin)

@@ -62,6 +62,10 @@ if [[ ${DEMO_KEEP:-0} == 1 ]]; then export E2E_KEEP_WORKDIR=1; fi
 export E2E_WORKDIR_OWNED=1
 # containerd hands its environment to the shims it starts, and they to runc (dynamig-runc).
 export DYNAMIG_STATE_DIR=$WORKDIR/state DYNAMIG_BACKEND=sim
+# The simulated A100 claims a driver of its own: a real node's CDI spec (/var/run/cdi) names
+# the real driver and would be refused as stale, so the demo reads an empty spec directory.
+mkdir -p "$WORKDIR/cdi"
+export DYNAMIG_CDI_SPEC_DIRS=$WORKDIR/cdi
 MARKS=$WORKDIR/marks
 mkdir -p "$MARKS"
 trap e2e_cleanup EXIT

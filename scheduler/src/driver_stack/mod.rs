@@ -6,7 +6,8 @@
 //! 2. else NVIDIA's legacy `nvidia-container-runtime-hook`, added as a `prestart` hook (it
 //!    injects the libraries itself, from `NVIDIA_VISIBLE_DEVICES=MIG-<uuid>`);
 //! 3. else nothing: on the `nvml` backend a creation fails, unless the operator opted out with
-//!    `DYNAMIG_DRIVER_STACK=none` (device nodes only); on `sim`, device nodes only.
+//!    `DYNAMIG_DRIVER_STACK=none` (device nodes only); on `sim`, device nodes only (the
+//!    simulator never takes the legacy hook: it would look for a real device).
 //!
 //! [`Settings`] are read once, at the entry point, and only for a container that asks for a
 //! slice: a container without a request never costs a directory scan.
@@ -160,6 +161,15 @@ impl Stack {
                 }
                 Ok(spec.check_host()?)
             }
+            // The legacy hook injects the real driver's files for the MIG UUID it is handed,
+            // which on `sim` names no real device: the simulator takes a CDI spec only.
+            Stack::LegacyHook(_) if backend == "sim" => {
+                *self = Stack::Nothing {
+                    opted_out: false,
+                    dirs: String::new(),
+                };
+                Ok(())
+            }
             Stack::LegacyHook(_) => Ok(()),
             Stack::Nothing {
                 opted_out: false,
@@ -189,6 +199,9 @@ impl Stack {
             Stack::Nothing {
                 opted_out: true, ..
             } => format!("none ({MODE_ENV}=none: device nodes only)"),
+            Stack::Nothing { dirs, .. } if dirs.is_empty() => {
+                "none (the sim backend takes a CDI spec only: device nodes only)".to_string()
+            }
             Stack::Nothing { dirs, .. } => {
                 format!("none (no CDI spec of kind {KIND} in {dirs}, no {LEGACY_HOOK})")
             }

@@ -144,3 +144,22 @@ fn stale_is_told_before_the_old_libraries_are_found_missing() {
         Err(DriverStackError::Cdi(CdiError::Bad { .. }))
     ));
 }
+
+#[test]
+fn the_legacy_hook_is_taken_on_nvml_and_never_on_sim() {
+    let t = tempfile::tempdir().unwrap();
+    let hook = t.path().join("bin").join(LEGACY_HOOK);
+    executable(&hook);
+    let s = settings(t.path());
+    let mut on_nvml = discover(&s).unwrap();
+    on_nvml.check("nvml", Some("580.126.09")).unwrap();
+    assert_eq!(on_nvml, Stack::LegacyHook(hook));
+    let mut on_sim = discover(&s).unwrap();
+    on_sim.check("sim", Some("580.126.09")).unwrap();
+    assert!(on_sim.path().is_none(), "{on_sim:?}");
+    assert!(
+        on_sim.describe().contains("device nodes only"),
+        "{}",
+        on_sim.describe()
+    );
+}

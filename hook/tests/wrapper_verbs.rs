@@ -1,7 +1,9 @@
-//! `dynamig-runc delete` releases only what that very container was given (issue #13): the
+//! `dynamig-runc` on the verbs after `create`, for a container dynamig gave a slice or not.
+//! `delete` releases only what that very container was given (issue #13): the
 //! holder of its namespace (runc's `--root`) and id, and only when runc's record of the
 //! container carries the `dynamig.io/injected` record naming it. And `dynamig-runc start` of a
-//! container preempted between its create and its start says so, and by whom.
+//! container preempted between its create and its start says so, and by whom; `exec
+//! --process` gives the exec process the container's device env.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

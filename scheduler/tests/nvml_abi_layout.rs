@@ -101,6 +101,16 @@ fn layouts() -> Vec<Layout> {
     ]
 }
 
+/// The enum typedefs ffi.rs passes by pointer (`nvmlDeviceGetPersistenceMode`'s mode): (name,
+/// size, align).
+fn scalars() -> Vec<(&'static str, usize, usize)> {
+    vec![(
+        "nvmlEnableState_t",
+        size_of::<sys::nvmlEnableState_t>(),
+        align_of::<sys::nvmlEnableState_t>(),
+    )]
+}
+
 /// The nvml.h constants ffi.rs sizes buffers and loops with.
 fn constants() -> Vec<(&'static str, u64)> {
     vec![
@@ -170,6 +180,9 @@ fn writes_the_layouts_when_asked() {
         for (f, off, size) in &l.fields {
             text += &format!("field {} {f} offset {off} size {size}\n", l.name);
         }
+    }
+    for (name, size, align) in scalars() {
+        text += &format!("scalar {name} size {size} align {align}\n");
     }
     for (name, v) in constants() {
         text += &format!("const {name} {v}\n");

@@ -212,8 +212,9 @@ info "symbols: $(tr '\n' ' ' <"$W/symbols.txt")"
 # Every nvml*_t the backend names is in the Rust list, except opaque handles and the return code.
 used=$(grep -o 'nvml[A-Za-z0-9_]*_t\b' "$FFI" | sort -u | grep -vx 'nvmlDevice_t\|nvmlGpuInstance_t\|nvmlComputeInstance_t\|nvmlReturn_t')
 listed=$(awk '$1 == "struct" { print $2 }' "$W/rust.txt" | sort -u)
-[[ -z $(comm -23 <(printf '%s\n' "$used") <(printf '%s\n' "$listed")) ]] ||
-    fail "structs used by ffi.rs but not in nvml_abi_layout.rs: $(comm -23 <(printf '%s\n' "$used") <(printf '%s\n' "$listed") | tr '\n' ' ')"
+typed=$(awk '$1 == "struct" || $1 == "scalar" { print $2 }' "$W/rust.txt" | sort -u)
+[[ -z $(comm -23 <(printf '%s\n' "$used") <(printf '%s\n' "$typed")) ]] ||
+    fail "types used by ffi.rs but not in nvml_abi_layout.rs: $(comm -23 <(printf '%s\n' "$used") <(printf '%s\n' "$typed") | tr '\n' ' ')"
 # Each struct's fields are exactly the bindings' fields.
 for t in $listed; do
     st=$(sed -n "s/^pub type $t = \([A-Za-z0-9_]*\);/\1/p" "$BINDINGS" | head -1)
@@ -222,7 +223,7 @@ for t in $listed; do
     have=$(awk -v t="$t" '$1 == "field" && $2 == t { print $3 }' "$W/rust.txt")
     [[ $want == "$have" ]] || fail "$t: the layout test lists [$(tr '\n' ' ' <<<"$have")], the bindings have [$(tr '\n' ' ' <<<"$want")]"
 done
-ok "layout test: $(wc -w <<<"$listed") structs, every field of each as the bindings declare them, and every struct ffi.rs names"
+ok "layout test: $(wc -w <<<"$listed") structs and $(($(wc -w <<<"$typed") - $(wc -w <<<"$listed"))) enum typedefs, every field of each as the bindings declare them, and every struct ffi.rs names"
 {
     cat <<'EOF_C'
 #include <stdio.h>
@@ -230,10 +231,11 @@ ok "layout test: $(wc -w <<<"$listed") structs, every field of each as the bindi
 #include <nvml.h>
 #define S(t) printf("struct %s size %zu align %zu\n", #t, sizeof(t), _Alignof(t))
 #define F(t, f) printf("field %s %s offset %zu size %zu\n", #t, #f, offsetof(t, f), sizeof(((t *)0)->f))
+#define K(t) printf("scalar %s size %zu align %zu\n", #t, sizeof(t), _Alignof(t))
 #define C(c) printf("const %s %llu\n", #c, (unsigned long long)(c))
 int main(void) {
 EOF_C
-    awk '$1 == "struct" { print "  S(" $2 ");" } $1 == "field" { print "  F(" $2 ", " $3 ");" } $1 == "const" { print "  C(" $2 ");" }' "$W/rust.txt"
+    awk '$1 == "struct" { print "  S(" $2 ");" } $1 == "field" { print "  F(" $2 ", " $3 ");" } $1 == "scalar" { print "  K(" $2 ");" } $1 == "const" { print "  C(" $2 ");" }' "$W/rust.txt"
     echo '  return 0; }'
 } >"$W/layout.c"
 for h in 12 13; do

@@ -129,6 +129,11 @@ pub trait Backend {
     /// nodes, the parent GPU, `nvidiactl`, `nvidia-uvm` and `nvidia-uvm-tools`.
     fn device_nodes(&mut self, gpu: u32, gi: u32, ci: u32)
         -> Result<Vec<DeviceNode>, BackendError>;
+    /// Forgets what it cached of the hardware: another process may have changed it while this
+    /// one did not hold the node lock. Nothing to do for a backend that asks the driver.
+    fn reload(&mut self) -> Result<(), BackendError> {
+        Ok(())
+    }
 }
 
 /// GPU instance ids as the driver numbers them: a binary tree over the memory slices, so the

@@ -321,6 +321,13 @@ impl Backend for SimBackend {
         "sim"
     }
 
+    fn reload(&mut self) -> Result<(), BackendError> {
+        if let Some(node) = SimNode::load(&self.path)? {
+            self.node = node;
+        }
+        Ok(())
+    }
+
     fn gpus(&mut self) -> Result<Vec<GpuInfo>, BackendError> {
         self.node
             .gpus

@@ -14,4 +14,4 @@ pub mod model;
 pub use dir::StateDir;
 pub use file::StateFileError;
 pub use lock::{LockError, NodeLock};
-pub use model::{Holder, HolderState, InstanceRef, Intent, NodeState, Ticket};
+pub use model::{Eviction, Holder, HolderState, InstanceRef, Intent, NodeState, Ticket};

@@ -492,7 +492,7 @@ impl Node {
                 .collect();
             let in_reserved = |p: &crate::catalog::Profile, start: u8| {
                 reserved.iter().any(|r| {
-                    start < r.start + r.profile.memory_slices && r.start < start + p.memory_slices
+                    r.start <= start && start + p.memory_slices <= r.start + r.profile.memory_slices
                 })
             };
             let mut instances: Vec<PlacedInstance> = self
@@ -501,8 +501,10 @@ impl Node {
                 .filter_map(|i| {
                     let profile = model.profile_by_id(i.profile_id)?;
                     let owner = match self.state.holder_of(g.index, i.gi) {
-                        // A victim leaving: inside reserved room it is counted there; anywhere
-                        // else its room is taken until it is gone. Never a victim twice.
+                        // A victim leaving: wholly inside reserved room it is counted there;
+                        // otherwise its room is taken until it is gone (counted twice where it
+                        // overlaps reserved room, which errs on the side of refusing). Never a
+                        // victim twice.
                         Some(h) if h.state == HolderState::Preempting => {
                             if in_reserved(profile, i.start) {
                                 return None;

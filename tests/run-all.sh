@@ -33,6 +33,8 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
     export E2E_BIN_DIR="$PWD/target/debug"
     step "end-to-end: containerd 1.6 / runc / Docker 20.10 on a simulated A100 (tests/e2e/run.sh)"
     bash tests/e2e/run.sh
+    step "end-to-end: holders are (namespace, id): another namespace's c1 never frees this one's slice (tests/e2e/holders.sh)"
+    bash tests/e2e/holders.sh
     step "end-to-end: containerd-shim-dynamig-v2 answers the task API as io.containerd.runc.v2 does (tests/e2e/shim.sh)"
     bash tests/e2e/shim.sh
     step "end-to-end: README's demo command through real containerd (tests/e2e/demo-check.sh)"

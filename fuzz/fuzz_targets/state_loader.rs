@@ -7,7 +7,8 @@
 #![no_main]
 
 use dynamig::backend::sim::SimNode;
-use dynamig::state::{file, NodeState};
+use dynamig::state::file::{self, Versioned};
+use dynamig::state::NodeState;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
@@ -29,15 +30,18 @@ fuzz_target!(|data: &[u8]| {
         Some(nl) if data.starts_with(b"dynamig-state ") => &data[nl + 1..],
         _ => data,
     };
-    let mut framed = format!(
-        "dynamig-state v{} crc32={:08x} len={}\n",
-        file::VERSION,
-        crc32fast_hash(body),
-        body.len()
-    )
-    .into_bytes();
-    framed.extend_from_slice(body);
-    check(&framed);
+    // every version some file is read in: the current state, the sim file's and state version 1
+    // (upgraded as it is read)
+    for version in [NodeState::VERSION, SimNode::VERSION, 1] {
+        let mut framed = format!(
+            "dynamig-state v{version} crc32={:08x} len={}\n",
+            crc32fast_hash(body),
+            body.len()
+        )
+        .into_bytes();
+        framed.extend_from_slice(body);
+        check(&framed);
+    }
 });
 
 /// CRC-32 (IEEE), bitwise: the fuzz crate does not need its own dependency for it.

@@ -5,7 +5,6 @@
 //! that do dynamig work log; a pass-through runc call never opens the file. Scheduling events
 //! also go to `<state dir>/events.jsonl` (`dynamigctl events`). See `docs/observability.md`.
 
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Once;
 
@@ -31,11 +30,8 @@ pub fn init(component: &'static str) {
             // The shim's libraries (ttrpc, containerd-shim) log each connection at info.
             .unwrap_or_else(|_| "info,ttrpc=warn,containerd_shim=warn".into());
         let path = log_path();
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path);
+        // Never through a symbolic link, never a FIFO (as the state file and the event log).
+        let file = dynamig::state::regular::open_append(&path);
         let b = tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)
@@ -43,7 +39,13 @@ pub fn init(component: &'static str) {
             .with_span_list(false);
         let r = match file {
             Ok(f) => b.with_writer(std::sync::Mutex::new(f)).try_init(),
-            Err(_) => b.with_writer(std::io::stderr).try_init(),
+            Err(e) => {
+                // A refused link or FIFO is worth a word; a state directory not made yet is not.
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    eprintln!("dynamig: cannot open the runtime log: {e}; logging to stderr");
+                }
+                b.with_writer(std::io::stderr).try_init()
+            }
         };
         if r.is_ok() {
             // Every line of this process names it: the span stays entered on this (the

@@ -42,6 +42,12 @@ pub enum Verb {
     },
     /// `delete`: release after runc deleted the container.
     Delete { id: String },
+    /// `start`: when runc cannot start a container dynamig gave a slice, say whether it was
+    /// preempted before it started.
+    Start { id: String },
+    /// `exec --process FILE ID` (what go-runc passes): the process file gets the container's
+    /// device env when dynamig gave it a slice. `exec` without `--process` is [`Verb::Other`].
+    Exec { id: String, process: PathBuf },
     /// Anything else (or a form we could not read): straight to runc.
     Other,
 }
@@ -112,6 +118,11 @@ impl Invocation {
                 "create" => parse_create(&args[v + 1..], false),
                 "run" => parse_create(&args[v + 1..], true),
                 "delete" => parse_delete(&args[v + 1..]),
+                "exec" => parse_exec(&args[v + 1..]),
+                "start" => match parse_delete(&args[v + 1..]) {
+                    Verb::Delete { id } => Verb::Start { id },
+                    other => other,
+                },
                 _ => Verb::Other,
             },
             None => Verb::Other,
@@ -173,6 +184,63 @@ fn parse_create<S: AsRef<str>>(args: &[S], run: bool) -> Verb {
         Some(id) => Verb::Create { bundle, id, run },
         None => Verb::Other,
     }
+}
+
+/// `runc exec` flags that take a value.
+const EXEC_VALUE: &[&str] = &[
+    "console-socket",
+    "pidfd-socket",
+    "cwd",
+    "env",
+    "e",
+    "user",
+    "u",
+    "additional-gids",
+    "g",
+    "process",
+    "p",
+    "process-label",
+    "apparmor",
+    "cap",
+    "c",
+    "pid-file",
+    "preserve-fds",
+    "cgroup",
+];
+
+fn parse_exec<S: AsRef<str>>(args: &[S]) -> Verb {
+    let mut process = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_ref();
+        match split_flag(a) {
+            Some((name, inline)) if EXEC_VALUE.contains(&name) => {
+                let value = match inline {
+                    Some(v) => Some(v.to_string()),
+                    None => {
+                        i += 1;
+                        args.get(i).map(|v| v.as_ref().to_string())
+                    }
+                };
+                if name == "process" || name == "p" {
+                    process = value.map(PathBuf::from);
+                }
+            }
+            Some(_) => {} // --detach, --tty, --no-new-privs, --ignore-paused, ...
+            None => {
+                // the container id; with --process nothing follows it
+                return match process {
+                    Some(process) if i + 1 == args.len() => Verb::Exec {
+                        id: a.to_string(),
+                        process,
+                    },
+                    _ => Verb::Other,
+                };
+            }
+        }
+        i += 1;
+    }
+    Verb::Other
 }
 
 fn parse_delete<S: AsRef<str>>(args: &[S]) -> Verb {
@@ -269,11 +337,31 @@ mod tests {
 
     #[test]
     fn other_verbs_and_odd_forms_pass_through() {
+        assert_eq!(
+            p("--root /r start c1").verb,
+            Verb::Start { id: "c1".into() }
+        );
+        assert_eq!(p("start").verb, Verb::Other);
+        assert_eq!(
+            p("--root /r --log /l --log-format json exec --process /p.json --detach --pid-file /x.pid c1").verb,
+            Verb::Exec {
+                id: "c1".into(),
+                process: "/p.json".into()
+            }
+        );
+        assert_eq!(
+            p("exec -p=/p.json -d c1").verb,
+            Verb::Exec {
+                id: "c1".into(),
+                process: "/p.json".into()
+            }
+        );
         for s in [
-            "--root /r start c1",
             "--root /r state c1",
             "--root /r kill c1 9",
-            "--root /r --log /l --log-format json exec --process /p.json c1",
+            "--root /r exec c1 sh",
+            "--root /r exec --process /p.json c1 extra",
+            "--root /r exec --env A=1 c1 env",
             "--version",
             "",
             "create",

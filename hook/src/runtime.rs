@@ -6,7 +6,7 @@ use crate::spec::{self, Config, HookConfig, SpecError};
 use dynamig::node::{AllocSpec, Allocation, Node, NodeError};
 use dynamig::process::ProcRef;
 use dynamig::state::dir::StateDirError;
-use dynamig::state::StateDir;
+use dynamig::state::{HolderKey, StateDir};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -149,6 +149,7 @@ pub fn prepare(
         Caller::Shim => None,
     };
     let started = std::time::Instant::now();
+    let key = HolderKey::new(namespace, id);
     let spec = AllocSpec {
         id: id.to_string(),
         namespace: namespace.to_string(),
@@ -173,7 +174,7 @@ pub fn prepare(
     let edited =
         spec::inject(&mut config.spec, &alloc, hooks.as_ref()).and_then(|()| config.save());
     if let Err(e) = edited {
-        if let Err(r) = node.release(id) {
+        if let Err(r) = node.release(&key) {
             tracing::error!(holder = id, error = %r, "cannot release after a failed spec edit");
         }
         return Err(e.into());
@@ -197,48 +198,69 @@ pub fn prepare(
 }
 
 /// Records the container's process for a holder (the createRuntime hook).
-pub fn record_process(id: &str, pid: u32) -> Result<(), RuntimeError> {
+pub fn record_process(key: &HolderKey, pid: u32) -> Result<(), RuntimeError> {
     let dir = StateDir::from_env()?;
     let mut node = Node::open(&dir)?;
     let p = ProcRef::of(pid).ok_or_else(|| RuntimeError::ProcessGone {
-        id: id.to_string(),
+        id: key.to_string(),
         pid,
     })?;
-    node.set_process(id, p)?;
-    tracing::info!(holder = id, pid, "recorded the container process");
+    node.set_process(key, p)?;
+    tracing::info!(holder = %key.id, namespace = %key.namespace, pid, "recorded the container process");
     Ok(())
 }
 
-/// Whether the node may have a holder `id` (lock-free, see [`dynamig::node::may_hold`]).
-pub fn may_hold(id: &str) -> bool {
-    dynamig::node::may_hold(&StateDir::env_path(), id)
+/// Whether the node may have a holder `key` (lock-free, see [`dynamig::node::may_hold`]).
+pub fn may_hold(key: &HolderKey) -> bool {
+    dynamig::node::may_hold(&StateDir::env_path(), key)
 }
 
-/// Releases a holder; `Ok(false)` when it held nothing. When a lock-free read of the state
-/// proves there is no such holder ([`dynamig::node::may_hold`]), that answer comes without the
-/// lock, the backend or a write: the common case of `runc delete` for a container that asked
-/// for nothing, or whose holder is already gone.
-pub fn release(id: &str) -> Result<bool, RuntimeError> {
-    if !may_hold(id) {
+/// Why holder `key` no longer has its slice, when it does not: `it was preempted (evicted for
+/// NS/ID at TIME)` or `its MIG instance was lost`. For a start that runc refused ("cannot start
+/// a container that has stopped"): the container was evicted between its create and its start.
+/// Read without the lock (the state file and the event log).
+pub fn preemption(key: &HolderKey) -> Option<String> {
+    use dynamig::state::{HolderState, NodeState};
+    let dir = StateDir::env_path();
+    let state: NodeState = dynamig::state::file::read(&dir.join("state.json")).ok()??;
+    match state.holder(key)?.state {
+        HolderState::Active => None,
+        HolderState::Lost => {
+            Some("lost its MIG instance before it started (destroyed outside dynamig)".to_string())
+        }
+        HolderState::Preempted => {
+            let events = dynamig::events::read(&dir.join("events.jsonl"), 0);
+            let by = events.iter().rev().find(|e| {
+                e.kind == "preempted"
+                    && e.holder.as_deref() == Some(key.id.as_str())
+                    && e.namespace.as_deref().is_none_or(|n| n == key.namespace)
+            });
+            Some(match by {
+                Some(e) => format!(
+                    "was preempted before it started: {} at {} (its MIG slice is gone; see `dynamigctl events`)",
+                    e.message,
+                    dynamig::rfc3339::format_ms(e.time_ms)
+                ),
+                None => "was preempted before it started (its MIG slice is gone; see `dynamigctl events`)".to_string(),
+            })
+        }
+    }
+}
+
+/// Releases holder `key` (never another namespace's holder of the same id); `Ok(false)` when
+/// it held nothing. The caller has checked that this container was given that holder's slice
+/// ([`crate::injected`]). When a lock-free read of the state proves there is no such holder
+/// ([`dynamig::node::may_hold`]), that answer comes without the lock, the backend or a write.
+pub fn release(key: &HolderKey) -> Result<bool, RuntimeError> {
+    if !may_hold(key) {
         return Ok(false);
     }
     crate::logging::init("dynamig-runc");
     let dir = StateDir::from_env()?;
     let mut node = Node::open(&dir)?;
-    let released = node.release(id)?;
+    let released = node.release(key)?;
     if released {
-        tracing::info!(holder = id, "released");
+        tracing::info!(holder = %key.id, namespace = %key.namespace, "released");
     }
     Ok(released)
-}
-
-/// Whether runc's record of a container (`<root>/<id>/state.json`) carries the
-/// `dynamig.io/injected` annotation. `None` when it cannot be read.
-pub fn runc_state_injected(root: &Path, id: &str) -> Option<bool> {
-    if id.contains('/') || id == "." || id == ".." {
-        return None;
-    }
-    let bytes = std::fs::read(root.join(id).join("state.json")).ok()?;
-    let needle = spec::INJECTED.as_bytes();
-    Some(bytes.windows(needle.len()).any(|w| w == needle))
 }

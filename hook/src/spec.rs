@@ -259,7 +259,7 @@ pub fn inject(
         let hook = |stage: &str| {
             json!({
                 "path": hooks.hook_bin.display().to_string(),
-                "args": ["dynamig-hook", stage, "--id", alloc.id],
+                "args": ["dynamig-hook", stage, "--namespace", alloc.namespace, "--id", alloc.id],
                 "env": hooks.env,
                 "timeout": HOOK_TIMEOUT_S,
             })
@@ -274,6 +274,7 @@ pub fn inject(
     {
         let injected = json!({
             "holder": alloc.id,
+            "namespace": alloc.namespace,
             "gpu": alloc.gpu,
             "gpu_uuid": alloc.gpu_uuid,
             "profile": alloc.profile,

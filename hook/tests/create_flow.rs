@@ -2,7 +2,7 @@
 //! in a private state directory (one test function: the state directory is process-global env).
 
 use dynamig::backend::sim::SimNode;
-use dynamig::state::StateDir;
+use dynamig::state::{HolderKey, StateDir};
 use dynamig_hook::runtime::{self, Prepared};
 use dynamig_hook::spec::Config;
 
@@ -13,6 +13,14 @@ fn bundle(dir: &std::path::Path, name: &str, config: &str) -> std::path::PathBuf
     std::fs::create_dir_all(&b).unwrap();
     std::fs::write(b.join("config.json"), config).unwrap();
     b
+}
+
+fn ns_good() -> HolderKey {
+    HolderKey::new("ns", "good")
+}
+
+fn ns2_good() -> HolderKey {
+    HolderKey::new("ns2", "good")
 }
 
 #[test]
@@ -103,26 +111,59 @@ fn create_record_release() {
         "again",
         r#"{"annotations":{"dynamig.io/mig-profile":"1g.5gb"},"process":{"env":["PATH=/bin"]},"linux":{}}"#,
     );
-    assert!(runtime::prepare_create(&again, "good", "ns").is_err());
+    let e = runtime::prepare_create(&again, "good", "ns")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ns/good already holds"), "{e}");
+    // the same id in another namespace is another container: it gets its own slice, and
+    // releasing it leaves ns/good's alone
+    let Prepared::Injected(other) = runtime::prepare_create(&again, "good", "ns2").unwrap() else {
+        panic!("expected an allocation for ns2/good")
+    };
+    assert_ne!(other.uuid, a.uuid);
+    let injected = |b: &std::path::Path| dynamig_hook::injected::Injected::from_bundle(b).unwrap();
+    assert!(injected(&again).is_for(&ns2_good()));
+    assert!(!injected(&again).is_for(&ns_good()));
+    assert!(injected(&good).is_for(&ns_good()));
+    assert!(runtime::release(&ns2_good()).unwrap());
+    let st: dynamig::state::NodeState = dynamig::state::file::read(&dir.state_file())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        st.holder(&ns_good())
+            .and_then(|h| h.instance.as_ref())
+            .map(|i| &i.uuid),
+        Some(&a.uuid)
+    );
+    // a refused create in another namespace under the same id releases nothing
+    let refused = bundle(t.path(), "refused", bad_cfg);
+    assert!(runtime::prepare_create(&refused, "good", "ns3").is_err());
+    assert!(dynamig::node::may_hold(&state, &ns_good()));
 
     // 4. the hook records the container's process (here: a child of ours)
     let mut child = std::process::Command::new("sleep")
         .arg("30")
         .spawn()
         .unwrap();
-    runtime::record_process("good", child.id()).unwrap();
-    assert!(runtime::record_process("nobody", child.id()).is_err());
+    runtime::record_process(&ns_good(), child.id()).unwrap();
+    assert!(runtime::record_process(&HolderKey::new("ns", "nobody"), child.id()).is_err());
+    assert!(runtime::record_process(&ns2_good(), child.id()).is_err());
 
     // 5. release, twice; the second is answered by the lock-free read of the state
-    assert!(dynamig::node::may_hold(&state, "good"));
-    assert!(!dynamig::node::may_hold(&state, "plain"));
+    assert!(dynamig::node::may_hold(&state, &ns_good()));
+    assert!(!dynamig::node::may_hold(&state, &ns2_good()));
+    assert!(!dynamig::node::may_hold(
+        &state,
+        &HolderKey::new("ns", "plain")
+    ));
     assert!(!dynamig::node::may_hold(
         &t.path().join("no-such-dir"),
-        "good"
+        &ns_good()
     ));
-    assert!(runtime::release("good").unwrap());
-    assert!(!dynamig::node::may_hold(&state, "good"));
-    assert!(!runtime::release("good").unwrap());
+    assert!(!runtime::release(&ns2_good()).unwrap());
+    assert!(runtime::release(&ns_good()).unwrap());
+    assert!(!dynamig::node::may_hold(&state, &ns_good()));
+    assert!(!runtime::release(&ns_good()).unwrap());
     // a damaged state file is never read as "no holder": release goes to the locked path and
     // reports the damage
     let good_state = std::fs::read(dir.state_file()).unwrap();
@@ -131,8 +172,8 @@ fn create_record_release() {
         b"dynamig-state v1 crc32=00000000 len=2\n{}",
     )
     .unwrap();
-    assert!(dynamig::node::may_hold(&state, "good"));
-    assert!(runtime::release("good").is_err());
+    assert!(dynamig::node::may_hold(&state, &ns_good()));
+    assert!(runtime::release(&ns_good()).is_err());
     std::fs::write(dir.state_file(), good_state).unwrap();
     let _ = child.kill();
     let _ = child.wait();
@@ -179,7 +220,7 @@ fn create_record_release() {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        runtime::release("full").unwrap()
+        runtime::release(&HolderKey::new("ns", "full")).unwrap()
     });
     let Prepared::Injected(a) = runtime::prepare_create(&patient, "patient", "ns").unwrap() else {
         panic!("expected an allocation after waiting")

@@ -139,3 +139,43 @@ fn busy_lock_fails_the_create_with_one_line() {
     assert!(log.contains("still held"), "{log}");
     assert_eq!(node.state_bytes(), before);
 }
+
+/// A 1 MiB annotation value, a 200 KB unknown key, and a 1 MiB env value: the create fails with
+/// one short line (stderr, runc's log, the runtime log), its first 64 characters and its length.
+#[test]
+fn huge_values_are_cut_in_the_create_error_and_the_logs() {
+    let node = SimBox::new(&["a100-40gb"]);
+    let value = format!("1{}", "X".repeat(1 << 20));
+    let key = format!("dynamig.io/{}", "k".repeat(200_000));
+    let runtime_log = node.tmp.path().join("runtime.log");
+    let cases = [
+        (serde_json::json!({"dynamig.io/gpu-memory": value}), vec![]),
+        (serde_json::json!({key.as_str(): "1GB"}), vec![]),
+        (
+            serde_json::json!({}),
+            vec![format!("DYNAMIG_GPU_MEMORY={value}")],
+        ),
+    ];
+    for (n, (annotations, env)) in cases.iter().enumerate() {
+        let bundle = node.bundle(annotations, env);
+        let log_file = runtime_log.to_string_lossy().into_owned();
+        let (o, log) = node.create(
+            "k8s.io",
+            &format!("huge-{n}"),
+            &bundle,
+            NO_RUNC,
+            &[("DYNAMIG_LOG_FILE", &log_file)],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{n}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{n}");
+        assert!(err.len() < 1024, "{n}: {} bytes on stderr", err.len());
+        assert!(err.contains(" bytes)"), "{n}: {err}");
+        assert!(log.len() < 1024, "{n}: {} bytes in runc's log", log.len());
+    }
+    let text = std::fs::read_to_string(&runtime_log).unwrap();
+    assert!(text.lines().count() >= 3, "{text}");
+    for l in text.lines() {
+        assert!(l.len() < 2048, "a runtime log line of {} bytes", l.len());
+    }
+}

@@ -25,7 +25,7 @@ case " $* " in *" create "*)
   grep -q createRuntime "$b/config.json" || exit 0
   sleep 30 >/dev/null 2>&1 &
   echo $! > PIDFILE
-  printf '{"id":"%s","pid":%s}' "$id" "$!" | "$DYNAMIG_HOOK" create-runtime || exit 1
+  printf '{"id":"%s","pid":%s,"bundle":"%s"}' "$id" "$!" "$b" | "$DYNAMIG_HOOK" create-runtime || exit 1
   ;;
 esac
 exit 0
@@ -117,7 +117,11 @@ fn every_runtime_log_line_is_a_json_object() {
         .parse()
         .unwrap();
     unsafe { libc::kill(pid, libc::SIGKILL) };
-    let o = e.hook("poststop", r#"{"id":"ctr1"}"#);
+    // (as runc runs it: the OCI state names the bundle, whose spec says whose slice it is)
+    let o = e.hook(
+        "poststop",
+        &format!(r#"{{"id":"ctr1","bundle":"{}"}}"#, good.display()),
+    );
     assert!(o.status.success());
     // runc delete after the poststop hook: nothing left to release.
     assert!(e.runc(&["delete", "ctr1"]).status.success());
@@ -179,4 +183,34 @@ fn every_runtime_log_line_is_a_json_object() {
         .as_str()
         .unwrap()
         .contains("10XB"));
+}
+
+/// The runtime log replaced by a link to a file elsewhere: dynamig-runc still does its work,
+/// never writes through the link, and says so on stderr.
+#[test]
+fn a_symlinked_runtime_log_is_never_written_through() {
+    let e = Env {
+        t: tempfile::tempdir().unwrap(),
+    };
+    let runc = e.t.path().join("fake-runc");
+    std::fs::write(&runc, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&runc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = StateDir::open(&e.t.path().join("state")).unwrap();
+    SimNode::new(&["a100-40gb"])
+        .unwrap()
+        .save(&dir.sim_file())
+        .unwrap();
+    let elsewhere = e.t.path().join("elsewhere");
+    std::fs::write(&elsewhere, "kept\n").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, e.log()).unwrap();
+    let bad = bundle(
+        e.t.path(),
+        "bad",
+        r#"{"annotations":{"dynamig.io/gpu-memory":"10XB"},"process":{"env":[]}}"#,
+    );
+    let o = e.runc(&["create", "--bundle", bad.to_str().unwrap(), "ctr3"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "kept\n");
 }

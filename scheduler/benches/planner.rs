@@ -24,6 +24,7 @@ fn node(leave_room: bool) -> NodeView {
                         start: s,
                         owner: Owner::Holder(HolderRef {
                             id: format!("job-{gi}-{s}"),
+                            namespace: String::new(),
                             priority: Priority(50 + (seq % 3) as i32),
                             preemptible: true,
                             seq,

@@ -1,10 +1,9 @@
 //! The event log: one JSON object per line in `<state dir>/events.jsonl`, appended under the node
 //! lock. When it passes 4 MiB it is rotated to `events.jsonl.1` (one generation kept).
 
+use crate::state::HolderKey;
 use serde::{Deserialize, Serialize};
-use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 const ROTATE_AT: u64 = 4 << 20;
@@ -16,6 +15,8 @@ pub struct Event {
     /// `allocated`, `preempted`, `released`, `refused`, `reclaimed`, `lost`, `error`.
     pub kind: String,
     pub holder: Option<String>,
+    /// The holder's namespace (absent from events written before holders were namespaced).
+    pub namespace: Option<String>,
     pub gpu: Option<u32>,
     pub profile: Option<String>,
     pub start: Option<u8>,
@@ -29,6 +30,7 @@ impl Event {
             time_ms: now_ms(),
             kind: kind.into(),
             holder: None,
+            namespace: None,
             gpu: None,
             profile: None,
             start: None,
@@ -37,9 +39,19 @@ impl Event {
         }
     }
 
-    pub fn holder(mut self, id: &str) -> Event {
-        self.holder = Some(id.into());
+    pub fn holder(mut self, key: &HolderKey) -> Event {
+        self.holder = Some(key.id.clone());
+        self.namespace = Some(key.namespace.clone());
         self
+    }
+
+    /// `namespace/id` of the holder, or its id alone for an event from before namespaces.
+    pub fn holder_name(&self) -> Option<String> {
+        let id = self.holder.as_deref()?;
+        Some(match self.namespace.as_deref() {
+            Some(ns) => format!("{ns}/{id}"),
+            None => id.to_string(),
+        })
     }
 
     pub fn at(mut self, gpu: u32, profile: &str, start: u8, uuid: Option<&str>) -> Event {
@@ -63,8 +75,10 @@ pub fn append(path: &Path, events: &[Event]) {
     if events.is_empty() {
         return;
     }
-    if std::fs::metadata(path)
-        .map(|m| m.len() > ROTATE_AT)
+    // symlink_metadata: a link is never followed (and never rotated into place; the open
+    // below refuses it)
+    if std::fs::symlink_metadata(path)
+        .map(|m| m.file_type().is_file() && m.len() > ROTATE_AT)
         .unwrap_or(false)
     {
         let _ = std::fs::rename(path, path.with_extension("jsonl.1"));
@@ -76,13 +90,7 @@ pub fn append(path: &Path, events: &[Event]) {
             buf.push(b'\n');
         }
     }
-    let r = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .and_then(|mut f| f.write_all(&buf));
+    let r = crate::state::regular::open_append(path).and_then(|mut f| f.write_all(&buf));
     if let Err(e) = r {
         tracing::error!(path = %path.display(), error = %e, "cannot append to the event log");
     }
@@ -92,8 +100,13 @@ pub fn append(path: &Path, events: &[Event]) {
 pub fn read(path: &Path, since_ms: u64) -> Vec<Event> {
     let mut out = Vec::new();
     for p in [path.with_extension("jsonl.1"), path.to_path_buf()] {
-        let Ok(f) = std::fs::File::open(&p) else {
-            continue;
+        let f = match crate::state::regular::open_read(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                tracing::warn!(path = %p.display(), error = %e, "cannot read the event log");
+                continue;
+            }
         };
         for line in BufReader::new(f).lines().map_while(Result::ok) {
             if let Ok(e) = serde_json::from_str::<Event>(&line) {

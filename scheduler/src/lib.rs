@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod doctor;
 pub mod duration;
 pub mod events;
+pub mod excerpt;
 pub mod fault;
 pub mod layout;
 pub mod metrics;

@@ -19,8 +19,8 @@ use crate::request::Request;
 use crate::state::dir::StateDirError;
 use crate::state::file::Durability;
 use crate::state::{
-    file, Holder, HolderState, InstanceRef, Intent, LockError, NodeLock, NodeState, StateDir,
-    StateFileError,
+    file, Holder, HolderKey, HolderState, InstanceRef, Intent, LockError, NodeLock, NodeState,
+    StateDir, StateFileError,
 };
 use serde::Serialize;
 use std::time::Duration;
@@ -51,8 +51,8 @@ pub enum NodeError {
     Backend(#[from] BackendError),
     #[error("{0}")]
     Refused(Refusal),
-    #[error("{0:?} already holds a MIG instance on this node; release it first")]
-    AlreadyHeld(String),
+    #[error("{0} already holds a MIG instance on this node; release it first")]
+    AlreadyHeld(HolderKey),
     #[error("holder id {0:?} is not valid: 1 to 256 printable characters, no white space")]
     BadId(String),
     #[error("the state in {dir} was written by the {state} backend, but this process uses {backend}; use DYNAMIG_BACKEND={state} or another DYNAMIG_STATE_DIR")]
@@ -63,12 +63,12 @@ pub enum NodeError {
     },
     #[error("could not evict {victim}: its process {pid} did not exit after SIGTERM and SIGKILL")]
     VictimAlive { victim: String, pid: u32 },
-    #[error("{0:?} is already being allocated on this node (an eviction for it is in flight)")]
-    BeingAllocated(String),
-    #[error("the room reserved for {0:?} was taken over by a retry of the same Kubernetes container; this create gives up")]
-    EvictionTakenOver(String),
-    #[error("no holder {0:?} on this node")]
-    NoSuchHolder(String),
+    #[error("{0} is already being allocated on this node (an eviction for it is in flight)")]
+    BeingAllocated(HolderKey),
+    #[error("the room reserved for {0} was taken over by a retry of the same Kubernetes container; this create gives up")]
+    EvictionTakenOver(HolderKey),
+    #[error("no holder {0} on this node")]
+    NoSuchHolder(HolderKey),
     #[error(
         "no room for {request} now that is not reserved for waiting requests ahead of it: {ahead}"
     )]
@@ -80,8 +80,8 @@ pub enum NodeError {
     },
     #[error("stopped waiting after {waited_ms} ms (interrupted); nothing was allocated")]
     Cancelled { waited_ms: u64 },
-    #[error("a request for holder {0:?} is already waiting on this node")]
-    AlreadyQueued(String),
+    #[error("a request for holder {0} is already waiting on this node")]
+    AlreadyQueued(HolderKey),
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyError),
 }
@@ -116,10 +116,17 @@ pub struct AllocSpec {
     pub creator: Option<ProcRef>,
 }
 
+impl AllocSpec {
+    pub fn key(&self) -> HolderKey {
+        HolderKey::new(&self.namespace, &self.id)
+    }
+}
+
 /// A granted MIG device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Allocation {
     pub id: String,
+    pub namespace: String,
     pub gpu: u32,
     pub gpu_uuid: String,
     pub profile: String,
@@ -127,7 +134,9 @@ pub struct Allocation {
     pub gi: u32,
     pub ci: u32,
     pub uuid: String,
+    /// The evicted holders' ids (as before holders had namespaces); `evict_holders` says whose.
     pub evict: Vec<String>,
+    pub evict_holders: Vec<HolderKey>,
     pub device_nodes: Vec<DeviceNode>,
 }
 
@@ -143,13 +152,39 @@ pub struct Placement {
     pub size: u8,
 }
 
-/// What reconciliation did.
-#[derive(Debug, Clone, Default, Serialize)]
+/// What reconciliation did, holder by holder.
+#[derive(Debug, Clone, Default)]
 pub struct Reconciled {
-    pub released: Vec<String>,
-    pub reclaimed: Vec<String>,
-    pub lost: Vec<String>,
-    pub forgotten: Vec<String>,
+    pub released: Vec<HolderKey>,
+    pub reclaimed: Vec<HolderKey>,
+    pub lost: Vec<HolderKey>,
+    pub forgotten: Vec<HolderKey>,
+    /// Temporary files of state writes whose writer is gone, removed.
+    pub temp_files: Vec<String>,
+}
+
+/// As `dynamigctl gc --json` prints it: each list as holder ids (as before holders had
+/// namespaces), and again as `{namespace, id}` in `<list>_holders`.
+impl Serialize for Reconciled {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let lists = [
+            ("released", &self.released),
+            ("reclaimed", &self.reclaimed),
+            ("lost", &self.lost),
+            ("forgotten", &self.forgotten),
+        ];
+        let mut m = s.serialize_map(Some(2 * lists.len() + 1))?;
+        for (name, keys) in lists {
+            let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+            m.serialize_entry(name, &ids)?;
+        }
+        for (name, keys) in lists {
+            m.serialize_entry(&format!("{name}_holders"), keys)?;
+        }
+        m.serialize_entry("temp_files", &self.temp_files)?;
+        m.end()
+    }
 }
 
 pub struct Node {
@@ -164,24 +199,21 @@ pub struct Node {
     pub reconciled: Reconciled,
 }
 
-/// Whether the node in state directory `dir` may have a holder `id`, read without the lock.
+/// Whether the node in state directory `dir` may have a holder `key`, read without the lock.
 /// `false` only when that is certain: the directory or its state file does not exist, or the
-/// state file (replaced whole by rename, so never seen half written) names `id` neither as a
+/// state file (replaced whole by rename, so never seen half written) names `key` neither as a
 /// holder nor in an intent. Anything else (a damaged or unreadable file included) is `true`, so
 /// that the caller takes the lock and gets the real answer or the real error.
 ///
 /// A `false` cannot go stale for the caller releasing a container: a holder is added only by
-/// the creation of the container with that id, which happened before its deletion.
-pub fn may_hold(dir: &std::path::Path, id: &str) -> bool {
-    let state: NodeState = match file::read(&dir.join("state.json")) {
-        Ok(Some(s)) => s,
-        Ok(None) => return false,
-        Err(_) => return true,
-    };
-    state.holder(id).is_some()
-        || state.intents.iter().any(|i| match i {
-            Intent::Create { holder, .. } | Intent::Destroy { holder, .. } => holder == id,
-        })
+/// the creation of the container with that namespace and id, which happened before its
+/// deletion.
+pub fn may_hold(dir: &std::path::Path, key: &HolderKey) -> bool {
+    match file::read::<NodeState>(&dir.join("state.json")) {
+        Ok(Some(s)) => s.names(key),
+        Ok(None) => false,
+        Err(_) => true,
+    }
 }
 
 impl Node {
@@ -322,8 +354,9 @@ impl Node {
                     gpu,
                     profile_id,
                     start,
-                    holder,
+                    ..
                 } => {
+                    let holder = intent.key();
                     let orphan = self
                         .hw_instances(*gpu)
                         .iter()
@@ -342,18 +375,19 @@ impl Node {
                     }
                     if self
                         .state
-                        .holder(holder)
+                        .holder(&holder)
                         .is_some_and(|h| h.instance.is_none() && h.state == HolderState::Active)
                     {
-                        self.state.holders.retain(|h| h.id != *holder);
+                        self.state.holders.retain(|h| !h.is(&holder));
                     }
-                    self.reconciled.reclaimed.push(holder.clone());
                     self.event(
                         Event::new("reclaimed", "undid an allocation interrupted by a crash")
-                            .holder(holder),
+                            .holder(&holder),
                     );
+                    self.reconciled.reclaimed.push(holder);
                 }
-                Intent::Destroy { gpu, gi, holder } => {
+                Intent::Destroy { gpu, gi, .. } => {
+                    let holder = &intent.key();
                     // An eviction interrupted before its victim was gone: the request that
                     // wanted the room died with it, so undo the eviction rather than pull a
                     // device from under a running container.
@@ -389,7 +423,7 @@ impl Node {
                             h.kill_at_ms = None;
                         }
                     } else {
-                        self.state.holders.retain(|h| h.id != *holder);
+                        self.state.holders.retain(|h| !h.is(holder));
                         self.reconciled.released.push(holder.clone());
                         self.event(
                             Event::new("released", "finished a release interrupted by a crash")
@@ -414,21 +448,21 @@ impl Node {
                         .get(i.gpu as usize)
                         .is_some_and(|v| v.iter().any(|x| x.gi == i.gi && x.uuid == i.uuid));
                 if gone {
-                    lost.push((h.id.clone(), i.clone()));
+                    lost.push((h.key(), i.clone()));
                     h.instance = None;
                     h.state = HolderState::Lost;
                     h.created_ms = now;
                 }
             }
         }
-        for (id, i) in lost {
+        for (key, i) in lost {
             changed = true;
-            self.reconciled.lost.push(id.clone());
             self.event(
                 Event::new("lost", "its MIG instance is gone from the hardware")
-                    .holder(&id)
+                    .holder(&key)
                     .at(i.gpu, &i.profile, i.start, Some(&i.uuid)),
             );
+            self.reconciled.lost.push(key);
         }
         // 3. Evictions whose requester is gone, and preempting holders nobody waits for.
         changed |= self.expire_evictions();
@@ -442,29 +476,36 @@ impl Node {
             .cloned()
             .collect();
         for h in dead {
+            let key = h.key();
             match (h.state, &h.instance) {
                 // Its eviction destroys its instance.
                 (HolderState::Preempting, _) => {}
                 (HolderState::Active, Some(_)) => {
                     changed = true;
-                    self.release_holder(&h.id, "its process is gone")?;
-                    self.reconciled.released.push(h.id.clone());
+                    self.release_holder(&key, "its process is gone")?;
+                    self.reconciled.released.push(key);
                 }
                 (HolderState::Active, None) => {
                     changed = true;
-                    self.state.holders.retain(|x| x.id != h.id);
-                    self.reconciled.released.push(h.id.clone());
+                    self.state.holders.retain(|x| !x.is(&key));
+                    self.reconciled.released.push(key);
                 }
                 _ if now.saturating_sub(h.created_ms) > FORGET_AFTER_MS => {
                     changed = true;
-                    self.state.holders.retain(|x| x.id != h.id);
-                    self.reconciled.forgotten.push(h.id.clone());
+                    self.state.holders.retain(|x| !x.is(&key));
+                    self.reconciled.forgotten.push(key);
                 }
                 _ => {}
             }
         }
         // 5. Tickets whose waiter is gone or whose deadline passed.
         changed |= self.expire_tickets(now);
+        // 5. Temp files of writes whose writer died before its rename (under the lock: no
+        //    write of this directory is in progress but a live process's, which is kept).
+        for name in file::remove_stale_temps(self.dir.path()) {
+            tracing::info!(file = %name, "removed a stale temp file");
+            self.reconciled.temp_files.push(name);
+        }
         if changed {
             self.save()?;
         }
@@ -513,6 +554,7 @@ impl Node {
                         }
                         Some(h) => Owner::Holder(HolderRef {
                             id: h.id.clone(),
+                            namespace: h.namespace.clone(),
                             priority: h.priority,
                             // A container still being created is never a victim: it could only
                             // be signalled through its creator (docs/eviction.md).
@@ -562,7 +604,7 @@ impl Node {
             Err(
                 e @ (NodeError::Refused(_) | NodeError::Reserved { .. } | NodeError::Policy(_)),
             ) => {
-                self.event(Event::new("refused", e.to_string()).holder(&spec.id));
+                self.event(Event::new("refused", e.to_string()).holder(&spec.key()));
                 return Err(e);
             }
             Err(e) => return Err(e),
@@ -581,15 +623,15 @@ impl Node {
         let allowance = crate::policy::from_env()?
             .allowance(&spec.namespace, spec.request.k8s_namespace.as_deref());
         if let Err(e) = allowance.admit(&spec.request) {
-            self.event(Event::new("refused", e.to_string()).holder(&spec.id));
+            self.event(Event::new("refused", e.to_string()).holder(&spec.key()));
             return Err(e.into());
         }
         if self
             .state
-            .holder(&spec.id)
+            .holder(&spec.key())
             .is_some_and(|h| h.state == HolderState::Active)
         {
-            return Err(NodeError::AlreadyHeld(spec.id.clone()));
+            return Err(NodeError::AlreadyHeld(spec.key()));
         }
         Ok(())
     }
@@ -597,8 +639,8 @@ impl Node {
     /// Refuses a request whose id has an eviction in flight (unless it takes it over, which
     /// [`Node::take_over`] does first).
     fn check_not_evicting(&self, spec: &AllocSpec) -> Result<(), NodeError> {
-        match self.state.eviction_for(&spec.id) {
-            Some(_) => Err(NodeError::BeingAllocated(spec.id.clone())),
+        match self.state.eviction_for(&spec.key()) {
+            Some(_) => Err(NodeError::BeingAllocated(spec.key())),
             None => Ok(()),
         }
     }
@@ -625,10 +667,11 @@ impl Node {
         gpu: u32,
         profile: &'static crate::catalog::Profile,
         start: u8,
-        evicted: Vec<String>,
+        evicted: Vec<HolderKey>,
     ) -> Result<Allocation, NodeError> {
-        // A preempted or lost record under the same id is replaced.
-        self.state.holders.retain(|h| h.id != spec.id);
+        let key = spec.key();
+        // A preempted or lost record of the same holder is replaced.
+        self.state.holders.retain(|h| !h.is(&key));
         let decision = PlacedAt { gpu, start };
         let seq = self.state.next_seq;
         self.state.next_seq += 1;
@@ -652,6 +695,7 @@ impl Node {
             profile_id: profile.id,
             start: decision.start,
             holder: spec.id.clone(),
+            namespace: spec.namespace.clone(),
         });
         self.save_intent()?;
         fault::point("after-intent-create");
@@ -662,9 +706,9 @@ impl Node {
             Ok(c) => c,
             Err(e) => {
                 self.state.intents.pop();
-                self.state.holders.retain(|h| h.id != spec.id);
+                self.state.holders.retain(|h| !h.is(&key));
                 self.save()?;
-                self.event(Event::new("error", format!("create failed: {e}")).holder(&spec.id));
+                self.event(Event::new("error", format!("create failed: {e}")).holder(&key));
                 return Err(e.into());
             }
         };
@@ -687,12 +731,12 @@ impl Node {
             size: created.size,
             uuid: created.uuid.clone(),
         };
-        if let Some(h) = self.state.holder_mut(&spec.id) {
+        if let Some(h) = self.state.holder_mut(&key) {
             h.instance = Some(iref);
         }
         self.state
             .intents
-            .retain(|i| !matches!(i, Intent::Create { holder, .. } if *holder == spec.id));
+            .retain(|i| !(matches!(i, Intent::Create { .. }) && i.is_for(&key)));
         self.save()?;
         fault::point("after-allocate-write");
         self.refresh()?;
@@ -701,7 +745,7 @@ impl Node {
                 "allocated",
                 format!("{} for {}", profile.name, spec.request.size),
             )
-            .holder(&spec.id)
+            .holder(&key)
             .at(
                 decision.gpu,
                 profile.name,
@@ -711,6 +755,7 @@ impl Node {
         );
         Ok(Allocation {
             id: spec.id,
+            namespace: spec.namespace,
             gpu: decision.gpu,
             gpu_uuid,
             profile: profile.name.to_string(),
@@ -721,21 +766,23 @@ impl Node {
             gi: created.gi,
             ci,
             uuid: created.uuid,
-            evict: evicted,
+            evict: evicted.iter().map(|k| k.id.clone()).collect(),
+            evict_holders: evicted,
             device_nodes,
         })
     }
 
     /// Destroys a holder's instance and forgets the holder.
-    fn release_holder(&mut self, id: &str, why: &str) -> Result<(), NodeError> {
-        let Some(h) = self.state.holder(id).cloned() else {
+    fn release_holder(&mut self, key: &HolderKey, why: &str) -> Result<(), NodeError> {
+        let Some(h) = self.state.holder(key).cloned() else {
             return Ok(());
         };
         if let Some(inst) = &h.instance {
             self.state.intents.push(Intent::Destroy {
                 gpu: inst.gpu,
                 gi: inst.gi,
-                holder: id.to_string(),
+                holder: key.id.clone(),
+                namespace: key.namespace.clone(),
             });
             self.save_intent()?;
             fault::point("after-release-intent");
@@ -743,12 +790,12 @@ impl Node {
             fault::point("after-release-destroy");
             self.state
                 .intents
-                .retain(|i| !matches!(i, Intent::Destroy { holder, .. } if holder == id));
+                .retain(|i| !(matches!(i, Intent::Destroy { .. }) && i.is_for(key)));
         }
-        self.state.holders.retain(|x| x.id != id);
+        self.state.holders.retain(|x| !x.is(key));
         self.save()?;
         self.refresh()?;
-        let mut e = Event::new("released", why).holder(id);
+        let mut e = Event::new("released", why).holder(key);
         if let Some(i) = &h.instance {
             e = e.at(i.gpu, &i.profile, i.start, Some(&i.uuid));
         }
@@ -756,22 +803,22 @@ impl Node {
         Ok(())
     }
 
-    /// Releases a holder by id. `Ok(false)` when it holds nothing (already released): releasing
-    /// twice is harmless.
-    pub fn release(&mut self, id: &str) -> Result<bool, NodeError> {
-        if self.state.holder(id).is_none() {
+    /// Releases a holder: that namespace's holder of that id, never another namespace's.
+    /// `Ok(false)` when it holds nothing (already released): releasing twice is harmless.
+    pub fn release(&mut self, key: &HolderKey) -> Result<bool, NodeError> {
+        if self.state.holder(key).is_none() {
             return Ok(false);
         }
-        self.release_holder(id, "released")?;
+        self.release_holder(key, "released")?;
         Ok(true)
     }
 
     /// Records the process whose life is the holder's life (the container's init).
-    pub fn set_process(&mut self, id: &str, process: ProcRef) -> Result<(), NodeError> {
+    pub fn set_process(&mut self, key: &HolderKey, process: ProcRef) -> Result<(), NodeError> {
         let h = self
             .state
-            .holder_mut(id)
-            .ok_or_else(|| NodeError::NoSuchHolder(id.to_string()))?;
+            .holder_mut(key)
+            .ok_or_else(|| NodeError::NoSuchHolder(key.clone()))?;
         h.process = Some(process);
         h.creator = None;
         self.save()

@@ -13,7 +13,7 @@ pub enum QuantityError {
     NoNumber,
     #[error("must be a whole, positive number of a unit (no sign, no fraction)")]
     NotWhole,
-    #[error("has unknown unit `{0}`; use B, K, KB, KiB, Ki, M, MB, MiB, Mi, G, GB, GiB, Gi, T, TB, TiB or Ti")]
+    #[error("has unknown unit `{}`; use B, K, KB, KiB, Ki, M, MB, MiB, Mi, G, GB, GiB, Gi, T, TB, TiB or Ti", crate::excerpt::plain(.0))]
     UnknownUnit(String),
     #[error("has no unit; write it like `10GB` or `10GiB`")]
     NoUnit,

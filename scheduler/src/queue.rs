@@ -54,6 +54,7 @@ pub fn ordered(queue: &[Ticket]) -> Vec<&Ticket> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reservation {
     pub id: String,
+    pub namespace: String,
     pub gpu: u32,
     pub profile: &'static str,
     pub start: u8,
@@ -115,6 +116,7 @@ pub fn reserved_view(
         occupy(&mut hyp, d.gpu, d.profile, d.start, &d.victims);
         held.push(Reservation {
             id: t.id.clone(),
+            namespace: t.namespace.clone(),
             gpu: d.gpu,
             profile: d.profile.name,
             start: d.start,

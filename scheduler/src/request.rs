@@ -4,6 +4,7 @@
 //! what is accepted. A container that names none of the keys makes no request.
 
 use crate::duration::{self, parse_duration};
+use crate::excerpt::quoted;
 use crate::priority::{self, Priority};
 use crate::quantity::{self, parse_bytes};
 use serde::{Deserialize, Serialize};
@@ -143,7 +144,7 @@ mod millis {
 /// Why a request was refused. Displays as one line.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum RequestError {
-    #[error("{source_name} {key}={value:?} {problem}; accepted: {accepted}")]
+    #[error("{source_name} {key}={} {problem}; accepted: {accepted}", quoted(.value))]
     BadValue {
         source_name: &'static str,
         key: String,
@@ -151,7 +152,7 @@ pub enum RequestError {
         problem: String,
         accepted: &'static str,
     },
-    #[error("annotation {key:?} is not a dynamig key; known keys: {known}")]
+    #[error("annotation {} is not a dynamig key; known keys: {known}", quoted(.key))]
     UnknownKey { key: String, known: String },
     #[error("both {memory} and {profile} are set; give exactly one")]
     BothSizes { memory: String, profile: String },
@@ -162,13 +163,25 @@ pub enum RequestError {
         profile: &'static str,
     },
     #[error(
-        "annotation {annotation}={a:?} and env {env}={e:?} disagree; set one, or both the same"
+        "annotation {annotation}={} and env {env}={} disagree; set one, or both the same",
+        quoted(.a),
+        quoted(.e)
     )]
     Disagree {
         annotation: &'static str,
         env: &'static str,
         a: String,
         e: String,
+    },
+    #[error(
+        "env {env} is set twice, to {} and to {}; set it once",
+        quoted(.first),
+        quoted(.second)
+    )]
+    EnvTwice {
+        env: &'static str,
+        first: String,
+        second: String,
     },
     #[error("{0}")]
     Other(String),
@@ -222,7 +235,7 @@ pub fn parse(
             });
         }
     }
-    let env_map: BTreeMap<&str, &str> = env.iter().filter_map(|e| e.split_once('=')).collect();
+    let env_map = env_entries(env)?;
     let mut found: BTreeMap<&'static str, Found> = BTreeMap::new();
     for key in KEYS {
         let a = annotations.get(key.annotation);
@@ -332,6 +345,26 @@ fn k8s_container(annotations: &BTreeMap<String, String>) -> Option<String> {
     let name = annotations.get(K8S_CONTAINER_NAME)?;
     let ok = |s: &str| !s.is_empty() && s.len() <= 253 && s.bytes().all(|b| b.is_ascii_graphic());
     (ok(sandbox) && ok(name)).then(|| format!("{sandbox}/{name}"))
+}
+
+/// `KEY=VALUE` entries as a map. A dynamig key given twice with two values is contradictory and
+/// refused (the runtime would otherwise silently take the last); twice the same value is one
+/// request. Other keys: the last one counts, as in the container.
+fn env_entries(env: &[String]) -> Result<BTreeMap<&str, &str>, RequestError> {
+    let mut map: BTreeMap<&str, &str> = BTreeMap::new();
+    for (k, v) in env.iter().filter_map(|e| e.split_once('=')) {
+        if let Some(key) = KEYS.iter().find(|key| key.env == k) {
+            if let Some(first) = map.get(k).filter(|first| **first != v) {
+                return Err(RequestError::EnvTwice {
+                    env: key.env,
+                    first: first.to_string(),
+                    second: v.to_string(),
+                });
+            }
+        }
+        map.insert(k, v);
+    }
+    Ok(map)
 }
 
 /// A Kubernetes namespace name (an RFC 1123 DNS label).

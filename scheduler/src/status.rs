@@ -117,7 +117,7 @@ fn eviction_info(node: &Node) -> Vec<EvictionInfo> {
             namespace: e.namespace.clone(),
             pid: e.owner.pid,
             reserved: format!("GPU {} {}@{}", e.gpu, e.profile, e.start),
-            victims: e.victims.clone(),
+            victims: e.victims.iter().map(ToString::to_string).collect(),
             waited_ms: now.saturating_sub(e.created_ms),
         })
         .collect()
@@ -149,7 +149,7 @@ fn queue_info(node: &Node, view: &crate::planner::NodeView) -> Vec<QueuedInfo> {
             remaining_ms: t.deadline_ms.saturating_sub(now),
             reserved: held
                 .iter()
-                .find(|r| r.id == t.id)
+                .find(|r| r.id == t.id && r.namespace == t.namespace)
                 .map(|r| format!("GPU {} {}@{}", r.gpu, r.profile, r.start)),
         })
         .collect()

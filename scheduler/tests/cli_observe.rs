@@ -56,7 +56,16 @@ fn status_text_reads_like_nvidia_smi() {
         assert_eq!(row[4], i["profile"].as_str().unwrap());
         assert_eq!(row[5], placement);
         assert_eq!(row[6], format!("{}MiB", i["memory_mib"]));
-        assert_eq!(row[8], i["holder"]["id"].as_str().unwrap());
+        // the holder as namespace/id: two namespaces may each have a container `c1`
+        let h = &i["holder"];
+        assert_eq!(
+            row[8],
+            format!(
+                "{}/{}",
+                h["namespace"].as_str().unwrap(),
+                h["id"].as_str().unwrap()
+            )
+        );
         assert_eq!(row[9], i["holder"]["priority_class"].as_str().unwrap());
         assert_eq!(row[11], "active");
     }

@@ -21,7 +21,9 @@ fn damages(good: &[u8]) -> Vec<(&'static str, Vec<u8>, &'static str)> {
         ("zero length", Vec::new(), "empty"),
         (
             "future version",
-            text.replacen(" v1 ", " v7 ", 1).into_bytes(),
+            text.replacen(" v1 ", " v7 ", 1)
+                .replacen(" v2 ", " v7 ", 1)
+                .into_bytes(),
             "newer dynamig",
         ),
         ("bad checksum", flipped, "checksum"),
@@ -146,4 +148,34 @@ fn unsafe_state_directories_are_refused() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a directory"));
     c.ok(&["status"]);
+}
+
+/// `events.jsonl` (and its rotated `events.jsonl.1`) replaced by a link to a file elsewhere:
+/// the work goes on, nothing is appended to the link's target, and `dynamigctl events` does not
+/// read through it.
+#[test]
+fn a_symlinked_event_log_is_never_written_or_read_through() {
+    let c = Ctl::new();
+    c.ok(&["sim", "init", "a100-40gb"]);
+    let elsewhere = c.dir.path().join("elsewhere.jsonl");
+    let forged = r#"{"time_ms":1,"kind":"allocated","holder":"forged","gpu":null,"profile":null,"start":null,"uuid":null,"message":"x"}"#;
+    std::fs::write(&elsewhere, format!("{forged}\n")).unwrap();
+    for name in ["events.jsonl", "events.jsonl.1"] {
+        std::os::unix::fs::symlink(&elsewhere, c.state_dir().join(name)).unwrap();
+    }
+    c.ok(&["allocate", "a", "--gpu-memory", "10GB"]);
+    c.ok(&["release", "a"]);
+    assert_eq!(
+        std::fs::read_to_string(&elsewhere).unwrap(),
+        format!("{forged}\n"),
+        "appended through the link"
+    );
+    let evs = c.json(&["events", "--json"]);
+    assert!(
+        evs.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["holder"] != "forged"),
+        "read through the link: {evs}"
+    );
 }

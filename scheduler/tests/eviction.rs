@@ -10,7 +10,7 @@ use dynamig::priority::Priority;
 use dynamig::process::ProcRef;
 use dynamig::request::{Request, Size};
 use dynamig::state::file;
-use dynamig::state::{Eviction, HolderState, NodeLock, StateDir};
+use dynamig::state::{Eviction, HolderKey, HolderState, NodeLock, StateDir};
 use std::process::{Child, Command};
 use std::time::Duration;
 
@@ -36,6 +36,10 @@ impl Sim {
         let b = backend::open(&self.dir, BackendChoice::Sim).unwrap();
         Node::with_backend(&self.dir, lock, b).unwrap()
     }
+}
+
+fn k(id: &str) -> HolderKey {
+    HolderKey::new("k8s.io", id)
 }
 
 fn spec(id: &str, profile: &str, priority: i32) -> AllocSpec {
@@ -98,14 +102,16 @@ fn a_container_still_being_created_is_not_a_victim_until_its_process_is_known() 
     // Once its container's process is recorded, it is a victim like any other: that process
     // gets SIGTERM, the creator nothing.
     let (container, container_ref) = sleeper();
-    sim.node().set_process("creating", container_ref).unwrap();
+    sim.node()
+        .set_process(&k("creating"), container_ref)
+        .unwrap();
     let a = sim.node().allocate(spec("boss", "7g.40gb", 125)).unwrap();
     assert_eq!(a.evict, vec!["creating".to_string()]);
     assert!(!container_ref.is_alive());
     assert!(shim_ref.is_alive(), "the creator was signalled");
     let n = sim.node();
     assert_eq!(
-        n.state.holder("creating").map(|h| h.state),
+        n.state.holder(&k("creating")).map(|h| h.state),
         Some(HolderState::Preempted)
     );
     drop(n);
@@ -126,7 +132,7 @@ fn a_retry_of_the_same_kubernetes_container_takes_the_eviction_over() {
     let (first, first_ref) = sleeper();
     {
         let mut n = sim.node();
-        let h = n.state.holder_mut("victim").unwrap();
+        let h = n.state.holder_mut(&k("victim")).unwrap();
         h.state = HolderState::Preempting;
         h.kill_at_ms = Some(now_ms() + 200);
         n.state.evictions.push(Eviction {
@@ -138,7 +144,7 @@ fn a_retry_of_the_same_kubernetes_container_takes_the_eviction_over() {
             profile_id: 0,
             profile: "7g.40gb".into(),
             start: 0,
-            victims: vec!["victim".into()],
+            victims: vec![k("victim")],
             created_ms: now_ms(),
         });
         file::write(&sim.dir.state_file(), &n.state).unwrap();
@@ -169,10 +175,10 @@ fn a_retry_of_the_same_kubernetes_container_takes_the_eviction_over() {
     let n = sim.node();
     assert!(n.state.evictions.is_empty());
     assert_eq!(
-        n.state.holder("victim").map(|h| h.state),
+        n.state.holder(&k("victim")).map(|h| h.state),
         Some(HolderState::Preempted)
     );
-    assert!(n.state.holder("second-attempt").is_some());
+    assert!(n.state.holder(&k("second-attempt")).is_some());
     drop(n);
     stop(victim);
     stop(first);

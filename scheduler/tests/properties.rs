@@ -8,7 +8,7 @@ use dynamig::catalog::{self, Engines};
 use dynamig::node::{AllocSpec, Node};
 use dynamig::priority::Priority;
 use dynamig::request::{Request, Size};
-use dynamig::state::{HolderState, NodeLock, StateDir};
+use dynamig::state::{HolderKey, HolderState, NodeLock, StateDir};
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -81,7 +81,7 @@ proptest! {
                     }
                 }
                 Op::Release(i) => {
-                    let _ = node.release(&format!("h{i}"));
+                    let _ = node.release(&HolderKey::new("t", format!("h{i}")));
                 }
             }
             // Reopen now and then: another process sees the same node.

@@ -9,6 +9,7 @@ use crate::{gpu, mount};
 use containerd_shim::protos::shim::oci::Options;
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{DeleteResponse, ExitSignal, Flags, StartOpts};
+use dynamig_hook::HolderKey;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -72,7 +73,13 @@ impl containerd_shim::Shim for DynamigShim {
             tracing::debug!(container = %self.id, error = %e, "runc delete --force");
         }
         mount::unmount_rootfs(&bundle);
-        gpu::release(&self.id);
+        // Only what this very container was given: a container that asked for nothing, or
+        // whose create was refused, has no record in its bundle and releases nothing, whatever
+        // another namespace's container of the same id holds.
+        let key = HolderKey::new(&self.namespace, &self.id);
+        if gpu::given_in_bundle(&bundle, &key) {
+            gpu::release(&key);
+        }
         Ok(DeleteResponse {
             exit_status: 128 + libc::SIGKILL as u32,
             exited_at: containerd_shim::protos::protobuf::MessageField::some(crate::process::now()),

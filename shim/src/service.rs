@@ -16,6 +16,7 @@ use containerd_shim::protos::topics::*;
 use containerd_shim::protos::ttrpc::{self, TtrpcContext};
 use containerd_shim::protos::types::task::{ProcessInfo, Status};
 use containerd_shim::{ExitSignal, Task};
+use dynamig_hook::HolderKey;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,8 +31,9 @@ struct Container {
     init: Arc<Process>,
     execs: HashMap<String, Arc<Process>>,
     rootfs_mounted: bool,
-    /// dynamig allocated for this container (its holder is released on deletion).
-    injected: bool,
+    /// What dynamig gave this container, if anything (its holder is released on deletion; its
+    /// exec processes get its device env).
+    slice: Option<gpu::Slice>,
 }
 
 #[derive(Default)]
@@ -89,6 +91,11 @@ impl Service {
         };
         s.watch_exits();
         s
+    }
+
+    /// The holder of container `id`: this shim's namespace and that id.
+    fn key(&self, id: &str) -> HolderKey {
+        HolderKey::new(&self.namespace, id)
     }
 
     /// Turns reaped children into process exits and `/tasks/exit` events.
@@ -176,8 +183,8 @@ impl Service {
                 mount::unmount_rootfs(bundle)
             }
         };
-        let injected = match gpu::prepare(&bundle, &req.id, &self.namespace) {
-            Ok(i) => i,
+        let slice = match gpu::prepare(&bundle, &req.id, &self.namespace) {
+            Ok(s) => s,
             Err(e) => {
                 undo_mount(&bundle);
                 return Err(e);
@@ -189,6 +196,7 @@ impl Service {
             stderr: req.stderr.clone(),
             terminal: req.terminal,
         };
+        let injected = slice.is_some();
         let init = Arc::new(Process::new("", stdio.clone(), Vec::new()));
         let pid_file = bundle.join("init.pid");
         let created = (|| -> Result<u32> {
@@ -212,14 +220,14 @@ impl Service {
                     tracing::debug!(container = %req.id, error = %d, "runc delete after a failed create");
                 }
                 if injected {
-                    gpu::release(&req.id);
+                    gpu::release(&self.key(&req.id));
                 }
                 undo_mount(&bundle);
                 return Err(e);
             }
         };
         if injected {
-            gpu::record(&req.id, pid);
+            gpu::record(&self.key(&req.id), pid);
         }
         init.state().pid = pid;
         let (events, cid) = (self.events.clone(), req.id.clone());
@@ -244,7 +252,7 @@ impl Service {
                 init: init.clone(),
                 execs: HashMap::new(),
                 rootfs_mounted: mounted,
-                injected,
+                slice,
             },
         );
         let early = t.unclaimed.remove(&pid).map(|(c, _)| c);
@@ -287,7 +295,17 @@ impl Service {
             )));
         }
         if req.exec_id.is_empty() {
-            runc.run(&["start", &req.id], None)?;
+            if let Err(e) = runc.run(&["start", &req.id], None) {
+                // Evicted between Create and Start: runc only says the container has stopped.
+                let given = self.container(&req.id, |c| Ok(c.slice.is_some()))?;
+                if let Some(why) = given.then(|| gpu::preemption(&self.key(&req.id))).flatten() {
+                    return Err(ShimError::FailedPrecondition(format!(
+                        "dynamig: container {} {why}",
+                        self.key(&req.id)
+                    )));
+                }
+                return Err(e);
+            }
             let pid = p.pid();
             p.set_running(pid);
             self.events.send(
@@ -376,7 +394,7 @@ impl Service {
                 c.init.clone(),
                 c.bundle.clone(),
                 c.rootfs_mounted,
-                c.injected,
+                c.slice.is_some(),
             ))
         })?;
         let (status, pid) = {
@@ -406,7 +424,7 @@ impl Service {
             mount::unmount_rootfs(&bundle);
         }
         if injected {
-            gpu::release(&req.id);
+            gpu::release(&self.key(&req.id));
         }
         if status == Status::CREATED {
             init.set_exited(128 + libc::SIGKILL);
@@ -491,6 +509,10 @@ impl Service {
                 stdout: req.stdout.clone(),
                 stderr: req.stderr.clone(),
                 terminal: req.terminal,
+            };
+            let spec = match &c.slice {
+                Some(slice) => gpu::exec_spec(&spec, slice),
+                None => spec,
             };
             c.execs.insert(
                 req.exec_id.clone(),

@@ -27,7 +27,7 @@ cat "$log"
 [[ $(grep -cE '^    nvidia-cap[0-9]+ nvidia-cap[0-9]+ $' "$log") -eq 4 ]] || fail "not every container showed its two /dev/nvidia-caps nodes"
 # the status table after the interactive request (section 3)
 after=$(sed -n '/^3\. An interactive container/,/^demo OK/p' "$log")
-grep -qE '^\| +0 +[0-9]+ +[0-9]+ +[0-9]+ \| 3g\.20gb .*\| mig1-int +interactive .* active \|$' <<<"$after" || fail "status after step 3 does not show mig1-int on a 3g.20gb"
+grep -qE '^\| +0 +[0-9]+ +[0-9]+ +[0-9]+ \| 3g\.20gb .*\| ([a-z0-9._-]+/)?mig1-int +interactive .* active \|$' <<<"$after" || fail "status after step 3 does not show mig1-int on a 3g.20gb"
 [[ $(grep -cE '^\|.* preempted ' <<<"$after") -eq 1 ]] || fail "status after step 3 does not show exactly one preempted container"
 [[ $(grep -cE '^\|.* active \|$' <<<"$after") -eq 3 ]] || fail "status after step 3 does not show three active devices"
 [[ $(grep -cE '^[0-9][0-9T:.Z-]+ +preempted ' <<<"$after") -eq 1 ]] || fail "events do not show exactly one preemption"

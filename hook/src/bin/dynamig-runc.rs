@@ -1,15 +1,19 @@
 //! `dynamig-runc`: a runc-compatible wrapper. On `create`/`run` of a container whose spec asks for
 //! a MIG slice (`dynamig.io/*` annotations or `DYNAMIG_*` env), it allocates one under the node
 //! lock, edits the bundle's `config.json`, and execs the real runc with the same arguments. On
-//! `delete` it runs runc, then releases the container's slice (a lock-free read of the state
-//! first: a container that holds nothing costs no lock and no write). Every other call, and
+//! `delete` it runs runc, then releases the container's slice: only when runc's record of the
+//! container says dynamig gave it one (`dynamig.io/injected`, naming this namespace and id),
+//! and after a lock-free read of the state (a container that holds nothing costs no lock and
+//! no write). Every other call, and
 //! every container without a request, goes straight to runc untouched.
 //!
 //! The real runc: `$DYNAMIG_RUNC`, else the first `runc` on `PATH` that is not this program,
 //! else `/usr/bin/runc` or `/usr/sbin/runc`.
 
 use anyhow::{Context, Result};
+use dynamig::state::HolderKey;
 use dynamig_hook::errlog;
+use dynamig_hook::injected::Injected;
 use dynamig_hook::runc_args::{Invocation, Verb};
 use dynamig_hook::runtime::{self, Prepared};
 use std::ffi::OsString;
@@ -74,7 +78,73 @@ fn main() -> ExitCode {
         Verb::Other => exec_runc(&args),
         Verb::Create { bundle, id, run } => create(&inv, bundle.as_deref(), id, *run, &args),
         Verb::Delete { id } => delete(&inv, id, &args),
+        Verb::Start { id } => start(&inv, id, &args),
+        Verb::Exec { id, process } => {
+            exec_env(&inv, id, process);
+            exec_runc(&args)
+        }
     }
+}
+
+/// `exec --process FILE`: when dynamig gave this container a slice, its exec process sees it
+/// too (the engine built the process from its own copy of the spec, which lacks it). Anything
+/// that goes wrong is logged and the exec goes on as asked.
+fn exec_env(inv: &Invocation, id: &str, process: &Path) {
+    let key = HolderKey::new(inv.namespace(), id);
+    let Some(record) = Injected::from_runc_state(&inv.state_root(), id).filter(|r| r.is_for(&key))
+    else {
+        return;
+    };
+    let Some(env) = dynamig_hook::exec_env::from_record(&record) else {
+        return;
+    };
+    let edited = std::fs::read(process).and_then(|p| {
+        let new = dynamig_hook::exec_env::set(&p, &env);
+        if new == p {
+            return Ok(());
+        }
+        std::fs::write(process, new)
+    });
+    if let Err(e) = edited {
+        dynamig_hook::logging::init("dynamig-runc");
+        tracing::warn!(holder = id, namespace = %key.namespace, error = %e, "cannot give the exec process the container's device env");
+    }
+}
+
+/// `start`: straight to runc, unless dynamig gave this container a slice: then runc runs as a
+/// child, and when it fails and the container was preempted between its create and its start,
+/// the error says so (runc's own is "cannot start a container that has stopped").
+fn start(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
+    let key = HolderKey::new(inv.namespace(), id);
+    let given = Injected::from_runc_state(&inv.state_root(), id).is_some_and(|r| r.is_for(&key));
+    if !given {
+        return exec_runc(args);
+    }
+    let runc = match find_runc() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dynamig-runc: {e:#}");
+            return ExitCode::from(127);
+        }
+    };
+    let status = match Command::new(&runc).args(args).status() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dynamig-runc: cannot execute {}: {e}", runc.display());
+            return ExitCode::from(127);
+        }
+    };
+    if !status.success() {
+        if let Some(why) = runtime::preemption(&key) {
+            let msg = format!("dynamig: container {key} {why}");
+            errlog::report(
+                inv.global.log.as_deref(),
+                inv.global.log_format.as_deref(),
+                &msg,
+            );
+        }
+    }
+    ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1))
 }
 
 fn create(
@@ -106,11 +176,13 @@ fn create(
 }
 
 fn delete(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
-    // Ask runc's own record, before runc removes it, whether dynamig edited this container.
-    let injected = runtime::runc_state_injected(&inv.state_root(), id);
-    // Nothing to release afterwards (a container dynamig did not edit, or no holder of that id,
-    // which nothing can add now): hand the call straight to runc.
-    if injected == Some(false) || !runtime::may_hold(id) {
+    let key = HolderKey::new(inv.namespace(), id);
+    // Ask runc's own record, before runc removes it, whether dynamig gave this very container
+    // (this namespace, this id) a slice. Nothing to release afterwards (a container dynamig
+    // did not edit, one of another namespace, no record left, or no such holder, which nothing
+    // can add now): hand the call straight to runc.
+    let given = Injected::from_runc_state(&inv.state_root(), id).is_some_and(|r| r.is_for(&key));
+    if !given || !runtime::may_hold(&key) {
         return exec_runc(args);
     }
     let runc = match find_runc() {
@@ -128,18 +200,12 @@ fn delete(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
         }
     };
     let code = status.code().unwrap_or(1);
-    if status.success() && injected != Some(false) {
-        match runtime::release(id) {
-            Ok(_) => {}
-            // A container of unknown origin (no runc record) on a node without dynamig state
-            // is not an error worth more than a log line.
-            Err(e) if injected.is_none() => {
-                tracing::debug!(holder = id, error = %e, "release after delete skipped")
-            }
-            Err(e) => {
-                tracing::error!(holder = id, error = %e, "release after delete failed; the next reconcile releases it");
-                eprintln!("dynamig-runc: release of {id} failed: {e} (the next dynamig call reconciles it)");
-            }
+    if status.success() {
+        if let Err(e) = runtime::release(&key) {
+            tracing::error!(holder = id, namespace = %key.namespace, error = %e, "release after delete failed; the next reconcile releases it");
+            eprintln!(
+                "dynamig-runc: release of {key} failed: {e} (the next dynamig call reconciles it)"
+            );
         }
     }
     ExitCode::from(u8::try_from(code).unwrap_or(1))

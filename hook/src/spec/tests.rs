@@ -7,6 +7,7 @@ const SPEC: &str = r#"{"ociVersion":"1.0.2-dev","process":{"user":{"uid":0,"gid"
 fn alloc() -> Allocation {
     Allocation {
         id: "c1".into(),
+        namespace: "ns1".into(),
         gpu: 0,
         gpu_uuid: "GPU-0".into(),
         profile: "2g.10gb".into(),
@@ -15,6 +16,7 @@ fn alloc() -> Allocation {
         ci: 0,
         uuid: "MIG-abc".into(),
         evict: vec![],
+        evict_holders: vec![],
         device_nodes: vec![
             DeviceNode {
                 path: "/dev/nvidia-caps/nvidia-cap48".into(),
@@ -109,7 +111,14 @@ fn inject_adds_devices_rules_env_hooks_annotation() {
     assert_eq!(cr[1]["path"], "/opt/dynamig/bin/dynamig-hook");
     assert_eq!(
         cr[1]["args"],
-        json!(["dynamig-hook", "create-runtime", "--id", "c1"])
+        json!([
+            "dynamig-hook",
+            "create-runtime",
+            "--namespace",
+            "ns1",
+            "--id",
+            "c1"
+        ])
     );
     assert_eq!(cr[1]["env"], json!(["DYNAMIG_STATE_DIR=/run/dynamig"]));
     // `runc create`: released by `dynamig-runc delete`, no poststop hook
@@ -125,7 +134,14 @@ fn inject_adds_devices_rules_env_hooks_annotation() {
     assert_eq!(ps.len(), 1);
     assert_eq!(
         ps[0]["args"],
-        json!(["dynamig-hook", "poststop", "--id", "c1"])
+        json!([
+            "dynamig-hook",
+            "poststop",
+            "--namespace",
+            "ns1",
+            "--id",
+            "c1"
+        ])
     );
     let ann = v
         .pointer("/annotations/dynamig.io~1injected")
@@ -134,6 +150,11 @@ fn inject_adds_devices_rules_env_hooks_annotation() {
         .unwrap();
     let ann: Value = serde_json::from_str(ann).unwrap();
     assert_eq!(ann["uuid"], "MIG-abc");
+    // who was given it: the durable record an entry point releases by
+    assert_eq!(
+        (&ann["namespace"], &ann["holder"]),
+        (&json!("ns1"), &json!("c1"))
+    );
     assert_eq!(ann["profile"], "2g.10gb");
     assert_eq!(ann["placement"], json!({"start":4,"size":2}));
     assert_eq!(ann["devices"][0], "/dev/nvidia-caps/nvidia-cap48");

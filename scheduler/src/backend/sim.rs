@@ -80,6 +80,10 @@ fn fake_uuid(prefix: &str, a: u64, b: u64) -> String {
     )
 }
 
+impl file::Versioned for SimNode {
+    const VERSION: u32 = 1;
+}
+
 impl SimNode {
     /// A node with one GPU per model key, MIG enabled on each.
     pub fn new(models: &[&str]) -> Result<SimNode, BackendError> {

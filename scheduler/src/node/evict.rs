@@ -22,7 +22,7 @@ use crate::events::{now_ms, Event};
 use crate::fault;
 use crate::planner::Decision;
 use crate::process::ProcRef;
-use crate::state::{Eviction, HolderState, Intent};
+use crate::state::{Eviction, HolderKey, HolderState, Intent};
 use nix::sys::signal::Signal;
 use std::time::{Duration, Instant};
 
@@ -63,20 +63,21 @@ impl Node {
         if let Err(e) = self.save() {
             return Some(Err(e));
         }
-        self.event(Event::new("taken-over", message).holder(&spec.id));
+        self.event(Event::new("taken-over", message).holder(&spec.key()));
         Some(self.wait_and_finish(spec.clone()))
     }
 
     /// Step 1: reserve, mark, signal, under the lock.
     fn reserve(&mut self, spec: &AllocSpec, d: &Decision) -> Result<(), NodeError> {
         let now = now_ms();
-        let mut victims = Vec::new();
+        let mut victims: Vec<HolderKey> = Vec::new();
         for v in &d.victims {
-            if let Some(h) = self.state.holder_mut(&v.id) {
+            let key = v.key();
+            if let Some(h) = self.state.holder_mut(&key) {
                 h.state = HolderState::Preempting;
                 h.kill_at_ms = Some(now.saturating_add(h.grace_period_ms));
                 h.created_ms = now;
-                victims.push(v.id.clone());
+                victims.push(key);
             }
         }
         self.state.evictions.push(Eviction {
@@ -112,7 +113,7 @@ impl Node {
 
     /// Steps 2 and 3 for the eviction this process owns for `spec.id`.
     fn wait_and_finish(&mut self, spec: AllocSpec) -> Result<Allocation, NodeError> {
-        let targets = self.targets(&spec.id);
+        let targets = self.targets(&spec.key());
         self.unlocked(|| {
             fault::point("after-evict-unlock");
             wait_gone(&targets);
@@ -121,8 +122,8 @@ impl Node {
     }
 
     /// The processes of the victims of the eviction for `id`.
-    fn targets(&self, id: &str) -> Vec<Target> {
-        let Some(ev) = self.state.eviction_for(id) else {
+    fn targets(&self, key: &HolderKey) -> Vec<Target> {
+        let Some(ev) = self.state.eviction_for(key) else {
             return Vec::new();
         };
         ev.victims
@@ -141,14 +142,15 @@ impl Node {
     /// Step 3, under the lock again.
     fn finish(&mut self, spec: AllocSpec) -> Result<Allocation, NodeError> {
         let me = ProcRef::current();
+        let key = spec.key();
         let Some(at) = self
             .state
             .evictions
             .iter()
-            .position(|e| e.holder == spec.id && e.owner == me)
+            .position(|e| e.is(&key) && e.owner == me)
         else {
-            let e = NodeError::EvictionTakenOver(spec.id.clone());
-            self.event(Event::new("refused", e.to_string()).holder(&spec.id));
+            let e = NodeError::EvictionTakenOver(key.clone());
+            self.event(Event::new("refused", e.to_string()).holder(&key));
             return Err(e);
         };
         let ev = self.state.evictions[at].clone();
@@ -160,7 +162,7 @@ impl Node {
             .filter_map(|h| {
                 h.signallable()
                     .filter(|p| p.is_alive())
-                    .map(|p| (h.id.clone(), p.pid))
+                    .map(|p| (h.key().to_string(), p.pid))
             })
             .collect();
         if let Some((victim, pid)) = alive.into_iter().next() {
@@ -170,7 +172,7 @@ impl Node {
             return Err(NodeError::VictimAlive { victim, pid });
         }
         for v in &ev.victims {
-            self.destroy_victim(v, &spec.id)?;
+            self.destroy_victim(v, &key.to_string())?;
         }
         self.state.evictions.remove(at);
         let profile = self
@@ -188,7 +190,7 @@ impl Node {
     }
 
     /// Destroys a victim's instance once its process is gone; it stays, as `preempted`.
-    pub(super) fn destroy_victim(&mut self, victim: &str, by: &str) -> Result<(), NodeError> {
+    pub(super) fn destroy_victim(&mut self, victim: &HolderKey, by: &str) -> Result<(), NodeError> {
         let Some(h) = self.state.holder(victim).cloned() else {
             return Ok(());
         };
@@ -196,7 +198,8 @@ impl Node {
             self.state.intents.push(Intent::Destroy {
                 gpu: inst.gpu,
                 gi: inst.gi,
-                holder: victim.to_string(),
+                holder: victim.id.clone(),
+                namespace: victim.namespace.clone(),
             });
             self.save_intent()?;
             fault::point("after-evict-intent");
@@ -204,7 +207,7 @@ impl Node {
             fault::point("after-evict-destroy");
             self.state
                 .intents
-                .retain(|i| !matches!(i, Intent::Destroy { holder, .. } if holder == victim));
+                .retain(|i| !(matches!(i, Intent::Destroy { .. }) && i.is_for(victim)));
             self.event(
                 Event::new("preempted", format!("evicted for {by}"))
                     .holder(victim)
@@ -224,8 +227,8 @@ impl Node {
     }
 
     /// Sends `sig` to a holder's container process (never to its creator).
-    fn signal(&self, id: &str, sig: Signal) {
-        if let Some(p) = self.state.holder(id).and_then(|h| h.signallable()) {
+    fn signal(&self, key: &HolderKey, sig: Signal) {
+        if let Some(p) = self.state.holder(key).and_then(|h| h.signallable()) {
             p.signal(sig);
         }
     }
@@ -250,7 +253,7 @@ impl Node {
                         e.gpu, e.profile, e.start, e.owner.pid
                     ),
                 )
-                .holder(&e.holder),
+                .holder(&e.key()),
             );
         }
         !gone.is_empty()
@@ -260,13 +263,13 @@ impl Node {
     /// over, and once their process is gone, their instance is destroyed. True if the state
     /// changed.
     pub(super) fn settle_preempting(&mut self, now: u64) -> Result<bool, NodeError> {
-        let orphans: Vec<String> = self
+        let orphans: Vec<HolderKey> = self
             .state
             .holders
             .iter()
             .filter(|h| h.state == HolderState::Preempting)
-            .filter(|h| self.state.eviction_of_victim(&h.id).is_none())
-            .map(|h| h.id.clone())
+            .filter(|h| self.state.eviction_of_victim(&h.key()).is_none())
+            .map(|h| h.key())
             .collect();
         let mut changed = false;
         for id in orphans {

@@ -10,7 +10,7 @@ use crate::planner::{Decision, PlanRequest, Refusal};
 use crate::process::ProcRef;
 use crate::queue::{self, Admission};
 use crate::request::Request;
-use crate::state::{StateDir, Ticket};
+use crate::state::{HolderKey, StateDir, Ticket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -25,16 +25,17 @@ const EXPIRY_SLACK_MS: u64 = 5_000;
 impl Node {
     /// Plans `spec` under the reservations of the tickets ahead of it.
     pub(super) fn decide(&self, spec: &AllocSpec) -> Result<Decision, NodeError> {
-        let key = match self.state.queue.iter().find(|t| t.id == spec.id) {
+        let holder = spec.key();
+        let key = match self.state.queue.iter().find(|t| t.is(&holder)) {
             Some(t) if t.waiter != ProcRef::current() => {
-                return Err(NodeError::AlreadyQueued(spec.id.clone()))
+                return Err(NodeError::AlreadyQueued(holder))
             }
             Some(t) => queue::key(t),
             None => queue::arrival_key(spec.request.priority),
         };
         let d = self.decide_at(&spec.request, key)?;
         // The node policy (docs/policy.md): a namespace that may not evict waits for free room.
-        let victims: Vec<String> = d.victims.iter().map(|v| v.id.clone()).collect();
+        let victims: Vec<String> = d.victims.iter().map(|v| v.key().to_string()).collect();
         crate::policy::from_env()?
             .allowance(&spec.namespace, spec.request.k8s_namespace.as_deref())
             .admit_victims(&victims)?;
@@ -76,24 +77,24 @@ impl Node {
             } else {
                 return true;
             };
-            dropped.push((t.id.clone(), why));
+            dropped.push((t.key(), why));
             false
         });
         let changed = !dropped.is_empty();
-        for (id, why) in dropped {
-            self.event(Event::new("expired", format!("ticket dropped: {why}")).holder(&id));
+        for (key, why) in dropped {
+            self.event(Event::new("expired", format!("ticket dropped: {why}")).holder(&key));
         }
         changed
     }
 
-    /// Removes this process's ticket for `id` (never another waiter's), saves, and records why.
-    fn withdraw(&mut self, id: &str, kind: &str, why: String) -> Result<(), NodeError> {
+    /// Removes this process's ticket for `key` (never another waiter's), saves, and records why.
+    fn withdraw(&mut self, key: &HolderKey, kind: &str, why: String) -> Result<(), NodeError> {
         let before = self.state.queue.len();
         let me = ProcRef::current();
-        self.state.queue.retain(|t| t.id != id || t.waiter != me);
+        self.state.queue.retain(|t| !t.is(key) || t.waiter != me);
         if self.state.queue.len() != before {
             self.save()?;
-            self.event(Event::new(kind, why).holder(id));
+            self.event(Event::new(kind, why).holder(key));
         }
         Ok(())
     }
@@ -148,7 +149,7 @@ pub fn allocate_waiting(
                     .any(|e| e.retry_key.is_some() && e.retry_key == spec.request.k8s_container)
             {
                 node.withdraw(
-                    &spec.id,
+                    &spec.key(),
                     "served",
                     "takes over an eviction in flight".into(),
                 )?;
@@ -163,12 +164,10 @@ pub fn allocate_waiting(
         let e = match attempt {
             Ok(d) => {
                 if mine.is_some() {
-                    node.state
-                        .queue
-                        .retain(|t| t.id != spec.id || t.waiter != me);
+                    let key = spec.key();
+                    node.state.queue.retain(|t| !t.is(&key) || t.waiter != me);
                     node.event(
-                        Event::new("served", format!("after waiting {waited_ms} ms"))
-                            .holder(&spec.id),
+                        Event::new("served", format!("after waiting {waited_ms} ms")).holder(&key),
                     );
                 }
                 let a = node.carry_out(spec, d)?;
@@ -176,22 +175,22 @@ pub fn allocate_waiting(
             }
             Err(e) => e,
         };
-        let id = spec.id.clone();
+        let key = spec.key();
         if !waitable(&e) || wait.is_zero() {
             if mine.is_some() {
-                node.withdraw(&id, "withdrawn", format!("stopped waiting: {e}"))?;
+                node.withdraw(&key, "withdrawn", format!("stopped waiting: {e}"))?;
             }
             if matches!(
                 e,
                 NodeError::Refused(_) | NodeError::Reserved { .. } | NodeError::Policy(_)
             ) {
-                node.event(Event::new("refused", e.to_string()).holder(&id));
+                node.event(Event::new("refused", e.to_string()).holder(&key));
             }
             return Err(e);
         }
         if cancel.load(Ordering::Relaxed) {
             node.withdraw(
-                &id,
+                &key,
                 "withdrawn",
                 format!("interrupted after {waited_ms} ms"),
             )?;
@@ -200,7 +199,7 @@ pub fn allocate_waiting(
         let elapsed = started.elapsed();
         if elapsed >= wait {
             node.withdraw(
-                &id,
+                &key,
                 "expired",
                 format!("gave up after waiting {waited_ms} ms: {e}"),
             )?;
@@ -209,7 +208,7 @@ pub fn allocate_waiting(
                 last: Box::new(e),
             });
         }
-        if node.state.queue.iter().all(|t| t.id != id) {
+        if !node.state.queue.iter().any(|t| t.is(&key)) {
             let t = match &mine {
                 // Re-queued in its old place (someone rewrote the state without it).
                 Some(t) => t.clone(),
@@ -218,7 +217,7 @@ pub fn allocate_waiting(
                     node.state.next_ticket += 1;
                     let now = now_ms();
                     Ticket {
-                        id: id.clone(),
+                        id: spec.id.clone(),
                         namespace: spec.namespace.clone(),
                         request: spec.request.clone(),
                         asked: spec.request.size.to_string(),
@@ -236,7 +235,7 @@ pub fn allocate_waiting(
                     "queued",
                     format!("waits up to {} for room: {e}", format_duration(wait)),
                 )
-                .holder(&id),
+                .holder(&key),
             );
             mine = Some(t);
         }

@@ -47,10 +47,17 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Victim {
     pub id: String,
+    pub namespace: String,
     pub gpu: u32,
     pub profile: &'static str,
     pub start: u8,
     pub priority: i32,
+}
+
+impl Victim {
+    pub fn key(&self) -> crate::state::HolderKey {
+        crate::state::HolderKey::new(&self.namespace, &self.id)
+    }
 }
 
 /// What the planner decided.

@@ -139,12 +139,13 @@ pub fn plan(node: &NodeView, req: &PlanRequest) -> Result<Decision, Refusal> {
         .iter()
         .map(|&i| {
             let inst = &gpu.instances[i];
-            let (id, priority) = match &inst.owner {
-                Owner::Holder(h) => (h.id.clone(), h.priority.0),
-                Owner::Foreign => (String::new(), 0),
+            let (id, namespace, priority) = match &inst.owner {
+                Owner::Holder(h) => (h.id.clone(), h.namespace.clone(), h.priority.0),
+                Owner::Foreign => (String::new(), String::new(), 0),
             };
             Victim {
                 id,
+                namespace,
                 gpu: gpu.index,
                 profile: inst.profile.name,
                 start: inst.start,

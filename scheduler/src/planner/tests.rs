@@ -43,6 +43,7 @@ fn apply(node: &mut NodeView, d: &Decision, id: &str, prio: &str, seq: u64) {
         start: d.start,
         owner: Owner::Holder(HolderRef {
             id: id.into(),
+            namespace: String::new(),
             priority: p,
             preemptible: p.default_preemptible(),
             seq,
@@ -130,6 +131,7 @@ fn fewest_victims_then_lowest_priority_then_youngest() {
     let h = |id: &str, p: i32, seq| {
         Owner::Holder(HolderRef {
             id: id.into(),
+            namespace: String::new(),
             priority: Priority(p),
             preemptible: true,
             seq,
@@ -214,6 +216,7 @@ fn memory_request_uses_the_same_memory_larger_profile_to_avoid_eviction() {
     let h = |id: &str| {
         Owner::Holder(HolderRef {
             id: id.into(),
+            namespace: String::new(),
             priority: Priority(200),
             preemptible: false,
             seq: 1,

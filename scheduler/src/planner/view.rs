@@ -16,6 +16,7 @@ pub enum Owner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HolderRef {
     pub id: String,
+    pub namespace: String,
     pub priority: Priority,
     pub preemptible: bool,
     /// Allocation order: larger is younger.

@@ -18,6 +18,7 @@ fn gpu(index: u32, smalls: &[(u8, &str)]) -> GpuView {
                 start: *start,
                 owner: Owner::Holder(HolderRef {
                     id: (*id).into(),
+                    namespace: String::new(),
                     priority: Priority(50),
                     preemptible: false,
                     seq: u64::from(*start),

@@ -176,12 +176,13 @@ pub(super) fn decision(g: &GpuView, p: &'static Profile, s: u8, victims: &[usize
             .iter()
             .map(|&i| {
                 let inst = &g.instances[i];
-                let (id, priority) = match &inst.owner {
-                    Owner::Holder(h) => (h.id.clone(), h.priority.0),
-                    Owner::Foreign => (String::new(), 0),
+                let (id, namespace, priority) = match &inst.owner {
+                    Owner::Holder(h) => (h.id.clone(), h.namespace.clone(), h.priority.0),
+                    Owner::Foreign => (String::new(), String::new(), 0),
                 };
                 Victim {
                     id,
+                    namespace,
                     gpu: g.index,
                     profile: inst.profile.name,
                     start: inst.start,

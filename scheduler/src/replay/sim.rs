@@ -199,6 +199,7 @@ fn place(view: &mut NodeView, d: &Decision, job: &Job) {
             start: d.start,
             owner: Owner::Holder(HolderRef {
                 id: job.id.to_string(),
+                namespace: String::new(),
                 priority: job.priority,
                 preemptible: job.preemptible,
                 seq: job.id,

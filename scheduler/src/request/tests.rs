@@ -156,3 +156,84 @@ fn unknown_key_with_control_characters_stays_one_line() {
         assert!(e.contains("is not a dynamig key"), "{e}");
     }
 }
+
+/// A 1 MiB value or a 200 KB key is not echoed whole into the create error (which containerd
+/// shows and the runtime log keeps): its first 64 characters and its length.
+#[test]
+fn huge_values_and_keys_are_cut_in_refusals() {
+    let value = format!("1{}", "X".repeat(1 << 20));
+    for (a, env) in [
+        (ann(&[(GPU_MEMORY.annotation, value.as_str())]), vec![]),
+        (ann(&[]), vec![format!("DYNAMIG_GPU_MEMORY={value}")]),
+        (ann(&[(MIG_PROFILE.annotation, value.as_str())]), vec![]),
+        (
+            ann(&[
+                (GPU_MEMORY.annotation, "1GB"),
+                (WAIT.annotation, value.as_str()),
+            ]),
+            vec![],
+        ),
+        (
+            ann(&[(GPU_MEMORY.annotation, "1GB")]),
+            vec![format!("DYNAMIG_GPU_MEMORY={value}")],
+        ),
+    ] {
+        let e = parse(&a, &env).unwrap_err().to_string();
+        assert!(e.len() < 700, "{} bytes: {}", e.len(), &e[..200]);
+        assert!(e.contains(&format!("… ({} bytes)", value.len())), "{e}");
+        assert!(e.contains(&format!("1{}", "X".repeat(63))), "{e}");
+        assert!(!e.contains(&"X".repeat(65)), "{e}");
+    }
+    let key = format!("dynamig.io/{}", "k".repeat(200_000));
+    let e = parse(&ann(&[(key.as_str(), "1GB")]), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.len() < 400, "{} bytes", e.len());
+    assert!(
+        e.contains(&format!("… ({} bytes) is not a dynamig key", key.len())),
+        "{e}"
+    );
+}
+
+/// `DYNAMIG_GPU_MEMORY` twice in one process env with two values: contradictory, refused (the
+/// last one would otherwise win silently). The same value twice is one request.
+#[test]
+fn a_dynamig_env_key_twice_must_agree() {
+    let e = parse(
+        &ann(&[]),
+        &[
+            "DYNAMIG_GPU_MEMORY=10GB".into(),
+            "DYNAMIG_GPU_MEMORY=40GB".into(),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RequestError::EnvTwice {
+                env: "DYNAMIG_GPU_MEMORY",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = e.to_string();
+    assert!(
+        e.contains("DYNAMIG_GPU_MEMORY is set twice, to \"10GB\" and to \"40GB\""),
+        "{e}"
+    );
+    let r = parse(
+        &ann(&[]),
+        &[
+            "DYNAMIG_GPU_MEMORY=10GB".into(),
+            "DYNAMIG_GPU_MEMORY=10GB".into(),
+        ],
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(r.size.to_string(), "gpu-memory 10GB");
+    // other variables may repeat, as they may in any container
+    assert!(parse(&ann(&[]), &["PATH=/a".into(), "PATH=/b".into()])
+        .unwrap()
+        .is_none());
+}

@@ -5,13 +5,17 @@
 //! - [`lock`]: the node-wide `flock` every entry point holds around decide-act-write.
 //! - [`file`]: atomic, versioned, checksummed writes and checked reads.
 //! - [`model`]: what the file holds: holders, their instances, and write-ahead intents.
+//! - `migrate`: reading a state file of an older version.
+//! - [`regular`]: opening the event log and the runtime log, never through a link.
 
 pub mod dir;
 pub mod file;
 pub mod lock;
+mod migrate;
 pub mod model;
+pub mod regular;
 
 pub use dir::StateDir;
 pub use file::StateFileError;
 pub use lock::{LockError, NodeLock};
-pub use model::{Eviction, Holder, HolderState, InstanceRef, Intent, NodeState, Ticket};
+pub use model::{Eviction, Holder, HolderKey, HolderState, InstanceRef, Intent, NodeState, Ticket};

@@ -4,6 +4,35 @@ use crate::priority::Priority;
 use crate::process::ProcRef;
 use crate::request::Request;
 use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Who a holder is: a container is known by its id *within its containerd namespace*
+/// (`default/c1` and `tenant/c1` are two containers), and so is every holder, ticket and
+/// intent. Written `namespace/id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HolderKey {
+    pub namespace: String,
+    pub id: String,
+}
+
+impl HolderKey {
+    pub fn new(namespace: impl Into<String>, id: impl Into<String>) -> HolderKey {
+        HolderKey {
+            namespace: namespace.into(),
+            id: id.into(),
+        }
+    }
+
+    pub fn is(&self, namespace: &str, id: &str) -> bool {
+        self.namespace == namespace && self.id == id
+    }
+}
+
+impl fmt::Display for HolderKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.id)
+    }
+}
 
 /// A MIG instance that dynamig created for a holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +102,14 @@ pub struct Holder {
 }
 
 impl Holder {
+    pub fn key(&self) -> HolderKey {
+        HolderKey::new(&self.namespace, &self.id)
+    }
+
+    pub fn is(&self, key: &HolderKey) -> bool {
+        key.is(&self.namespace, &self.id)
+    }
+
     /// The process that decides liveness: the container's, else its creator's.
     pub fn watched(&self) -> Option<&ProcRef> {
         self.process.as_ref().or(self.creator.as_ref())
@@ -112,7 +149,7 @@ pub struct Eviction {
     pub profile: String,
     pub start: u8,
     /// The holders being preempted for it (all `preempting`).
-    pub victims: Vec<String>,
+    pub victims: Vec<HolderKey>,
     /// Unix time in milliseconds.
     pub created_ms: u64,
 }
@@ -122,15 +159,57 @@ pub struct Eviction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Intent {
-    /// Creating `profile_id@start` on `gpu` for `holder`.
+    /// Creating `profile_id@start` on `gpu` for `namespace/holder`.
     Create {
         gpu: u32,
         profile_id: u32,
         start: u8,
         holder: String,
+        namespace: String,
     },
-    /// Destroying GPU instance `gi` on `gpu`, held by `holder`.
-    Destroy { gpu: u32, gi: u32, holder: String },
+    /// Destroying GPU instance `gi` on `gpu`, held by `namespace/holder`.
+    Destroy {
+        gpu: u32,
+        gi: u32,
+        holder: String,
+        namespace: String,
+    },
+}
+
+impl Eviction {
+    /// The requester's key.
+    pub fn key(&self) -> HolderKey {
+        HolderKey::new(&self.namespace, &self.holder)
+    }
+
+    pub fn is(&self, key: &HolderKey) -> bool {
+        key.is(&self.namespace, &self.holder)
+    }
+}
+
+impl Intent {
+    /// The holder the intent is for.
+    pub fn key(&self) -> HolderKey {
+        match self {
+            Intent::Create {
+                holder, namespace, ..
+            }
+            | Intent::Destroy {
+                holder, namespace, ..
+            } => HolderKey::new(namespace, holder),
+        }
+    }
+
+    pub fn is_for(&self, key: &HolderKey) -> bool {
+        match self {
+            Intent::Create {
+                holder, namespace, ..
+            }
+            | Intent::Destroy {
+                holder, namespace, ..
+            } => key.is(namespace, holder),
+        }
+    }
 }
 
 /// A request waiting for room (`dynamig.io/wait`): see `docs/wait-queue.md`.
@@ -150,6 +229,16 @@ pub struct Ticket {
     pub enqueued_ms: u64,
     /// Unix time in milliseconds after which the waiter gives up.
     pub deadline_ms: u64,
+}
+
+impl Ticket {
+    pub fn key(&self) -> HolderKey {
+        HolderKey::new(&self.namespace, &self.id)
+    }
+
+    pub fn is(&self, key: &HolderKey) -> bool {
+        key.is(&self.namespace, &self.id)
+    }
 }
 
 /// The whole state file.
@@ -172,24 +261,38 @@ pub struct NodeState {
 }
 
 impl NodeState {
-    pub fn holder(&self, id: &str) -> Option<&Holder> {
-        self.holders.iter().find(|h| h.id == id)
+    pub fn holder(&self, key: &HolderKey) -> Option<&Holder> {
+        self.holders.iter().find(|h| h.is(key))
     }
 
-    pub fn holder_mut(&mut self, id: &str) -> Option<&mut Holder> {
-        self.holders.iter_mut().find(|h| h.id == id)
+    pub fn holder_mut(&mut self, key: &HolderKey) -> Option<&mut Holder> {
+        self.holders.iter_mut().find(|h| h.is(key))
     }
 
-    /// The eviction in flight for the requester `id`.
-    pub fn eviction_for(&self, id: &str) -> Option<&Eviction> {
-        self.evictions.iter().find(|e| e.holder == id)
+    /// Whether the state names `key` as a holder or in an intent: what a release could act on.
+    pub fn names(&self, key: &HolderKey) -> bool {
+        self.holder(key).is_some() || self.intents.iter().any(|i| i.is_for(key))
     }
 
-    /// The eviction in flight that preempts holder `id`.
-    pub fn eviction_of_victim(&self, id: &str) -> Option<&Eviction> {
+    /// The namespaces that have a holder `id` (for a hint when the one asked for has none).
+    pub fn namespaces_holding(&self, id: &str) -> Vec<String> {
+        self.holders
+            .iter()
+            .filter(|h| h.id == id)
+            .map(|h| h.namespace.clone())
+            .collect()
+    }
+
+    /// The eviction in flight for the requester `key`.
+    pub fn eviction_for(&self, key: &HolderKey) -> Option<&Eviction> {
+        self.evictions.iter().find(|e| e.is(key))
+    }
+
+    /// The eviction in flight that preempts holder `key`.
+    pub fn eviction_of_victim(&self, key: &HolderKey) -> Option<&Eviction> {
         self.evictions
             .iter()
-            .find(|e| e.victims.iter().any(|v| v == id))
+            .find(|e| e.victims.iter().any(|v| v == key))
     }
 
     /// The holder of GPU instance `gi` on `gpu`.

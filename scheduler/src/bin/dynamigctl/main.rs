@@ -13,9 +13,12 @@ use dynamig::backend::sim::SimNode;
 use dynamig::node::{AllocSpec, Node, NodeError};
 use dynamig::process::ProcRef;
 use dynamig::request::{self, Request};
-use dynamig::state::{NodeLock, StateDir};
+use dynamig::state::{HolderKey, NodeLock, StateDir};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+
+/// The namespace of holders that `dynamigctl allocate` makes (and `release` looks in).
+const DEFAULT_NAMESPACE: &str = "dynamigctl";
 
 #[derive(Parser)]
 #[command(
@@ -57,7 +60,7 @@ enum Command {
         #[command(flatten)]
         req: ReqArgs,
         /// Namespace the request would come from (the admission policy applies to it).
-        #[arg(long, default_value = "dynamigctl")]
+        #[arg(long, default_value = DEFAULT_NAMESPACE)]
         namespace: String,
         #[arg(long)]
         json: bool,
@@ -68,7 +71,7 @@ enum Command {
         #[command(flatten)]
         req: ReqArgs,
         /// Namespace of the holder.
-        #[arg(long, default_value = "dynamigctl")]
+        #[arg(long, default_value = DEFAULT_NAMESPACE)]
         namespace: String,
         /// A process whose life is the holder's life; it is signalled on eviction and the
         /// instance is released when it exits.
@@ -77,8 +80,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Release holder ID's instance.
-    Release { id: String },
+    /// Release holder ID's instance (the holder of that id in that namespace only).
+    Release {
+        id: String,
+        /// Namespace of the holder: a container's containerd namespace (`default`, `k8s.io`,
+        /// `moby`); the default is the one `allocate` gives.
+        #[arg(long, default_value = DEFAULT_NAMESPACE)]
+        namespace: String,
+    },
     /// Reconcile now: release holders whose process is gone, finish interrupted operations.
     Gc {
         #[arg(long)]
@@ -362,15 +371,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
         }
-        Command::Release { id } => {
+        Command::Release { id, namespace } => {
             let mut node = open_node()?;
+            let key = HolderKey::new(namespace, id);
             let released = node
-                .release(&id)
+                .release(&key)
                 .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
             if released {
-                println!("released {id}");
+                println!("released {key}");
+                return Ok(());
+            }
+            let elsewhere = node.state.namespaces_holding(&key.id);
+            if elsewhere.is_empty() {
+                println!("{key} holds nothing; nothing to release");
             } else {
-                println!("{id} holds nothing; nothing to release");
+                println!(
+                    "{key} holds nothing; nothing to release (namespace {} has a holder {}: give --namespace)",
+                    elsewhere.join(", "),
+                    key.id
+                );
             }
             Ok(())
         }
@@ -380,8 +399,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 print_json(&node.reconciled)
             } else {
                 let r = &node.reconciled;
+                let temps = match r.temp_files.len() {
+                    0 => String::new(),
+                    n => format!(", {n} stale temp files removed"),
+                };
                 println!(
-                    "reconciled: {} released, {} reclaimed, {} lost, {} forgotten",
+                    "reconciled: {} released, {} reclaimed, {} lost, {} forgotten{temps}",
                     r.released.len(),
                     r.reclaimed.len(),
                     r.lost.len(),

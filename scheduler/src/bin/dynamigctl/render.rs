@@ -6,6 +6,7 @@ use dynamig::catalog::{self, GpuModel};
 use dynamig::events::Event;
 use dynamig::node::{Allocation, Placement};
 use dynamig::planner::Decision;
+use dynamig::state::HolderKey;
 use dynamig::status::Status;
 use serde::Serialize;
 
@@ -14,7 +15,9 @@ pub struct PlanOut {
     pub gpu: u32,
     pub profile: String,
     pub placement: Placement,
+    /// Holder ids, as before namespaces; `evict_holders` says whose.
     pub evict: Vec<String>,
+    pub evict_holders: Vec<HolderKey>,
 }
 
 impl From<&Decision> for PlanOut {
@@ -27,15 +30,16 @@ impl From<&Decision> for PlanOut {
                 size: d.profile.memory_slices,
             },
             evict: d.victims.iter().map(|v| v.id.clone()).collect(),
+            evict_holders: d.victims.iter().map(|v| v.key()).collect(),
         }
     }
 }
 
 pub fn plan_line(p: &PlanOut) -> String {
-    let ev = if p.evict.is_empty() {
+    let ev = if p.evict_holders.is_empty() {
         "no eviction".to_string()
     } else {
-        format!("evicts {}", p.evict.join(", "))
+        format!("evicts {}", names(&p.evict_holders))
     };
     format!(
         "GPU {} {} at {}:{} ({ev})",
@@ -44,15 +48,23 @@ pub fn plan_line(p: &PlanOut) -> String {
 }
 
 pub fn allocation_line(a: &Allocation) -> String {
-    let ev = if a.evict.is_empty() {
+    let ev = if a.evict_holders.is_empty() {
         String::new()
     } else {
-        format!(", evicted {}", a.evict.join(", "))
+        format!(", evicted {}", names(&a.evict_holders))
     };
     format!(
         "{}: GPU {} {} at {}:{} GI {} CI {} {}{ev}",
         a.id, a.gpu, a.profile, a.placement.start, a.placement.size, a.gi, a.ci, a.uuid
     )
+}
+
+/// `ns/a, ns/b`.
+fn names(keys: &[HolderKey]) -> String {
+    keys.iter()
+        .map(HolderKey::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn placements(starts: &[u8], size: u8) -> String {
@@ -222,7 +234,7 @@ pub fn status(st: &Status) -> String {
         for (dev, i) in g.instances.iter().enumerate() {
             let (holder, prio, pid) = match &i.holder {
                 Some(h) => (
-                    h.id.clone(),
+                    format!("{}/{}", h.namespace, h.id),
                     format!(
                         "{}{}",
                         h.priority_class,
@@ -281,7 +293,7 @@ pub fn status(st: &Status) -> String {
             .iter()
             .map(|e| {
                 vec![
-                    e.id.clone(),
+                    format!("{}/{}", e.holder.namespace, e.id),
                     e.holder.priority_class.clone(),
                     dash(e.holder.pid.map(|p| p.to_string())),
                     e.state.clone(),
@@ -352,7 +364,7 @@ fn queue(st: &Status) -> String {
         .map(|q| {
             vec![
                 q.position.to_string(),
-                q.id.clone(),
+                format!("{}/{}", q.namespace, q.id),
                 q.request.clone(),
                 q.priority_class.clone(),
                 q.pid.to_string(),
@@ -391,7 +403,7 @@ pub fn events(evs: &[Event]) -> String {
                 "{} {:<10} {}{place}: {}",
                 dynamig::rfc3339::format_ms(e.time_ms),
                 e.kind,
-                e.holder.as_deref().unwrap_or("-"),
+                e.holder_name().as_deref().unwrap_or("-"),
                 e.message
             )
         })

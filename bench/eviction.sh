@@ -2,8 +2,9 @@
 # Eviction latency on the sim backend (no containerd needed); victims are processes that ignore
 # SIGTERM (`sh -c 'trap "" TERM; exec sleep 600'`), so every eviction spends its whole grace.
 #   1. While one eviction spends a GRACE1 grace on GPU 0 (a 7g.40gb at inference over a 7g.40gb
-#      victim), on GPU 1 (where an inference 4g.20gb leaves a free 3g.20gb slot): an allocation
-#      that needs no eviction, its release, and `dynamigctl status`.
+#      victim), at once and each timed on its own: on GPU 1 (an inference 4g.20gb and a 1g.5gb
+#      `pre` there, room left) an allocation that needs no eviction, the release of `pre`, and
+#      `dynamigctl status`.
 #   2. Three victims of one decision (three 2g.10gb, GRACE2 grace each; a 7g.40gb at inference
 #      needs all three gone): the time of that allocation.
 # Prints each figure in seconds and in grace periods (issue #13 targets: case 1 under 0.1, case
@@ -53,18 +54,35 @@ quiet ctl sim init a100-40gb a100-40gb
 victim
 quiet ctl allocate v0 --mig-profile 7g.40gb --pid "$LAST" --grace-period "${GRACE1}s"
 quiet ctl allocate keep --mig-profile 4g.20gb --priority inference
-quiet ctl plan --mig-profile 3g.20gb
+quiet ctl allocate pre --mig-profile 1g.5gb
 t0=$(now)
 ctl allocate boss --mig-profile 7g.40gb --priority inference >"$WORKDIR/boss.out" 2>&1 &
 boss=$!
 # let the eviction start: its decision takes milliseconds (a fixed pause rather than polling
 # `status`, which a build that evicts under the lock would block)
 sleep 0.5
-a=$(now); quiet ctl allocate free --mig-profile 3g.20gb; b=$(now)
+# the three at once, each timed on its own (a build that holds the lock delays all three)
+timed() {
+    local name=$1
+    shift
+    local a b
+    a=$(now)
+    "$@" >/dev/null 2>"$WORKDIR/$name.err" || { echo "bench: $* failed: $(cat "$WORKDIR/$name.err")" >&2; exit 1; }
+    b=$(now)
+    echo "$a $b" >"$WORKDIR/$name.t"
+}
+timed alloc ctl allocate free --mig-profile 1g.5gb &
+t_alloc=$!
+timed release ctl release pre &
+t_release=$!
+timed status ctl status &
+t_status=$!
+wait "$t_alloc" "$t_release" "$t_status"
+read -r a b <"$WORKDIR/alloc.t"
 echo "1. allocate on the free GPU during a ${GRACE1} s grace: $(figure "$a" "$b" "$GRACE1")"
-a=$(now); quiet ctl release free; b=$(now)
+read -r a b <"$WORKDIR/release.t"
 echo "1. release on the free GPU during a ${GRACE1} s grace:  $(figure "$a" "$b" "$GRACE1")"
-a=$(now); quiet ctl status; b=$(now)
+read -r a b <"$WORKDIR/status.t"
 echo "1. status during a ${GRACE1} s grace:                   $(figure "$a" "$b" "$GRACE1")"
 wait "$boss" || { cat "$WORKDIR/boss.out" >&2; echo "bench: the evicting request failed" >&2; exit 1; }
 t1=$(now)

@@ -215,7 +215,7 @@ fn check(dir: &Path, foreign: &BTreeMap<(u64, u64), String>, known: &Known) -> (
         let start = e["start"].as_u64().unwrap();
         let end = start + p.memory_slices as u64;
         for v in e["victims"].as_array().unwrap() {
-            let v = v.as_str().unwrap().to_string();
+            let v = v["id"].as_str().unwrap().to_string();
             assert!(
                 !active_at.iter().any(|a| a.0 == v),
                 "victim {v} of an eviction in flight is active"

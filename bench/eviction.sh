@@ -98,5 +98,5 @@ done
 a=$(now)
 out=$(ctl allocate boss --mig-profile 7g.40gb --priority inference 2>"$WORKDIR/boss.err")
 b=$(now)
-[[ $out == *"evicted v"*", v"*", v"* ]] || { echo "bench: expected three victims: $out" >&2; exit 1; }
+[[ $out == *"evicted "*"v0"*"v1"*"v2"* ]] || { echo "bench: expected three victims: $out" >&2; exit 1; }
 echo "2. one decision, three victims, ${GRACE2} s grace each:  $(figure "$a" "$b" "$GRACE2")"

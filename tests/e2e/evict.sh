@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# dynamig end-to-end test of eviction outside the node lock (docs/eviction.md) through
+# containerd-shim-dynamig-v2 on real containerd 1.6 / runc, on two simulated A100-40GB:
+#   7 preemptible containers that ignore SIGTERM (1 s grace) hold seven 1g.5gb; then 28
+#   concurrent `ctr run -d` of non-preemptible 1g.5gb containers (room for 14: 7 free, 7 by
+#   eviction). None fails on the node lock; every refusal is one line about room; no instance is
+#   bound twice; every victim ends preempted; after removing everything concurrently nothing is
+#   left (no instance, no holder, no eviction in flight).
+#
+# Gated like run.sh: only with DYNAMIG_E2E=1 (root); E2E_BIN_DIR must hold the built binaries.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+E2E_NAME="evict"
+# shellcheck source-path=SCRIPTDIR source=lib/prelude.sh
+source "$HERE/lib/prelude.sh"
+
+WORKDIR=$(mktemp -d /tmp/dynamig-e2e-evict.XXXXXX)
+export E2E_WORKDIR_OWNED=1
+export DYNAMIG_STATE_DIR=$WORKDIR/state
+export E2E_DYNAMIG_RUNC=$E2E_BIN_DIR/dynamig-runc
+trap e2e_cleanup EXIT
+trap 'exit 130' INT TERM
+
+N=${E2E_EVICT_CREATES:-28}
+STUBBORN='trap "" TERM; while true; do sleep 1; done'
+
+step "setup"
+e2e_env_init "$WORKDIR" >/dev/null 2>&1 || fail "e2e_env_init"
+dctl sim init a100-40gb a100-40gb >/dev/null || fail "dynamigctl sim init"
+e2e_containerd_start || fail "containerd start"
+e2e_image_import || fail "image import"
+DYN=$(e2e_runtime_flags dynamig)
+for i in $(seq 1 7); do
+    # shellcheck disable=SC2086 # runtime flags are words
+    e2e_ctr run -d $DYN --annotation dynamig.io/mig-profile=1g.5gb \
+        --annotation dynamig.io/priority=training --annotation dynamig.io/grace-period=1s \
+        "$E2E_IMAGE" "v$i" sh -c "$STUBBORN" >/dev/null 2>&1 || fail "ctr run v$i"
+done
+[[ $(n_instances) -eq 7 ]] || fail "want 7 victims' instances, have $(n_instances)"
+ok "7 preemptible containers that ignore SIGTERM hold 1g.5gb each"
+
+step "$N concurrent creates"
+t0=$(date +%s%N)
+pids=()
+for i in $(seq 1 "$N"); do
+    # shellcheck disable=SC2086
+    e2e_ctr run -d $DYN --annotation dynamig.io/mig-profile=1g.5gb \
+        --annotation dynamig.io/priority=inference \
+        "$E2E_IMAGE" "c$i" sh -c "$STUBBORN" >"$WORKDIR/c$i.out" 2>&1 &
+    pids+=("$!")
+done
+okn=0
+refused=0
+for i in $(seq 1 "$N"); do
+    if wait "${pids[$((i - 1))]}"; then
+        okn=$((okn + 1))
+    else
+        out=$(cat "$WORKDIR/c$i.out")
+        [[ $out != *"node lock"* ]] || fail "c$i failed on the lock: $out"
+        [[ $out == *"no room"* ]] || fail "c$i failed, not for room: $out"
+        [[ $(wc -l <<<"$out") -eq 1 ]] || fail "c$i's refusal is not one line: $out"
+        refused=$((refused + 1))
+        e2e_ctr container rm "c$i" >/dev/null 2>&1 || true
+    fi
+done
+t1=$(date +%s%N)
+ok "$okn created, $refused refused for room, in $(((t1 - t0) / 1000000)) ms; no failure on the lock"
+((okn == 14)) || fail "want 14 created (7 free slots + 7 by eviction), got $okn"
+st=$(status_json)
+[[ $(jq '[.gpus[].instances[]] | length' <<<"$st") -eq 14 ]] || fail "want 14 instances: $(jq -c '.gpus[].instances' <<<"$st")"
+[[ $(jq '[.gpus[].instances[].uuid] | unique | length' <<<"$st") -eq 14 ]] || fail "an instance twice"
+[[ $(jq '[.gpus[].instances[].holder.id] | unique | length' <<<"$st") -eq 14 ]] || fail "a holder bound twice"
+[[ $(jq '[.gpus[].instances[] | select(.holder.id | startswith("c"))] | length' <<<"$st") -eq 14 ]] ||
+    fail "a victim still holds an instance: $(jq -c '[.gpus[].instances[].holder.id]' <<<"$st")"
+[[ $(jq '[.ended[] | select(.state == "preempted")] | length' <<<"$st") -eq 7 ]] ||
+    fail "want 7 preempted: $(jq -c .ended <<<"$st")"
+[[ $(jq '.evictions | length' <<<"$st") -eq 0 ]] || fail "an eviction left in flight"
+ok "14 instances, each bound once, all to the new containers; the 7 victims are preempted"
+
+step "concurrent removal"
+ids=$(e2e_ctr container ls -q)
+rm_pids=()
+for id in $ids; do
+    remove_task "$id" &
+    rm_pids+=("$!")
+done
+wait "${rm_pids[@]}"
+st=$(status_json)
+[[ $(jq '[.gpus[].instances[]] | length' <<<"$st") -eq 0 ]] || fail "instances left: $(jq -c '.gpus[].instances' <<<"$st")"
+[[ $(jq '[.ended[] | select(.state != "preempted")] | length' <<<"$st") -eq 0 ]] || fail "holders left: $(jq -c .ended <<<"$st")"
+[[ -z $(e2e_ctr container ls -q) ]] || fail "containers left"
+ok "after removing all $(wc -w <<<"$ids") containers at once: no instance, no holder left"
+
+echo
+echo "e2e $E2E_NAME: $PASS checks passed"

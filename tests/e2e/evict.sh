@@ -6,6 +6,12 @@
 #   eviction). None fails on the node lock; every refusal is one line about room; no instance is
 #   bound twice; every victim ends preempted; after removing everything concurrently nothing is
 #   left (no instance, no holder, no eviction in flight).
+# Then a container still being created is never a victim (its creator, the pod's shared shim, is
+# never signalled): with `runc create` slowed to 4 s (DYNAMIG_RUNC, a wrapper that sleeps before
+# exec'ing runc) and a sibling container in the same shim (io.containerd.runc.v2.group), a
+# request that could only be served by evicting it is refused with one line about room, the
+# shim and the sibling are untouched and its create succeeds; once its process is known it is
+# evicted like any other, the sibling still runs.
 #
 # Gated like run.sh: only with DYNAMIG_E2E=1 (root); E2E_BIN_DIR must hold the built binaries.
 set -euo pipefail
@@ -27,6 +33,12 @@ N=${E2E_EVICT_CREATES:-28}
 STUBBORN='trap "" TERM; while true; do sleep 1; done'
 
 step "setup"
+# The shim's runc (DYNAMIG_RUNC, inherited from containerd): creates sleep 4 s while $SLOW exists.
+SLOW=$WORKDIR/slow
+printf '#!/bin/sh\ncase " $* " in *" create "*) [ -e "%s" ] && sleep 4 ;; esac\nexec "%s" "$@"\n' \
+    "$SLOW" "$E2E_RUNC_BIN" >"$WORKDIR/slow-runc"
+chmod +x "$WORKDIR/slow-runc"
+export DYNAMIG_RUNC=$WORKDIR/slow-runc
 e2e_env_init "$WORKDIR" >/dev/null 2>&1 || fail "e2e_env_init"
 dctl sim init a100-40gb a100-40gb >/dev/null || fail "dynamigctl sim init"
 e2e_containerd_start || fail "containerd start"
@@ -92,6 +104,37 @@ st=$(status_json)
 [[ $(jq '[.ended[] | select(.state != "preempted")] | length' <<<"$st") -eq 0 ]] || fail "holders left: $(jq -c .ended <<<"$st")"
 [[ -z $(e2e_ctr container ls -q) ]] || fail "containers left"
 ok "after removing all $(wc -w <<<"$ids") containers at once: no instance, no holder left"
+
+step "a container still being created is not a victim"
+dctl allocate keep --mig-profile 7g.40gb --priority inference >/dev/null || fail "allocate keep"
+GROUP=(--annotation io.containerd.runc.v2.group=pod1)
+# shellcheck disable=SC2086
+e2e_ctr run -d $DYN "${GROUP[@]}" "$E2E_IMAGE" sib sh -c "$STUBBORN" >/dev/null 2>&1 || fail "ctr run sib"
+touch "$SLOW"
+# shellcheck disable=SC2086
+e2e_ctr run -d $DYN "${GROUP[@]}" --annotation dynamig.io/mig-profile=7g.40gb \
+    --annotation dynamig.io/priority=training --annotation dynamig.io/grace-period=1s \
+    "$E2E_IMAGE" slow sh -c "$STUBBORN" >"$WORKDIR/slow.out" 2>&1 &
+slow=$!
+holds() { status_json | jq -e --arg id "$1" 'any(.gpus[].instances[]; .holder.id == $id)' >/dev/null; }
+wait_for 20 holds slow || fail "slow never got its instance"
+[[ $(status_json | jq -r '.gpus[].instances[] | select(.holder.id == "slow") | .holder.pid') == null ]] ||
+    fail "slow's process is already recorded: runc create was not slowed"
+out=$(dctl allocate boss --mig-profile 7g.40gb --priority inference 2>&1) && fail "boss evicted a container being created: $out"
+[[ $out == *"no room"* && $(wc -l <<<"$out") -eq 1 ]] || fail "boss's refusal: $out"
+ok "while slow's runc create runs, a request that needs its room is refused: $out"
+wait "$slow" || fail "slow's create failed: $(cat "$WORKDIR/slow.out")"
+rm -f "$SLOW"
+[[ $(task_status slow) == RUNNING && $(task_status sib) == RUNNING ]] || fail "slow $(task_status slow), sib $(task_status sib)"
+ok "slow's create succeeded, the shared shim was not signalled, sib runs"
+dctl allocate boss --mig-profile 7g.40gb --priority inference >/dev/null 2>"$WORKDIR/boss.err" || fail "boss after slow's process is known: $(cat "$WORKDIR/boss.err")"
+stopped() { [[ $(task_status "$1") == STOPPED ]]; }
+wait_for 15 stopped slow || fail "slow is not stopped after its eviction: $(task_status slow)"
+[[ $(task_status sib) == RUNNING ]] || fail "sib died with the eviction of slow"
+[[ $(ended_state slow) == preempted ]] || fail "slow is not preempted: $(status_json | jq -c .ended)"
+ok "once its process is known, slow is evicted (SIGKILL after its grace); sib still runs"
+remove_task slow
+remove_task sib
 
 echo
 echo "e2e $E2E_NAME: $PASS checks passed"

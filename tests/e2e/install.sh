@@ -224,7 +224,8 @@ int_id=$(e2e_docker inspect -f '{{.Id}}' dmig1-int)
 [[ $(profile_of "$int_id") == 3g.20gb ]] || fail "dmig1-int got '$(profile_of "$int_id")'"
 # Docker deletes a task as soon as it exits, so the victim is released at once; the event log
 # keeps the preemption.
-victims_of() { dctl events --json | jq -r --arg by "$1" '[.[] | select(.kind == "preempted" and .message == ("evicted for " + $by)) | .holder] | join(" ")'; }
+# (the message names the evicting holder as namespace/id: moby/<id> for Docker)
+victims_of() { dctl events --json | jq -r --arg by "$1" '[.[] | select(.kind == "preempted" and (.message | endswith("evicted for moby/" + $by))) | .holder] | join(" ")'; }
 dvictims=$(victims_of "$int_id")
 [[ $(wc -w <<<"$dvictims") -eq 1 ]] || fail "docker: preempted for dmig1-int: [$dvictims], want one"
 running=0

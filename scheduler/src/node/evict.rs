@@ -103,7 +103,7 @@ impl Node {
             self.event(
                 Event::new(
                     "preempting",
-                    format!("evicting for {}: SIGTERM, {grace} ms grace", spec.id),
+                    format!("evicting for {}: SIGTERM, {grace} ms grace", spec.key()),
                 )
                 .holder(v),
             );

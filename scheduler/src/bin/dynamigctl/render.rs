@@ -334,7 +334,7 @@ fn evictions(st: &Status) -> String {
         .iter()
         .map(|e| {
             vec![
-                e.id.clone(),
+                format!("{}/{}", e.namespace, e.id),
                 e.pid.to_string(),
                 e.reserved.clone(),
                 e.victims.join(", "),

@@ -11,7 +11,9 @@
 # exec'ing runc) and a sibling container in the same shim (io.containerd.runc.v2.group), a
 # request that could only be served by evicting it is refused with one line about room, the
 # shim and the sibling are untouched and its create succeeds; once its process is known it is
-# evicted like any other, the sibling still runs.
+# evicted like any other (6 s grace), the sibling still runs; during that grace another slice
+# container is removed (its shim's delete releases under the node lock) while the eviction is
+# still in flight.
 #
 # Gated like run.sh: only with DYNAMIG_E2E=1 (root); E2E_BIN_DIR must hold the built binaries.
 set -euo pipefail
@@ -106,14 +108,18 @@ st=$(status_json)
 ok "after removing all $(wc -w <<<"$ids") containers at once: no instance, no holder left"
 
 step "a container still being created is not a victim"
-dctl allocate keep --mig-profile 7g.40gb --priority inference >/dev/null || fail "allocate keep"
+dctl allocate keep --mig-profile 4g.20gb --priority inference >/dev/null || fail "allocate keep"
+# rel: a slice container next to keep, removed later while an eviction's grace runs elsewhere
+# shellcheck disable=SC2086
+e2e_ctr run -d $DYN --annotation dynamig.io/mig-profile=3g.20gb --annotation dynamig.io/priority=inference \
+    "$E2E_IMAGE" rel sh -c "$STUBBORN" >/dev/null 2>&1 || fail "ctr run rel"
 GROUP=(--annotation io.containerd.runc.v2.group=pod1)
 # shellcheck disable=SC2086
 e2e_ctr run -d $DYN "${GROUP[@]}" "$E2E_IMAGE" sib sh -c "$STUBBORN" >/dev/null 2>&1 || fail "ctr run sib"
 touch "$SLOW"
 # shellcheck disable=SC2086
 e2e_ctr run -d $DYN "${GROUP[@]}" --annotation dynamig.io/mig-profile=7g.40gb \
-    --annotation dynamig.io/priority=training --annotation dynamig.io/grace-period=1s \
+    --annotation dynamig.io/priority=training --annotation dynamig.io/grace-period=6s \
     "$E2E_IMAGE" slow sh -c "$STUBBORN" >"$WORKDIR/slow.out" 2>&1 &
 slow=$!
 holds() { status_json | jq -e --arg id "$1" 'any(.gpus[].instances[]; .holder.id == $id)' >/dev/null; }
@@ -127,12 +133,22 @@ wait "$slow" || fail "slow's create failed: $(cat "$WORKDIR/slow.out")"
 rm -f "$SLOW"
 [[ $(task_status slow) == RUNNING && $(task_status sib) == RUNNING ]] || fail "slow $(task_status slow), sib $(task_status sib)"
 ok "slow's create succeeded, the shared shim was not signalled, sib runs"
-dctl allocate boss --mig-profile 7g.40gb --priority inference >/dev/null 2>"$WORKDIR/boss.err" || fail "boss after slow's process is known: $(cat "$WORKDIR/boss.err")"
+dctl allocate boss --mig-profile 7g.40gb --priority inference >/dev/null 2>"$WORKDIR/boss.err" &
+boss=$!
+evicting() { [[ $(status_json | jq '.evictions | length') -eq 1 ]]; }
+wait_for 10 evicting || fail "no eviction in flight for boss: $(cat "$WORKDIR/boss.err")"
+t0=$(date +%s%N)
+remove_task rel
+t1=$(date +%s%N)
+[[ -z $(e2e_ctr container ls -q | grep -x rel) ]] || fail "rel was not removed"
+evicting || fail "the eviction was over before rel's removal: the removal did not run during the grace"
+ok "during slow's 6 s grace, removing the slice container rel (ctr task kill/rm, container rm) took $(((t1 - t0) / 1000000)) ms"
+wait "$boss" || fail "boss after slow's process is known: $(cat "$WORKDIR/boss.err")"
 stopped() { [[ $(task_status "$1") == STOPPED ]]; }
 wait_for 15 stopped slow || fail "slow is not stopped after its eviction: $(task_status slow)"
 [[ $(task_status sib) == RUNNING ]] || fail "sib died with the eviction of slow"
 [[ $(ended_state slow) == preempted ]] || fail "slow is not preempted: $(status_json | jq -c .ended)"
-ok "once its process is known, slow is evicted (SIGKILL after its grace); sib still runs"
+ok "once its process is known, slow is evicted (SIGKILL after its 6 s grace); sib still runs"
 remove_task slow
 remove_task sib
 

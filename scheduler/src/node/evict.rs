@@ -189,9 +189,15 @@ impl Node {
         self.create_for(spec, ev.gpu, profile, ev.start, ev.victims)
     }
 
-    /// Destroys a victim's instance once its process is gone; it stays, as `preempted`.
+    /// Destroys a `preempting` victim's instance once its process is gone; it stays, as
+    /// `preempted`. Anything else (released or lost meanwhile) is left as it is.
     pub(super) fn destroy_victim(&mut self, victim: &HolderKey, by: &str) -> Result<(), NodeError> {
-        let Some(h) = self.state.holder(victim).cloned() else {
+        let Some(h) = self
+            .state
+            .holder(victim)
+            .filter(|h| h.state == HolderState::Preempting)
+            .cloned()
+        else {
             return Ok(());
         };
         if let Some(inst) = h.instance.clone() {

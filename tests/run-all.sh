@@ -52,6 +52,8 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
     bash tests/e2e/nvidia-real.sh
     step "end-to-end: dynamig.io/wait through containerd and Docker (tests/e2e/wait.sh)"
     bash tests/e2e/wait.sh
+    step "end-to-end: eviction outside the node lock, 28 concurrent creates through the shim (tests/e2e/evict.sh)"
+    bash tests/e2e/evict.sh
     step "end-to-end: node policy on real containerd (tests/e2e/policy.sh)"
     bash tests/e2e/policy.sh
     step "end-to-end: metrics file checked by promtool (tests/e2e/metrics.sh)"

@@ -244,7 +244,7 @@ pub fn preemption(key: &HolderKey) -> Option<String> {
         HolderState::Lost => {
             Some("lost its MIG instance before it started (destroyed outside dynamig)".to_string())
         }
-        HolderState::Preempted => {
+        HolderState::Preempted | HolderState::Preempting => {
             let events = dynamig::events::read(&dir.join("events.jsonl"), 0);
             let by = events.iter().rev().find(|e| {
                 e.kind == "preempted"

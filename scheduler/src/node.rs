@@ -26,6 +26,7 @@ use serde::Serialize;
 use std::time::Duration;
 use thiserror::Error;
 
+mod evict;
 mod waiting;
 pub use waiting::{allocate_waiting, cancel_on_signals};
 
@@ -62,6 +63,10 @@ pub enum NodeError {
     },
     #[error("could not evict {victim}: its process {pid} did not exit after SIGTERM and SIGKILL")]
     VictimAlive { victim: String, pid: u32 },
+    #[error("{0} is already being allocated on this node (an eviction for it is in flight)")]
+    BeingAllocated(HolderKey),
+    #[error("the room reserved for {0} was taken over by a retry of the same Kubernetes container; this create gives up")]
+    EvictionTakenOver(HolderKey),
     #[error("no holder {0} on this node")]
     NoSuchHolder(HolderKey),
     #[error(
@@ -135,6 +140,12 @@ pub struct Allocation {
     pub device_nodes: Vec<DeviceNode>,
 }
 
+/// Where [`Node::create_for`] creates.
+struct PlacedAt {
+    gpu: u32,
+    start: u8,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Placement {
     pub start: u8,
@@ -178,7 +189,8 @@ impl Serialize for Reconciled {
 
 pub struct Node {
     dir: StateDir,
-    lock: NodeLock,
+    /// `None` only while an eviction waits for its victims outside the lock.
+    lock: Option<NodeLock>,
     backend: Box<dyn Backend>,
     pub state: NodeState,
     gpus: Vec<GpuInfo>,
@@ -231,7 +243,7 @@ impl Node {
         let gpus = backend.gpus()?;
         let mut node = Node {
             dir: dir.clone(),
-            lock,
+            lock: Some(lock),
             backend,
             state,
             gpus,
@@ -249,7 +261,27 @@ impl Node {
     }
 
     pub fn lock_waited(&self) -> Duration {
-        self.lock.waited
+        self.lock.as_ref().map(|l| l.waited).unwrap_or_default()
+    }
+
+    /// Runs `f` without the node lock: writes out the events so far, lets the lock go, runs `f`,
+    /// takes the lock again and reads the node afresh (state, hardware, reconciliation), since
+    /// anyone may have changed it meanwhile.
+    fn unlocked<T>(&mut self, f: impl FnOnce() -> T) -> Result<T, NodeError> {
+        let events = std::mem::take(&mut self.events);
+        events::append(&self.dir.events_file(), &events);
+        crate::metrics::on_close(self, &events);
+        let waited = self.lock_waited();
+        self.lock = None;
+        let out = f();
+        let mut lock = NodeLock::acquire(&self.dir.lock_file(), NodeLock::timeout_from_env())?;
+        lock.waited += waited;
+        self.lock = Some(lock);
+        self.backend.reload()?;
+        self.state = file::read(&self.dir.state_file())?.unwrap_or_default();
+        self.refresh()?;
+        self.reconcile()?;
+        Ok(out)
     }
 
     pub fn backend_kind(&self) -> &'static str {
@@ -386,13 +418,14 @@ impl Node {
                             continue;
                         }
                     }
-                    let preempted = self
-                        .state
-                        .holder(holder)
-                        .is_some_and(|h| h.state == HolderState::Preempted);
+                    let preempted = self.state.holder(holder).is_some_and(|h| {
+                        matches!(h.state, HolderState::Preempted | HolderState::Preempting)
+                    });
                     if preempted {
                         if let Some(h) = self.state.holder_mut(holder) {
                             h.instance = None;
+                            h.state = HolderState::Preempted;
+                            h.kill_at_ms = None;
                         }
                     } else {
                         self.state.holders.retain(|h| !h.is(holder));
@@ -436,7 +469,10 @@ impl Node {
             );
             self.reconciled.lost.push(key);
         }
-        // 3. Holders whose process is gone.
+        // 3. Evictions whose requester is gone, and preempting holders nobody waits for.
+        changed |= self.expire_evictions();
+        changed |= self.settle_preempting(now)?;
+        // 4. Holders whose process is gone.
         let dead: Vec<Holder> = self
             .state
             .holders
@@ -447,6 +483,8 @@ impl Node {
         for h in dead {
             let key = h.key();
             match (h.state, &h.instance) {
+                // Its eviction destroys its instance.
+                (HolderState::Preempting, _) => {}
                 (HolderState::Active, Some(_)) => {
                     changed = true;
                     self.release_holder(&key, "its process is gone")?;
@@ -465,7 +503,7 @@ impl Node {
                 _ => {}
             }
         }
-        // 4. Tickets whose waiter is gone or whose deadline passed.
+        // 5. Tickets whose waiter is gone or whose deadline passed.
         changed |= self.expire_tickets(now);
         // 5. Temp files of writes whose writer died before its rename (under the lock: no
         //    write of this directory is in progress but a live process's, which is kept).
@@ -484,17 +522,48 @@ impl Node {
         let mut gpus = Vec::new();
         for g in &self.gpus {
             let Some(model) = g.model else { continue };
-            let instances = self
+            // Room reserved by evictions in flight: occupied, and by nobody anyone may evict.
+            let reserved: Vec<PlacedInstance> = self
+                .state
+                .evictions
+                .iter()
+                .filter(|e| e.gpu == g.index)
+                .filter_map(|e| {
+                    Some(PlacedInstance {
+                        profile: model.profile_by_id(e.profile_id)?,
+                        start: e.start,
+                        owner: Owner::Foreign,
+                    })
+                })
+                .collect();
+            let in_reserved = |p: &crate::catalog::Profile, start: u8| {
+                reserved.iter().any(|r| {
+                    r.start <= start && start + p.memory_slices <= r.start + r.profile.memory_slices
+                })
+            };
+            let mut instances: Vec<PlacedInstance> = self
                 .hw_instances(g.index)
                 .iter()
                 .filter_map(|i| {
                     let profile = model.profile_by_id(i.profile_id)?;
                     let owner = match self.state.holder_of(g.index, i.gi) {
+                        // A victim leaving: wholly inside reserved room it is counted there;
+                        // otherwise its room is taken until it is gone (counted twice where it
+                        // overlaps reserved room, which errs on the side of refusing). Never a
+                        // victim twice.
+                        Some(h) if h.state == HolderState::Preempting => {
+                            if in_reserved(profile, i.start) {
+                                return None;
+                            }
+                            Owner::Foreign
+                        }
                         Some(h) => Owner::Holder(HolderRef {
                             id: h.id.clone(),
                             namespace: h.namespace.clone(),
                             priority: h.priority,
-                            preemptible: h.preemptible,
+                            // A container still being created is never a victim: it could only
+                            // be signalled through its creator (docs/eviction.md).
+                            preemptible: h.preemptible && !h.being_created(),
                             seq: h.seq,
                         }),
                         None => Owner::Foreign,
@@ -506,6 +575,7 @@ impl Node {
                     })
                 })
                 .collect();
+            instances.extend(reserved);
             gpus.push(GpuView {
                 index: g.index,
                 model,
@@ -530,6 +600,10 @@ impl Node {
     /// records the holder. Never waits: see [`allocate_waiting`].
     pub fn allocate(&mut self, spec: AllocSpec) -> Result<Allocation, NodeError> {
         self.check_spec(&spec)?;
+        if let Some(done) = self.take_over(&spec) {
+            return done;
+        }
+        self.check_not_evicting(&spec)?;
         let decision = match self.decide(&spec) {
             Ok(d) => d,
             Err(
@@ -567,16 +641,43 @@ impl Node {
         Ok(())
     }
 
-    /// Carries out a decision for `spec`.
+    /// Refuses a request whose id has an eviction in flight (unless it takes it over, which
+    /// [`Node::take_over`] does first).
+    fn check_not_evicting(&self, spec: &AllocSpec) -> Result<(), NodeError> {
+        match self.state.eviction_for(&spec.key()) {
+            Some(_) => Err(NodeError::BeingAllocated(spec.key())),
+            None => Ok(()),
+        }
+    }
+
+    /// Carries out a decision for `spec`: at once when it evicts nobody, else through an
+    /// eviction outside the lock (`node/evict.rs`).
     fn carry_out(&mut self, spec: AllocSpec, decision: Decision) -> Result<Allocation, NodeError> {
+        if decision.victims.is_empty() {
+            return self.create_for(
+                spec,
+                decision.gpu,
+                decision.profile,
+                decision.start,
+                Vec::new(),
+            );
+        }
+        self.evict_then_create(spec, decision)
+    }
+
+    /// Creates `profile` at `start` on `gpu` for `spec` and records the holder.
+    fn create_for(
+        &mut self,
+        spec: AllocSpec,
+        gpu: u32,
+        profile: &'static crate::catalog::Profile,
+        start: u8,
+        evicted: Vec<HolderKey>,
+    ) -> Result<Allocation, NodeError> {
         let key = spec.key();
         // A preempted or lost record of the same holder is replaced.
         self.state.holders.retain(|h| !h.is(&key));
-        let evicted: Vec<HolderKey> = decision.victims.iter().map(|v| v.key()).collect();
-        for v in &evicted {
-            self.evict(v, &key)?;
-        }
-        let profile = decision.profile;
+        let decision = PlacedAt { gpu, start };
         let seq = self.state.next_seq;
         self.state.next_seq += 1;
         self.state.holders.push(Holder {
@@ -592,6 +693,7 @@ impl Node {
             seq,
             created_ms: now_ms(),
             instance: None,
+            kill_at_ms: None,
         });
         self.state.intents.push(Intent::Create {
             gpu: decision.gpu,
@@ -673,58 +775,6 @@ impl Node {
             evict_holders: evicted,
             device_nodes,
         })
-    }
-
-    /// Preempts a holder: SIGTERM to its process, SIGKILL after its grace period, and only once
-    /// it is gone, destroys its instance. The holder stays, as `preempted`.
-    fn evict(&mut self, victim: &HolderKey, by: &HolderKey) -> Result<(), NodeError> {
-        let Some(h) = self.state.holder(victim).cloned() else {
-            return Ok(());
-        };
-        let Some(inst) = h.instance.clone() else {
-            return Ok(());
-        };
-        if let Some(x) = self.state.holder_mut(victim) {
-            x.state = HolderState::Preempted;
-            x.created_ms = now_ms();
-        }
-        self.state.intents.push(Intent::Destroy {
-            gpu: inst.gpu,
-            gi: inst.gi,
-            holder: victim.id.clone(),
-            namespace: victim.namespace.clone(),
-        });
-        self.save_intent()?;
-        fault::point("after-evict-intent");
-        if let Some(p) = h.watched() {
-            if p.is_alive() {
-                let grace = Duration::from_millis(h.grace_period_ms);
-                let gone = p.terminate(grace, KILL_WAIT);
-                fault::point("after-sigterm");
-                if !gone {
-                    return Err(NodeError::VictimAlive {
-                        victim: victim.to_string(),
-                        pid: p.pid,
-                    });
-                }
-            }
-        }
-        self.destroy_hw(inst.gpu, inst.gi)?;
-        fault::point("after-evict-destroy");
-        if let Some(x) = self.state.holder_mut(victim) {
-            x.instance = None;
-        }
-        self.state
-            .intents
-            .retain(|i| !(matches!(i, Intent::Destroy { .. }) && i.is_for(victim)));
-        self.save()?;
-        self.refresh()?;
-        self.event(
-            Event::new("preempted", format!("evicted for {by}"))
-                .holder(victim)
-                .at(inst.gpu, &inst.profile, inst.start, Some(&inst.uuid)),
-        );
-        Ok(())
     }
 
     /// Destroys a holder's instance and forgets the holder.

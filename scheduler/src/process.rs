@@ -45,7 +45,8 @@ impl ProcRef {
         }
     }
 
-    fn signal(&self, sig: Signal) {
+    /// Sends `sig` if this very process still runs (never to a later process with its pid).
+    pub fn signal(&self, sig: Signal) {
         if self.is_alive() {
             let _ = kill(Pid::from_raw(self.pid as i32), sig);
         }

@@ -67,6 +67,11 @@ pub const KEYS: [Key; 6] = [
 /// policy reads it (see `policy`).
 pub const K8S_NAMESPACE: &str = "io.kubernetes.cri.sandbox-namespace";
 
+/// The annotations containerd's CRI plugin sets to the pod sandbox's id and the container's
+/// name in the pod: together they name one Kubernetes container across the kubelet's retries.
+pub const K8S_SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
+pub const K8S_CONTAINER_NAME: &str = "io.kubernetes.cri.container-name";
+
 /// Annotations dynamig writes itself into a spec; they are not requests.
 pub const OUTPUT_PREFIX: &str = "dynamig.io/injected";
 
@@ -103,6 +108,10 @@ pub struct Request {
     /// The pod's Kubernetes namespace (`io.kubernetes.cri.sandbox-namespace`), when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k8s_namespace: Option<String>,
+    /// The Kubernetes container (`<sandbox id>/<container name>`, from the CRI annotations),
+    /// when given: a retry of its create takes over an eviction in flight (docs/eviction.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_container: Option<String>,
 }
 
 impl Request {
@@ -116,6 +125,7 @@ impl Request {
             grace_period: DEFAULT_GRACE,
             wait: Duration::ZERO,
             k8s_namespace: None,
+            k8s_container: None,
         }
     }
 }
@@ -324,7 +334,17 @@ pub fn parse(
         }
         req.k8s_namespace = Some(ns.clone());
     }
+    req.k8s_container = k8s_container(annotations);
     Ok(Some(req))
+}
+
+/// `<sandbox id>/<container name>` when both CRI annotations are there and printable; a name
+/// that is not is ignored (it only ever enables a takeover).
+fn k8s_container(annotations: &BTreeMap<String, String>) -> Option<String> {
+    let sandbox = annotations.get(K8S_SANDBOX_ID)?;
+    let name = annotations.get(K8S_CONTAINER_NAME)?;
+    let ok = |s: &str| !s.is_empty() && s.len() <= 253 && s.bytes().all(|b| b.is_ascii_graphic());
+    (ok(sandbox) && ok(name)).then(|| format!("{sandbox}/{name}"))
 }
 
 /// `KEY=VALUE` entries as a map. A dynamig key given twice with two values is contradictory and

@@ -25,7 +25,8 @@ pub struct InstanceStatus {
     /// Streaming multiprocessors of the profile.
     pub sms: u16,
     pub uuid: String,
-    /// `active` (held by a dynamig holder) or `foreign` (created by someone else).
+    /// `active` (held by a dynamig holder), `preempting` (held by a holder being evicted, until
+    /// its process is gone) or `foreign` (created by someone else).
     pub state: String,
     pub holder: Option<HolderInfo>,
 }
@@ -89,6 +90,39 @@ pub struct Status {
     pub ended: Vec<EndedHolder>,
     /// Requests waiting for room (`dynamig.io/wait`), in serving order.
     pub queue: Vec<QueuedInfo>,
+    /// Evictions in flight: the room each reserves while its victims leave.
+    pub evictions: Vec<EvictionInfo>,
+}
+
+/// An eviction in flight (docs/eviction.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct EvictionInfo {
+    /// The requester's holder id.
+    pub id: String,
+    pub namespace: String,
+    /// The process carrying it out.
+    pub pid: u32,
+    /// The room reserved for it: `GPU 0 3g.20gb@4`.
+    pub reserved: String,
+    /// The holders being preempted for it.
+    pub victims: Vec<String>,
+    pub waited_ms: u64,
+}
+
+fn eviction_info(node: &Node) -> Vec<EvictionInfo> {
+    let now = crate::events::now_ms();
+    node.state
+        .evictions
+        .iter()
+        .map(|e| EvictionInfo {
+            id: e.holder.clone(),
+            namespace: e.namespace.clone(),
+            pid: e.owner.pid,
+            reserved: format!("GPU {} {}@{}", e.gpu, e.profile, e.start),
+            victims: e.victims.iter().map(ToString::to_string).collect(),
+            waited_ms: now.saturating_sub(e.created_ms),
+        })
+        .collect()
 }
 
 fn queue_info(node: &Node, view: &crate::planner::NodeView) -> Vec<QueuedInfo> {
@@ -159,10 +193,10 @@ pub fn status(node: &Node) -> Status {
                     memory_mib: p.map(|p| p.memory_mib).unwrap_or(0),
                     sms: p.map(|p| p.sms).unwrap_or(0),
                     uuid: i.uuid.clone(),
-                    state: if holder.is_some() {
-                        "active"
-                    } else {
-                        "foreign"
+                    state: match holder {
+                        Some(h) if h.state == HolderState::Preempting => "preempting",
+                        Some(_) => "active",
+                        None => "foreign",
                     }
                     .into(),
                     holder: holder.map(holder_info),
@@ -200,7 +234,7 @@ pub fn status(node: &Node) -> Status {
         .state
         .holders
         .iter()
-        .filter(|h| h.state != HolderState::Active)
+        .filter(|h| !matches!(h.state, HolderState::Active | HolderState::Preempting))
         .map(|h| EndedHolder {
             id: h.id.clone(),
             state: h.state.as_str().into(),
@@ -213,5 +247,6 @@ pub fn status(node: &Node) -> Status {
         gpus,
         ended,
         queue: queue_info(node, &view),
+        evictions: eviction_info(node),
     }
 }

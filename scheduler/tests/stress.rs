@@ -1,7 +1,9 @@
 //! Stress: 16 processes at a time run 1000 mixed allocate / release / evict operations (`evict`:
 //! an allocation at a higher priority that has to preempt) through `dynamigctl` on an 8-GPU
 //! simulated node of mixed models, with two administrator (foreign) instances that must never
-//! be touched. After every operation a checker, written independently of the code under test
+//! be touched. Every holder lives as long as a process that ignores SIGTERM, with a 50 ms grace
+//! period: every eviction waits for its victims (outside the node lock) and SIGKILLs them, so
+//! evictions from several processes are in flight at once (the test fails if they never are). After every operation a checker, written independently of the code under test
 //! (it reads `state.json` and `sim.json` itself, as JSON, under the node lock, and uses only
 //! the catalog's tables), checks the node. The lock's hold and wait times (from
 //! `DYNAMIG_LOCK_STATS`) and the throughput are printed and written to
@@ -75,8 +77,9 @@ struct Known {
     released: HashSet<String>,
 }
 
-/// The invariants of the node, checked from the files alone. Returns the active holders.
-fn check(dir: &Path, foreign: &BTreeMap<(u64, u64), String>, known: &Known) -> usize {
+/// The invariants of the node, checked from the files alone. Returns the active holders and the
+/// evictions in flight.
+fn check(dir: &Path, foreign: &BTreeMap<(u64, u64), String>, known: &Known) -> (usize, usize) {
     let sim = read_checked(&dir.join("sim.json"));
     let state = match dir.join("state.json").exists() {
         true => read_checked(&dir.join("state.json")),
@@ -84,6 +87,7 @@ fn check(dir: &Path, foreign: &BTreeMap<(u64, u64), String>, known: &Known) -> u
     };
     let intents = state["intents"].as_array().map(Vec::len).unwrap_or(0);
     assert_eq!(intents, 0, "an intent left behind with the lock free");
+    let evictions = state["evictions"].as_array().cloned().unwrap_or_default();
 
     // Hardware: every GPU's instances are a layout NVML would accept.
     let mut hw: HashMap<(u64, u64), (String, u64, u64)> = HashMap::new();
@@ -150,6 +154,7 @@ fn check(dir: &Path, foreign: &BTreeMap<(u64, u64), String>, known: &Known) -> u
     let mut ids = HashSet::new();
     let mut bound: HashSet<(u64, u64)> = HashSet::new();
     let mut active = 0;
+    let mut active_at: Vec<(String, u64, u64, u64)> = Vec::new();
     for h in state["holders"].as_array().unwrap() {
         let id = h["id"].as_str().unwrap().to_string();
         assert!(ids.insert(id.clone()), "holder {id} twice");
@@ -174,15 +179,58 @@ fn check(dir: &Path, foreign: &BTreeMap<(u64, u64), String>, known: &Known) -> u
                     "{id} bound to a foreign instance"
                 );
                 assert!(bound.insert(k), "instance {k:?} bound twice");
+                let size = i["size"].as_u64().unwrap();
+                active_at.push((id.clone(), k.0, *start, size));
                 if let Some((p, pre)) = known.requested.get(&id) {
                     assert_eq!(h["priority"].as_i64().unwrap(), *p, "{id}: priority");
                     assert_eq!(h["preemptible"].as_bool().unwrap(), *pre, "{id}");
                 }
             }
+            "preempting" => {
+                // Still holds its instance until its process is gone.
+                let i = &h["instance"];
+                assert!(!i.is_null(), "preempting holder {id} without an instance");
+                let k = (i["gpu"].as_u64().unwrap(), i["gi"].as_u64().unwrap());
+                assert!(
+                    hw.contains_key(&k),
+                    "{id}'s instance {k:?} is not in the hardware"
+                );
+                assert!(bound.insert(k), "instance {k:?} bound twice");
+            }
             "preempted" | "lost" => {
                 assert!(h["instance"].is_null(), "{id} kept an instance it lost");
             }
             s => panic!("{id}: unknown state {s}"),
+        }
+    }
+    // Evictions in flight: each victim preempting and in one eviction only, and nobody active
+    // in the room one reserves.
+    let mut victims_seen = HashSet::new();
+    for e in &evictions {
+        let gpu = e["gpu"].as_u64().unwrap();
+        let model = catalog::model_by_key(gpus[gpu as usize]["model"].as_str().unwrap()).unwrap();
+        let p = model
+            .profile_by_id(e["profile_id"].as_u64().unwrap() as u32)
+            .expect("reserved profile");
+        let start = e["start"].as_u64().unwrap();
+        let end = start + p.memory_slices as u64;
+        for v in e["victims"].as_array().unwrap() {
+            let v = v["id"].as_str().unwrap().to_string();
+            assert!(
+                !active_at.iter().any(|a| a.0 == v),
+                "victim {v} of an eviction in flight is active"
+            );
+            assert!(
+                victims_seen.insert(v.clone()),
+                "{v} is the victim of two evictions"
+            );
+        }
+        for (id, g, s, n) in &active_at {
+            assert!(
+                *g != gpu || s + n <= start || end <= *s,
+                "{id} is active in room reserved for {}",
+                e["holder"]
+            );
         }
     }
     // No leaked dynamig instance: the hardware holds exactly the bound and the foreign ones.
@@ -191,7 +239,7 @@ fn check(dir: &Path, foreign: &BTreeMap<(u64, u64), String>, known: &Known) -> u
         bound.len() + foreign.len(),
         "leaked or missing instances"
     );
-    active
+    (active, evictions.len())
 }
 
 fn percentile(v: &[u64], p: f64) -> u64 {
@@ -209,6 +257,16 @@ struct Tally {
     victims: usize,
     released: usize,
     release_noop: usize,
+    /// The most evictions the checker saw in flight at once.
+    max_evictions: usize,
+}
+
+/// A process that ignores SIGTERM: a victim spends its whole grace period.
+fn stubborn() -> std::process::Child {
+    std::process::Command::new("sh")
+        .args(["-c", "trap '' TERM; exec sleep 600"])
+        .spawn()
+        .expect("spawn a victim process")
 }
 
 #[test]
@@ -249,6 +307,7 @@ fn sixteen_processes_thousand_operations() {
             std::thread::spawn(move || {
                 let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((w as u64 + 1) * 0x1000_0001));
                 let mut mine: Vec<String> = Vec::new();
+                let mut procs: HashMap<String, std::process::Child> = HashMap::new();
                 let n_ops = OPS / WORKERS + usize::from(w < OPS % WORKERS);
                 let lock = c.state_dir().join("lock");
                 for n in 0..n_ops {
@@ -260,6 +319,10 @@ fn sixteen_processes_thousand_operations() {
                     let (kind, prio, pre) = if roll < 40 && !mine.is_empty() {
                         let victim = mine.swap_remove(rng.below(mine.len()));
                         cmd.args(["release", &victim]);
+                        if let Some(mut p) = procs.remove(&victim) {
+                            let _ = p.kill();
+                            let _ = p.wait();
+                        }
                         ("release", victim, false)
                     } else if roll < 75 {
                         let sizes = ["5GB", "10GB", "20GB", "1g.10gb", "2g.20gb", "1g.5gb"];
@@ -302,6 +365,9 @@ fn sixteen_processes_thousand_operations() {
                         ("evict", p.into(), pre == "true")
                     };
                     if kind != "release" {
+                        let p = stubborn();
+                        cmd.args(["--pid", &p.id().to_string(), "--grace-period", "50ms"]);
+                        procs.insert(id.clone(), p);
                         // Recorded before the call: another process may evict the new holder
                         // before this worker gets to look.
                         let p: i64 = prio.parse().unwrap();
@@ -355,7 +421,7 @@ fn sixteen_processes_thousand_operations() {
                                 .clone();
                             match h["state"].as_str().unwrap() {
                                 "active" => assert_eq!(h["instance"]["uuid"], a["uuid"]),
-                                "preempted" => {}
+                                "preempted" | "preempting" => {}
                                 s => panic!("{id} is {s}"),
                             }
                             for v in victims {
@@ -375,7 +441,12 @@ fn sixteen_processes_thousand_operations() {
                         }
                         _ => panic!("{kind} {id}: exit {code:?}: {err}"),
                     }
-                    check(&c.state_dir(), &foreign, &k);
+                    let (_, evicting) = check(&c.state_dir(), &foreign, &k);
+                    t.max_evictions = t.max_evictions.max(evicting);
+                }
+                for (_, mut p) in procs {
+                    let _ = p.kill();
+                    let _ = p.wait();
                 }
             })
         })
@@ -402,6 +473,10 @@ fn sixteen_processes_thousand_operations() {
         "the mix never had to evict: the test does not test eviction"
     );
     assert!(t.alloc_full > 0, "the node never filled up");
+    assert!(
+        t.max_evictions >= 2,
+        "never two evictions in flight at once: the test does not test concurrent evictions"
+    );
 
     let text = std::fs::read_to_string(&stats).unwrap();
     let mut held = Vec::new();
@@ -423,7 +498,7 @@ fn sixteen_processes_thousand_operations() {
     let ms = |us: u64| us as f64 / 1000.0;
     let figures = format!(
         "stress: {OPS} operations by {WORKERS} concurrent processes on 8 simulated GPUs ({}), {:.1} s wall, {:.1} operations/s (checker included)\n\
-         outcomes: {} allocations, {} eviction requests granted ({} victims), {} refused for no room, {} releases ({} no-ops)\n\
+         outcomes: {} allocations, {} eviction requests granted ({} victims, up to {} evictions in flight at once), {} refused for no room, {} releases ({} no-ops)\n\
          lock held (ms, {} acquisitions): median {:.2}, p95 {:.2}, p99 {:.2}, max {:.2}\n\
          lock waited (ms): median {:.2}, p95 {:.2}, max {:.2}\n",
         MODELS.join(" "),
@@ -432,6 +507,7 @@ fn sixteen_processes_thousand_operations() {
         t.alloc_ok,
         t.evict_ops_ok,
         t.victims,
+        t.max_evictions,
         t.alloc_full,
         t.released + t.release_noop,
         t.release_noop,

@@ -150,6 +150,11 @@ pub trait Backend {
     /// The NVIDIA driver version (`580.126.09`), to check the host's CDI spec against
     /// (docs/driver-stack.md); `None` when it cannot be told.
     fn driver_version(&self) -> Option<String>;
+    /// Forgets what it cached of the hardware: another process may have changed it while this
+    /// one did not hold the node lock. Nothing to do for a backend that asks the driver.
+    fn reload(&mut self) -> Result<(), BackendError> {
+        Ok(())
+    }
 }
 
 /// GPU instance ids as the driver numbers them: a binary tree over the memory slices, so the

@@ -344,6 +344,13 @@ impl Backend for SimBackend {
         Some(self.node.driver_version.clone()).filter(|v| !v.is_empty())
     }
 
+    fn reload(&mut self) -> Result<(), BackendError> {
+        if let Some(node) = SimNode::load(&self.path)? {
+            self.node = node;
+        }
+        Ok(())
+    }
+
     fn gpus(&mut self) -> Result<Vec<GpuInfo>, BackendError> {
         self.node
             .gpus

@@ -156,10 +156,11 @@ pub fn render(node: &Node, c: &Counters) -> String {
     t.family(
         "dynamig_holders",
         "gauge",
-        "Holders (containers) dynamig knows, by state: active, preempted, lost.",
+        "Holders (containers) dynamig knows, by state: active, preempting, preempted, lost.",
     );
     for s in [
         HolderState::Active,
+        HolderState::Preempting,
         HolderState::Preempted,
         HolderState::Lost,
     ] {

@@ -139,7 +139,28 @@ pub fn allocate_waiting(
     loop {
         let mut node = Node::open(dir)?;
         let waited_ms = started.elapsed().as_millis() as u64;
-        let attempt = node.check_spec(&spec).and_then(|()| node.decide(&spec));
+        let checked = node.check_spec(&spec);
+        if checked.is_ok() {
+            if mine.is_some()
+                && node
+                    .state
+                    .evictions
+                    .iter()
+                    .any(|e| e.retry_key.is_some() && e.retry_key == spec.request.k8s_container)
+            {
+                node.withdraw(
+                    &spec.key(),
+                    "served",
+                    "takes over an eviction in flight".into(),
+                )?;
+            }
+            if let Some(done) = node.take_over(&spec) {
+                return done.map(|a| (node, a));
+            }
+        }
+        let attempt = checked
+            .and_then(|()| node.check_not_evicting(&spec))
+            .and_then(|()| node.decide(&spec));
         let e = match attempt {
             Ok(d) => {
                 if mine.is_some() {

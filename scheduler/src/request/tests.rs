@@ -237,3 +237,26 @@ fn a_dynamig_env_key_twice_must_agree() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+fn the_cri_sandbox_and_container_name_name_the_kubernetes_container() {
+    let base = [("dynamig.io/mig-profile", "1g.5gb")];
+    let r = parse(&ann(&base), &[]).unwrap().unwrap();
+    assert_eq!(r.k8s_container, None);
+    let mut full = base.to_vec();
+    full.push((K8S_SANDBOX_ID, "5f1e"));
+    full.push((K8S_CONTAINER_NAME, "trainer"));
+    let r = parse(&ann(&full), &[]).unwrap().unwrap();
+    assert_eq!(r.k8s_container.as_deref(), Some("5f1e/trainer"));
+    // only the sandbox: no container name, no key (and never a refusal)
+    let mut half = base.to_vec();
+    half.push((K8S_SANDBOX_ID, "5f1e"));
+    assert_eq!(
+        parse(&ann(&half), &[]).unwrap().unwrap().k8s_container,
+        None
+    );
+    let mut odd = base.to_vec();
+    odd.push((K8S_SANDBOX_ID, "5f1e"));
+    odd.push((K8S_CONTAINER_NAME, "has space"));
+    assert_eq!(parse(&ann(&odd), &[]).unwrap().unwrap().k8s_container, None);
+}

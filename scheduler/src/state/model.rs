@@ -53,6 +53,10 @@ pub struct InstanceRef {
 pub enum HolderState {
     /// Holds its instance.
     Active,
+    /// Chosen as a victim by an eviction in flight: signalled, still holding its instance until
+    /// its process is gone (then its instance is destroyed and it is `preempted`). Never a
+    /// victim again, never released to anyone else meanwhile.
+    Preempting,
     /// Evicted by a higher-priority request; its instance is gone.
     Preempted,
     /// Its instance vanished from the hardware (destroyed by someone else).
@@ -63,6 +67,7 @@ impl HolderState {
     pub fn as_str(self) -> &'static str {
         match self {
             HolderState::Active => "active",
+            HolderState::Preempting => "preempting",
             HolderState::Preempted => "preempted",
             HolderState::Lost => "lost",
         }
@@ -90,6 +95,10 @@ pub struct Holder {
     /// Unix time in milliseconds.
     pub created_ms: u64,
     pub instance: Option<InstanceRef>,
+    /// While `preempting`: the Unix time in milliseconds at which its grace period ends and
+    /// whoever finds it still alive sends SIGKILL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_at_ms: Option<u64>,
 }
 
 impl Holder {
@@ -105,6 +114,44 @@ impl Holder {
     pub fn watched(&self) -> Option<&ProcRef> {
         self.process.as_ref().or(self.creator.as_ref())
     }
+
+    /// Whether its container is still being created: only its creator is known (the shim or
+    /// `dynamig-runc`, which also creates other containers). Such a holder is never signalled,
+    /// so never a victim (docs/eviction.md).
+    pub fn being_created(&self) -> bool {
+        self.process.is_none() && self.creator.is_some()
+    }
+
+    /// The process an eviction signals: the container's own, never its creator.
+    pub fn signallable(&self) -> Option<&ProcRef> {
+        self.process.as_ref()
+    }
+}
+
+/// Room reserved for a request while the victims of its decision leave (docs/eviction.md). The
+/// decision is made under the node lock and written here; the victims are signalled and waited
+/// for outside it; then `owner` takes the lock again, destroys the victims' instances and
+/// creates the requester's at `start` on `gpu`. Nobody else plans into that room meanwhile, and
+/// the reservation ends with `owner`'s life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Eviction {
+    /// The holder id the requester will have.
+    pub holder: String,
+    pub namespace: String,
+    /// The process carrying the eviction out.
+    pub owner: ProcRef,
+    /// The Kubernetes container (`<sandbox id>/<container name>`), when the request came through
+    /// the CRI: a retry of the same container takes the reservation over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_key: Option<String>,
+    pub gpu: u32,
+    pub profile_id: u32,
+    pub profile: String,
+    pub start: u8,
+    /// The holders being preempted for it (all `preempting`).
+    pub victims: Vec<HolderKey>,
+    /// Unix time in milliseconds.
+    pub created_ms: u64,
 }
 
 /// A hardware change that was started but whose outcome is not yet in the state. Written before
@@ -127,6 +174,17 @@ pub enum Intent {
         holder: String,
         namespace: String,
     },
+}
+
+impl Eviction {
+    /// The requester's key.
+    pub fn key(&self) -> HolderKey {
+        HolderKey::new(&self.namespace, &self.holder)
+    }
+
+    pub fn is(&self, key: &HolderKey) -> bool {
+        key.is(&self.namespace, &self.holder)
+    }
 }
 
 impl Intent {
@@ -197,6 +255,9 @@ pub struct NodeState {
     pub queue: Vec<Ticket>,
     #[serde(default)]
     pub next_ticket: u64,
+    /// Evictions in flight, each with the room it reserves. Absent from older files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evictions: Vec<Eviction>,
 }
 
 impl NodeState {
@@ -220,6 +281,18 @@ impl NodeState {
             .filter(|h| h.id == id)
             .map(|h| h.namespace.clone())
             .collect()
+    }
+
+    /// The eviction in flight for the requester `key`.
+    pub fn eviction_for(&self, key: &HolderKey) -> Option<&Eviction> {
+        self.evictions.iter().find(|e| e.is(key))
+    }
+
+    /// The eviction in flight that preempts holder `key`.
+    pub fn eviction_of_victim(&self, key: &HolderKey) -> Option<&Eviction> {
+        self.evictions
+            .iter()
+            .find(|e| e.victims.iter().any(|v| v == key))
     }
 
     /// The holder of GPU instance `gi` on `gpu`.

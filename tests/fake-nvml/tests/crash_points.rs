@@ -194,6 +194,8 @@ fn crash_and_recover(kind: Kind, ctl: &Path, point: &str) -> bool {
     let killed = if point.starts_with("after-release") {
         n.crash(point, &["release", "victim"])
     } else if point.starts_with("after-evict") || point == "after-sigterm" {
+        // The victim's process is known (`--pid`), so it is signalled; the bystander (no
+        // process) stays.
         // The other half of the GPU holds the victim: a 3g.20gb there evicts it.
         n.crash(
             point,
@@ -242,17 +244,41 @@ fn crash_and_recover(kind: Kind, ctl: &Path, point: &str) -> bool {
             );
             assert_eq!(holder_uuid(&st, "victim"), Some(victim_uuid.clone()));
         }
-        "after-evict-intent" => {
-            // The live victim keeps its device: the eviction is undone.
-            assert!(victim_alive, "{k:?} {point}");
-            assert_eq!(
-                holder_uuid(&st, "victim"),
-                Some(victim_uuid.clone()),
-                "{k:?} {point}: a live container's instance was destroyed"
+        "after-evict-reserve" | "after-sigterm" | "after-evict-unlock" => {
+            // The requester died while its victim left: its reservation ended with it, the
+            // request did not happen, and the victim stays preempted (signalled by the requester
+            // or, if it died first, by the `gc` that dropped the reservation). Its instance is
+            // freed once its process is gone, never before.
+            assert!(
+                holder_uuid(&st, "boss").is_none(),
+                "{k:?} {point}: the request did not happen"
             );
-            assert!(holder_uuid(&st, "boss").is_none());
+            assert!(
+                st["evictions"].as_array().is_some_and(|e| e.is_empty()),
+                "{k:?} {point}: a dead requester's reservation stayed: {st}"
+            );
+            let status = victim.wait().expect("wait for the victim");
+            assert_eq!(
+                status.signal(),
+                Some(15),
+                "{k:?} {point}: the victim was not sent SIGTERM"
+            );
+            n.ok(&["gc"]);
+            let st = check_invariants(&n, point);
+            assert!(
+                holder_uuid(&st, "victim").is_none(),
+                "{k:?} {point}: the gone victim's instance was not freed"
+            );
+            let ended = st["ended"].as_array().cloned().unwrap_or_default();
+            assert!(
+                ended
+                    .iter()
+                    .any(|e| e["id"] == "victim" && e["state"] == "preempted"),
+                "{k:?} {point}: the victim is not preempted: {st}"
+            );
         }
-        "after-sigterm" | "after-evict-destroy" => {
+        "after-evict-intent" | "after-evict-destroy" => {
+            // The victim was gone when its instance was destroyed.
             assert!(!victim_alive || victim.wait().is_ok());
             assert!(
                 holder_uuid(&st, "victim").is_none(),

@@ -333,7 +333,39 @@ pub fn status(st: &Status) -> String {
         out.push(String::new());
         out.push(queue(st));
     }
+    if !st.evictions.is_empty() {
+        out.push(String::new());
+        out.push(evictions(st));
+    }
     out.join("\n")
+}
+
+/// Evictions in flight: the room each reserves while its victims leave.
+fn evictions(st: &Status) -> String {
+    let rows = st
+        .evictions
+        .iter()
+        .map(|e| {
+            vec![
+                format!("{}/{}", e.namespace, e.id),
+                e.pid.to_string(),
+                e.reserved.clone(),
+                e.victims.join(", "),
+                format!("{}.{}s", e.waited_ms / 1000, (e.waited_ms % 1000) / 100),
+            ]
+        })
+        .collect();
+    Table {
+        title: Some("Evicting (room reserved while the victims leave):".into()),
+        header: ["Holder", "PID", "Reserved", "Victims", "Waited"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+        right: vec![1, 4],
+        bars: vec![],
+        empty: String::new(),
+    }
+    .render()
 }
 
 /// The wait queue, in serving order.

@@ -111,6 +111,18 @@ fn exec_env(inv: &Invocation, id: &str, process: &Path) {
     }
 }
 
+/// Runs the real runc as a child (for the verbs that act after it), or says why not (127).
+fn run_runc(args: &[OsString]) -> Result<std::process::ExitStatus, ExitCode> {
+    let runc = find_runc().map_err(|e| {
+        eprintln!("dynamig-runc: {e:#}");
+        ExitCode::from(127)
+    })?;
+    Command::new(&runc).args(args).status().map_err(|e| {
+        eprintln!("dynamig-runc: cannot execute {}: {e}", runc.display());
+        ExitCode::from(127)
+    })
+}
+
 /// `start`: straight to runc, unless dynamig gave this container a slice: then runc runs as a
 /// child, and when it fails and the container was preempted between its create and its start,
 /// the error says so (runc's own is "cannot start a container that has stopped").
@@ -120,19 +132,9 @@ fn start(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
     if !given {
         return exec_runc(args);
     }
-    let runc = match find_runc() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("dynamig-runc: {e:#}");
-            return ExitCode::from(127);
-        }
-    };
-    let status = match Command::new(&runc).args(args).status() {
+    let status = match run_runc(args) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("dynamig-runc: cannot execute {}: {e}", runc.display());
-            return ExitCode::from(127);
-        }
+        Err(code) => return code,
     };
     if !status.success() {
         if let Some(why) = runtime::preemption(&key) {
@@ -185,19 +187,9 @@ fn delete(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
     if !given || !runtime::may_hold(&key) {
         return exec_runc(args);
     }
-    let runc = match find_runc() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("dynamig-runc: {e:#}");
-            return ExitCode::from(127);
-        }
-    };
-    let status = match Command::new(&runc).args(args).status() {
+    let status = match run_runc(args) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("dynamig-runc: cannot execute {}: {e}", runc.display());
-            return ExitCode::from(127);
-        }
+        Err(code) => return code,
     };
     let code = status.code().unwrap_or(1);
     if status.success() {

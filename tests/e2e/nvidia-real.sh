@@ -24,21 +24,11 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-if [[ ${DYNAMIG_E2E:-0} != 1 ]]; then
-    echo "e2e nvidia-real skipped: DYNAMIG_E2E is not 1"
-    exit 0
-fi
-
-PASS=0
-fail() { printf '\nE2E NVIDIA-REAL FAILED: %s\n' "$*" >&2; exit 1; }
-ok() { PASS=$((PASS + 1)); printf '[nvidia-real ok %2d] %s\n' "$PASS" "$*"; }
-info() { printf '[nvidia-real info] %s\n' "$*"; }
-
-[[ $(id -u) -eq 0 ]] || fail "must run as root"
-[[ -n ${E2E_BIN_DIR:-} ]] || fail "E2E_BIN_DIR is not set (the directory with the built binaries, e.g. target/debug)"
-E2E_BIN_DIR=$(cd "$E2E_BIN_DIR" && pwd -P) || fail "E2E_BIN_DIR does not exist"
-[[ -x $E2E_BIN_DIR/dynamigctl ]] || fail "$E2E_BIN_DIR/dynamigctl missing; run: cargo build --workspace"
-bash "$HERE/lib/install-deps.sh" >/dev/null || fail "tests/e2e/lib/install-deps.sh failed"
+E2E_NAME="nvidia-real"
+export E2E_NS=dynamig-nvreal-$$
+# shellcheck source-path=SCRIPTDIR source=lib/prelude.sh
+source "$HERE/lib/prelude.sh"
+info() { printf '[e2e nvidia-real info] %s\n' "$*"; }
 for t in nm gcc python3 jq curl xz gpgv dpkg-deb sha256sum cargo; do command -v "$t" >/dev/null || fail "$t missing"; done
 
 # shellcheck source-path=SCRIPTDIR source=lib/debs.sh
@@ -308,9 +298,6 @@ ok "/dev: nvmlInit created [${appeared:-nothing}]; removed, /dev/nvidia* as befo
 #   c. podman through dynamig-runc (podman --runtime)
 # In each, a container with a slice runs nvidia-smi: it loads the real library and fails only for
 # want of a kernel driver; a container without a request has neither the library nor nvidia-smi.
-export E2E_NS=dynamig-nvreal-$$
-# shellcheck source-path=SCRIPTDIR source=lib/env.sh
-source "$HERE/lib/env.sh"
 export E2E_DYNAMIG_RUNC=$E2E_BIN_DIR/dynamig-runc E2E_WORKDIR_OWNED=1
 e2e_env_init "$W/e2e" dynamig=io.containerd.dynamig.v2 >/dev/null 2>&1 || fail "e2e_env_init"
 export DYNAMIG_STATE_DIR=$W/cstate DYNAMIG_BACKEND=sim DYNAMIG_CDI_SPEC_DIRS=$W/cdi

@@ -800,7 +800,14 @@ impl Node {
         self.state.holders.retain(|x| !x.is(key));
         self.save()?;
         self.refresh()?;
-        let mut e = Event::new("released", why).holder(key);
+        // A victim whose container ends (and is deleted) before its evictor comes back for its
+        // instance was preempted all the same: the event log says so, and for whom.
+        let mut e = if h.state == HolderState::Preempting {
+            Event::new("preempted", format!("evicted for {}", self.evictor_of(key)))
+        } else {
+            Event::new("released", why)
+        }
+        .holder(key);
         if let Some(i) = &h.instance {
             e = e.at(i.gpu, &i.profile, i.start, Some(&i.uuid));
         }

@@ -183,3 +183,60 @@ fn a_retry_of_the_same_kubernetes_container_takes_the_eviction_over() {
     stop(victim);
     stop(first);
 }
+
+/// The kinds and messages of the events of `id` in the node's event log.
+fn events_of(dir: &StateDir, id: &str) -> Vec<(String, String)> {
+    std::fs::read_to_string(dir.events_file())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["holder"] == id)
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or("").to_string(),
+                e["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_victim_deleted_before_its_evictor_comes_back_is_logged_as_preempted() {
+    let sim = Sim::new();
+    let (victim, victim_ref) = sleeper();
+    let mut v = spec("victim", "7g.40gb", 50);
+    v.process = Some(victim_ref);
+    sim.node().allocate(v).unwrap();
+    // An eviction in flight (its requester waits outside the lock) ...
+    let (requester, requester_ref) = sleeper();
+    {
+        let mut n = sim.node();
+        let h = n.state.holder_mut(&k("victim")).unwrap();
+        h.state = HolderState::Preempting;
+        h.kill_at_ms = Some(now_ms() + 60_000);
+        n.state.evictions.push(Eviction {
+            holder: "boss".into(),
+            namespace: "k8s.io".into(),
+            owner: requester_ref,
+            retry_key: None,
+            gpu: 0,
+            profile_id: 0,
+            profile: "7g.40gb".into(),
+            start: 0,
+            victims: vec![k("victim")],
+            created_ms: now_ms(),
+        });
+        file::write(&sim.dir.state_file(), &n.state).unwrap();
+    }
+    // ... and the victim's container exits on SIGTERM and is deleted at once (as Docker does).
+    stop(victim);
+    assert!(sim.node().release(&k("victim")).unwrap());
+    assert_eq!(
+        events_of(&sim.dir, "victim").last(),
+        Some(&(
+            "preempted".to_string(),
+            "evicted for k8s.io/boss".to_string()
+        ))
+    );
+    stop(requester);
+}

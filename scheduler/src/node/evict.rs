@@ -232,6 +232,18 @@ impl Node {
         Ok(())
     }
 
+    /// Who a `preempting` holder is being evicted for, as events name it.
+    pub(super) fn evictor_of(&self, victim: &HolderKey) -> String {
+        self.state
+            .evictions
+            .iter()
+            .find(|e| e.victims.contains(victim))
+            .map_or_else(
+                || "a request that is gone".to_string(),
+                |e| e.key().to_string(),
+            )
+    }
+
     /// Sends `sig` to a holder's container process (never to its creator).
     fn signal(&self, key: &HolderKey, sig: Signal) {
         if let Some(p) = self.state.holder(key).and_then(|h| h.signallable()) {

@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 if [ -x tests/e2e/demo-containerd.sh ] && [ "$(id -u)" = 0 ] && [ "${DYNAMIG_DEMO_CTL_ONLY:-0}" != 1 ]; then
     exec bash tests/e2e/demo-containerd.sh
 fi
-cargo build -q -p dynamig-scheduler --bin dynamigctl
+cargo build -q -p dynamigctl --bin dynamigctl
 CTL="$PWD/target/debug/dynamigctl"
 export DYNAMIG_STATE_DIR="${DYNAMIG_STATE_DIR:-$(mktemp -d /tmp/dynamig-demo.XXXXXX)/state}"
 export DYNAMIG_BACKEND=sim

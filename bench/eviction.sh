@@ -21,7 +21,7 @@ GRACE2=${GRACE2:-4}
 if [[ -z ${DYNAMIGCTL:-} ]]; then
     if [[ -x $ROOT/target/release/dynamigctl ]]; then DYNAMIGCTL=$ROOT/target/release/dynamigctl; else DYNAMIGCTL=$ROOT/target/debug/dynamigctl; fi
 fi
-[[ -x $DYNAMIGCTL ]] || { echo "bench: $DYNAMIGCTL missing; cargo build -p dynamig-scheduler" >&2; exit 1; }
+[[ -x $DYNAMIGCTL ]] || { echo "bench: $DYNAMIGCTL missing; cargo build -p dynamigctl" >&2; exit 1; }
 
 WORKDIR=$(mktemp -d /tmp/dynamig-bench-evict.XXXXXX)
 export DYNAMIG_STATE_DIR=$WORKDIR/state DYNAMIG_BACKEND=sim DYNAMIG_LOCK_TIMEOUT_MS=120000

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs dynamig on a host without Debian packages (the .deb is the other way: docs/install.md).
 #
-#   cargo build --release -p dynamig-scheduler -p dynamig-hook -p dynamig-shim
+#   cargo build --release -p dynamigctl -p dynamig-hook -p dynamig-shim
 #   sudo packaging/install.sh                      # into /usr/local
 #   sudo packaging/install.sh --prefix /usr        # where the .deb would put the binaries
 #   packaging/install.sh --destdir /tmp/stage      # staged (packagers, tests): nothing outside it
@@ -79,7 +79,7 @@ if ((UNINSTALL)); then
 fi
 
 for b in "${BINARIES[@]}"; do
-    [[ -x $BIN_DIR/$b ]] || die "$BIN_DIR/$b missing; build first: cargo build --release -p dynamig-scheduler -p dynamig-hook -p dynamig-shim (or give --bin-dir)"
+    [[ -x $BIN_DIR/$b ]] || die "$BIN_DIR/$b missing; build first: cargo build --release -p dynamigctl -p dynamig-hook -p dynamig-shim (or give --bin-dir)"
 done
 
 installed=()

@@ -5,7 +5,7 @@
 //! env entries, every other `KEY=VALUE` line is an annotation.
 #![no_main]
 
-use dynamig::request::{parse, Size};
+use dynamig_core::request::{parse, Size};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
             if let Size::Memory { bytes, .. } = req.size {
                 assert!(bytes > 0);
             }
-            assert!(req.grace_period <= dynamig::duration::MAX);
+            assert!(req.grace_period <= dynamig_core::duration::MAX);
         }
         Ok(None) => {}
         Err(e) => {

@@ -2,7 +2,7 @@
 //! positive byte count, made only of ASCII digits and a known unit.
 #![no_main]
 
-use dynamig::quantity::parse_bytes;
+use dynamig_core::quantity::parse_bytes;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

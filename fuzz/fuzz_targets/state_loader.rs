@@ -6,9 +6,9 @@
 //! (a fuzzer rarely forges a matching CRC32 on its own).
 #![no_main]
 
-use dynamig::backend::sim::SimNode;
-use dynamig::state::file::{self, Versioned};
-use dynamig::state::NodeState;
+use dynamig_node::backend::sim::SimNode;
+use dynamig_node::state::file::{self, Versioned};
+use dynamig_node::state::NodeState;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 

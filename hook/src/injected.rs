@@ -11,7 +11,7 @@
 //! gone, the next reconciliation releases its holder anyway.
 
 use crate::spec::INJECTED;
-use dynamig::state::HolderKey;
+use dynamig_node::state::HolderKey;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -16,4 +16,4 @@ pub mod runtime;
 pub mod spec;
 
 /// Who a holder is: (namespace, container id).
-pub use dynamig::state::HolderKey;
+pub use dynamig_node::state::HolderKey;

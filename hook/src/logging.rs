@@ -15,10 +15,10 @@ pub fn log_path() -> PathBuf {
     if let Some(p) = std::env::var_os("DYNAMIG_LOG_FILE").filter(|v| !v.is_empty()) {
         return PathBuf::from(p);
     }
-    let dir = std::env::var_os(dynamig::state::dir::ENV)
+    let dir = std::env::var_os(dynamig_node::state::dir::ENV)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(dynamig::state::dir::DEFAULT));
+        .unwrap_or_else(|| PathBuf::from(dynamig_node::state::dir::DEFAULT));
     dir.join("runtime.log")
 }
 
@@ -31,7 +31,7 @@ pub fn init(component: &'static str) {
             .unwrap_or_else(|_| "info,ttrpc=warn,containerd_shim=warn".into());
         let path = log_path();
         // Never through a symbolic link, never a FIFO (as the state file and the event log).
-        let file = dynamig::state::regular::open_append(&path);
+        let file = dynamig_node::state::regular::open_append(&path);
         let b = tracing_subscriber::fmt()
             .json()
             .with_env_filter(filter)

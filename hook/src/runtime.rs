@@ -3,11 +3,11 @@
 //! create-runtime`), release (`dynamig-runc delete`; `dynamig-hook poststop` after `runc run`).
 
 use crate::spec::{self, Config, HookConfig, SpecError};
-use dynamig::driver_stack::{self, DriverStackError, Stack};
-use dynamig::node::{AllocSpec, Allocation, Node, NodeError};
-use dynamig::process::ProcRef;
-use dynamig::state::dir::StateDirError;
-use dynamig::state::{HolderKey, StateDir};
+use dynamig_node::driver_stack::{self, DriverStackError, Stack};
+use dynamig_node::node::{AllocSpec, Allocation, Node, NodeError};
+use dynamig_node::process::ProcRef;
+use dynamig_node::state::dir::StateDirError;
+use dynamig_node::state::{HolderKey, StateDir};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -81,7 +81,11 @@ pub fn hook_bin() -> Result<PathBuf, RuntimeError> {
 /// The hooks' configuration for a state directory; `poststop` for `runc run`.
 pub fn hook_config(dir: &StateDir, poststop: bool) -> Result<HookConfig, RuntimeError> {
     let state = std::fs::canonicalize(dir.path()).unwrap_or_else(|_| dir.path().to_path_buf());
-    let mut env = vec![format!("{}={}", dynamig::state::dir::ENV, state.display())];
+    let mut env = vec![format!(
+        "{}={}",
+        dynamig_node::state::dir::ENV,
+        state.display()
+    )];
     for k in pass_env_names() {
         if let Some(v) = std::env::var(&k).ok().filter(|v| !v.is_empty()) {
             env.push(format!("{k}={v}"));
@@ -173,10 +177,10 @@ pub fn prepare(
     } else {
         check_stack(&mut stack, &Node::open(&dir)?)?;
         let cancel = match caller {
-            Caller::Wrapper { .. } => dynamig::node::cancel_on_signals(),
+            Caller::Wrapper { .. } => dynamig_node::node::cancel_on_signals(),
             Caller::Shim => &NEVER_CANCELLED,
         };
-        dynamig::node::allocate_waiting(&dir, spec, cancel)?
+        dynamig_node::node::allocate_waiting(&dir, spec, cancel)?
     };
     let lock_wait_us = node.lock_waited().as_micros() as u64;
     let edited = spec::driver::apply(&mut config.spec, &stack)
@@ -196,7 +200,7 @@ pub fn prepare(
         placement = %format!("{}:{}", alloc.placement.start, alloc.placement.size),
         uuid = %alloc.uuid,
         evicted = ?alloc.evict,
-        decision_us = dynamig::metrics::decision::last()
+        decision_us = dynamig_node::metrics::decision::last()
             .map(|d| d.as_micros() as u64)
             .unwrap_or(0),
         lock_wait_us,
@@ -226,9 +230,9 @@ pub fn record_process(key: &HolderKey, pid: u32) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// Whether the node may have a holder `key` (lock-free, see [`dynamig::node::may_hold`]).
+/// Whether the node may have a holder `key` (lock-free, see [`dynamig_node::node::may_hold`]).
 pub fn may_hold(key: &HolderKey) -> bool {
-    dynamig::node::may_hold(&StateDir::env_path(), key)
+    dynamig_node::node::may_hold(&StateDir::env_path(), key)
 }
 
 /// Why holder `key` no longer has its slice, when it does not: `it was preempted (evicted for
@@ -236,16 +240,16 @@ pub fn may_hold(key: &HolderKey) -> bool {
 /// a container that has stopped"): the container was evicted between its create and its start.
 /// Read without the lock (the state file and the event log).
 pub fn preemption(key: &HolderKey) -> Option<String> {
-    use dynamig::state::{HolderState, NodeState};
+    use dynamig_node::state::{HolderState, NodeState};
     let dir = StateDir::env_path();
-    let state: NodeState = dynamig::state::file::read(&dir.join("state.json")).ok()??;
+    let state: NodeState = dynamig_node::state::file::read(&dir.join("state.json")).ok()??;
     match state.holder(key)?.state {
         HolderState::Active => None,
         HolderState::Lost => {
             Some("lost its MIG instance before it started (destroyed outside dynamig)".to_string())
         }
         HolderState::Preempted | HolderState::Preempting => {
-            let events = dynamig::events::read(&dir.join("events.jsonl"), 0);
+            let events = dynamig_node::events::read(&dir.join("events.jsonl"), 0);
             let by = events.iter().rev().find(|e| {
                 e.kind == "preempted"
                     && e.holder.as_deref() == Some(key.id.as_str())
@@ -255,7 +259,7 @@ pub fn preemption(key: &HolderKey) -> Option<String> {
                 Some(e) => format!(
                     "was preempted before it started: {} at {} (its MIG slice is gone; see `dynamigctl events`)",
                     e.message,
-                    dynamig::rfc3339::format_ms(e.time_ms)
+                    dynamig_core::rfc3339::format_ms(e.time_ms)
                 ),
                 None => "was preempted before it started (its MIG slice is gone; see `dynamigctl events`)".to_string(),
             })
@@ -266,7 +270,7 @@ pub fn preemption(key: &HolderKey) -> Option<String> {
 /// Releases holder `key` (never another namespace's holder of the same id); `Ok(false)` when
 /// it held nothing. The caller has checked that this container was given that holder's slice
 /// ([`crate::injected`]). When a lock-free read of the state proves there is no such holder
-/// ([`dynamig::node::may_hold`]), that answer comes without the lock, the backend or a write.
+/// ([`dynamig_node::node::may_hold`]), that answer comes without the lock, the backend or a write.
 pub fn release(key: &HolderKey) -> Result<bool, RuntimeError> {
     if !may_hold(key) {
         return Ok(false);

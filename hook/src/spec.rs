@@ -5,8 +5,8 @@
 //! fields, runtime extensions) survive an edit. A container without a dynamig request is never
 //! rewritten: its `config.json` stays byte for byte what the engine wrote.
 
-use dynamig::node::Allocation;
-use dynamig::request::{self, Request, RequestError};
+use dynamig_core::request::{self, Request, RequestError};
+use dynamig_node::node::Allocation;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::Write;

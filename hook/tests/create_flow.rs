@@ -1,10 +1,10 @@
 //! The create/record/release flow of `dynamig-runc` and `dynamig-hook`, against a simulated node
 //! in a private state directory (one test function: the state directory is process-global env).
 
-use dynamig::backend::sim::SimNode;
-use dynamig::state::{HolderKey, StateDir};
 use dynamig_hook::runtime::{self, Prepared};
 use dynamig_hook::spec::Config;
+use dynamig_node::backend::sim::SimNode;
+use dynamig_node::state::{HolderKey, StateDir};
 
 const UNTOUCHED: &str = "{\n  \"ociVersion\": \"1.0.2-dev\",\n  \"process\": {\"env\": [\"PATH=/bin\"], \"args\": [\"true\"]},\n  \"annotations\": {\"io.example\": \"x\"},\n  \"linux\": {}\n}\n";
 
@@ -126,7 +126,7 @@ fn create_record_release() {
     assert!(!injected(&again).is_for(&ns_good()));
     assert!(injected(&good).is_for(&ns_good()));
     assert!(runtime::release(&ns2_good()).unwrap());
-    let st: dynamig::state::NodeState = dynamig::state::file::read(&dir.state_file())
+    let st: dynamig_node::state::NodeState = dynamig_node::state::file::read(&dir.state_file())
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -138,7 +138,7 @@ fn create_record_release() {
     // a refused create in another namespace under the same id releases nothing
     let refused = bundle(t.path(), "refused", bad_cfg);
     assert!(runtime::prepare_create(&refused, "good", "ns3").is_err());
-    assert!(dynamig::node::may_hold(&state, &ns_good()));
+    assert!(dynamig_node::node::may_hold(&state, &ns_good()));
 
     // 4. the hook records the container's process (here: a child of ours)
     let mut child = std::process::Command::new("sleep")
@@ -150,19 +150,19 @@ fn create_record_release() {
     assert!(runtime::record_process(&ns2_good(), child.id()).is_err());
 
     // 5. release, twice; the second is answered by the lock-free read of the state
-    assert!(dynamig::node::may_hold(&state, &ns_good()));
-    assert!(!dynamig::node::may_hold(&state, &ns2_good()));
-    assert!(!dynamig::node::may_hold(
+    assert!(dynamig_node::node::may_hold(&state, &ns_good()));
+    assert!(!dynamig_node::node::may_hold(&state, &ns2_good()));
+    assert!(!dynamig_node::node::may_hold(
         &state,
         &HolderKey::new("ns", "plain")
     ));
-    assert!(!dynamig::node::may_hold(
+    assert!(!dynamig_node::node::may_hold(
         &t.path().join("no-such-dir"),
         &ns_good()
     ));
     assert!(!runtime::release(&ns2_good()).unwrap());
     assert!(runtime::release(&ns_good()).unwrap());
-    assert!(!dynamig::node::may_hold(&state, &ns_good()));
+    assert!(!dynamig_node::node::may_hold(&state, &ns_good()));
     assert!(!runtime::release(&ns_good()).unwrap());
     // a damaged state file is never read as "no holder": release goes to the locked path and
     // reports the damage
@@ -172,7 +172,7 @@ fn create_record_release() {
         b"dynamig-state v1 crc32=00000000 len=2\n{}",
     )
     .unwrap();
-    assert!(dynamig::node::may_hold(&state, &ns_good()));
+    assert!(dynamig_node::node::may_hold(&state, &ns_good()));
     assert!(runtime::release(&ns_good()).is_err());
     std::fs::write(dir.state_file(), good_state).unwrap();
     let _ = child.kill();
@@ -199,7 +199,7 @@ fn create_record_release() {
         std::fs::read_to_string(late.join("config.json")).unwrap(),
         waiting
     );
-    let st: dynamig::state::NodeState = dynamig::state::file::read(&dir.state_file())
+    let st: dynamig_node::state::NodeState = dynamig_node::state::file::read(&dir.state_file())
         .unwrap()
         .unwrap();
     assert!(st.queue.is_empty());
@@ -213,8 +213,8 @@ fn create_record_release() {
         let dir = StateDir::from_env().unwrap();
         // release only once the waiter holds a ticket
         loop {
-            let st: Option<dynamig::state::NodeState> =
-                dynamig::state::file::read(&dir.state_file()).unwrap();
+            let st: Option<dynamig_node::state::NodeState> =
+                dynamig_node::state::file::read(&dir.state_file()).unwrap();
             if st.is_some_and(|s| !s.queue.is_empty()) {
                 break;
             }
@@ -227,7 +227,7 @@ fn create_record_release() {
     };
     assert!(releaser.join().unwrap());
     assert_eq!(a.profile, "1g.5gb");
-    let st: dynamig::state::NodeState = dynamig::state::file::read(&dir.state_file())
+    let st: dynamig_node::state::NodeState = dynamig_node::state::file::read(&dir.state_file())
         .unwrap()
         .unwrap();
     assert!(st.queue.is_empty());

@@ -3,9 +3,9 @@
 //! on the plain and on the waiting path, allocates nothing and leaves the bundle as it was; a
 //! good one is applied with dynamig's own edits.
 
-use dynamig::backend::sim::SimNode;
-use dynamig::state::StateDir;
 use dynamig_hook::runtime::{self, Prepared};
+use dynamig_node::backend::sim::SimNode;
+use dynamig_node::state::StateDir;
 use serde_json::Value;
 use std::path::Path;
 

@@ -2,10 +2,10 @@
 //! `dynamig-runc create`, as containerd runs it: every case fails the create with one line
 //! (on stderr and as the error in runc's JSON log, which containerd shows), never reaches the
 //! real runc, leaves the bundle's `config.json`, the state file and the simulated hardware byte
-//! for byte as they were. (`scheduler/tests/hostile.rs` runs it through `dynamigctl`.)
+//! for byte as they were. (`scheduler/dynamigctl/tests/hostile.rs` runs it through `dynamigctl`.)
 
 mod support;
-use dynamig::request::Size;
+use dynamig_core::request::Size;
 use std::collections::BTreeMap;
 use support::SimBox;
 
@@ -120,9 +120,11 @@ fn busy_lock_fails_the_create_with_one_line() {
         50,
     );
     let before = node.state_bytes();
-    let held =
-        dynamig::state::NodeLock::acquire(&node.dir.lock_file(), std::time::Duration::from_secs(5))
-            .unwrap();
+    let held = dynamig_node::state::NodeLock::acquire(
+        &node.dir.lock_file(),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
     let bundle = node.bundle(&serde_json::json!({"dynamig.io/gpu-memory": "10GB"}), &[]);
     let (o, log) = node.create(
         "k8s.io",

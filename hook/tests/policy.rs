@@ -4,7 +4,7 @@
 //! preempts as before; a malformed policy fails creation, never silently ignored.
 
 mod support;
-use dynamig::request::Size;
+use dynamig_core::request::Size;
 use std::os::unix::fs::PermissionsExt;
 use support::SimBox;
 

@@ -2,8 +2,8 @@
 //! runc) and `dynamig-hook` binaries on a bundle, against a simulated node. Every line must be
 //! one JSON object with a timestamp, level, target and the component that wrote it.
 
-use dynamig::backend::sim::SimNode;
-use dynamig::state::StateDir;
+use dynamig_node::backend::sim::SimNode;
+use dynamig_node::state::StateDir;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -39,7 +39,7 @@ if [[ -n ${DEMO_BIN_DIR:-} ]]; then
     BIN=$(cd "$DEMO_BIN_DIR" && pwd -P)
 else
     echo "building dynamigctl, dynamig-runc, dynamig-hook, containerd-shim-dynamig-v2 (cargo build) ..."
-    cargo build -q -p dynamig-scheduler -p dynamig-hook -p dynamig-shim --bins || die "cargo build failed"
+    cargo build -q -p dynamigctl -p dynamig-hook -p dynamig-shim --bins || die "cargo build failed"
     BIN=$ROOT/target/debug
 fi
 for b in dynamigctl dynamig-runc dynamig-hook containerd-shim-dynamig-v2; do

@@ -36,7 +36,7 @@ step() { printf '\n== %s\n' "$*"; }
 [[ $(id -u) -eq 0 ]] || fail "must run as root"
 cd "$ROOT"
 BINARIES=(dynamigctl dynamig-runc dynamig-hook containerd-shim-dynamig-v2)
-VERSION=$(cargo metadata --no-deps --format-version 1 | jq -r '.packages[] | select(.name == "dynamig-scheduler") | .version')
+VERSION=$(cargo metadata --no-deps --format-version 1 | jq -r '.packages[] | select(.name == "dynamigctl") | .version')
 [[ -n $VERSION ]] || fail "cannot read the workspace version"
 if dpkg-query -W -f='${Status}' dynamig 2>/dev/null | grep -q installed; then
     fail "a dynamig package is installed on this machine; this test installs and removes its own (dpkg --purge dynamig first)"
@@ -72,9 +72,9 @@ if ! command -v cargo-deb >/dev/null 2>&1; then
     cargo install --locked cargo-deb || fail "cargo install --locked cargo-deb failed"
 fi
 e2e_time "cargo build --release (3 packages)" \
-    cargo build --release -p dynamig-scheduler -p dynamig-hook -p dynamig-shim --bins ||
+    cargo build --release -p dynamigctl -p dynamig-hook -p dynamig-shim --bins ||
     fail "cargo build --release"
-e2e_time "cargo deb" cargo deb -p dynamig-scheduler --no-build --strip --output "$WORK/deb/" >/dev/null ||
+e2e_time "cargo deb" cargo deb -p dynamigctl --no-build --strip --output "$WORK/deb/" >/dev/null ||
     fail "cargo deb"
 DEB=$(echo "$WORK"/deb/*.deb)
 [[ -f $DEB ]] || fail "no .deb in $WORK/deb"

@@ -5,12 +5,12 @@
 # The .debs come through tests/e2e/lib/debs.sh (signature-checked), all into E2E_DEB_CACHE.
 #
 #   1. symbols: every NVML function the backend resolves (the `sym!` calls of
-#      scheduler/src/backend/nvml/ffi.rs, mapped through the nvml-wrapper-sys bindings to the
+#      scheduler/node/src/backend/nvml/ffi.rs, mapped through the nvml-wrapper-sys bindings to the
 #      symbol each loads, plus nvml-wrapper's nvmlInit_v2 / nvmlShutdown) is exported, with that
 #      versioned name, by both libraries (nm -D --defined-only), and declared by both headers
 #      with the prototype the bindings call it with (gcc __builtin_types_compatible_p)
 #   2. layouts: every struct the backend passes across the ABI has, in Rust
-#      (scheduler/tests/nvml_abi_layout.rs), the size, alignment and field offsets that gcc gives
+#      (scheduler/node/tests/nvml_abi_layout.rs), the size, alignment and field offsets that gcc gives
 #      for nvml.h 12.x and 13.x; its field list is the bindings' own; the buffer sizes agree
 #   3. dynamigctl doctor, status and allocate with the real library and no kernel driver, and a
 #      simulated node in the state directory: each exits non-zero with one clear line, nothing
@@ -130,19 +130,19 @@ crate_src() { # CRATE -> its source directory in the cargo registry
 SYS_SRC=$(crate_src nvml-wrapper-sys) WRAP_SRC=$(crate_src nvml-wrapper)
 BINDINGS=$SYS_SRC/src/bindings.rs
 [[ -f $BINDINGS && -f $WRAP_SRC/src/lib.rs ]] || fail "nvml-wrapper(-sys) sources not found in the cargo registry (run cargo fetch)"
-FFI=$REPO/scheduler/src/backend/nvml/ffi.rs
+FFI=$REPO/scheduler/node/src/backend/nvml/ffi.rs
 # sym!(self.lib, NAME), and string_call!/list_call!(self, NAME, ...), which call sym! on NAME
 fields=$(perl -0ne 'while (/\b(?:sym!\(\s*self\.lib|string_call!\(\s*self|list_call!\(\s*self)\s*,\s*(\w+)/g) { print "$1\n" }' "$FFI" | sort -u)
 n_all=$(grep -o 'sym!(' "$FFI" | wc -l) n_direct=$(grep -o 'sym!(self\.lib' "$FFI" | wc -l)
 ((n_all - n_direct == 2)) || fail "ffi.rs resolves symbols in $((n_all - n_direct)) places inside macros (this test knows string_call! and list_call!)"
 [[ $(wc -w <<<"$fields") -ge 10 ]] || fail "found only $(wc -w <<<"$fields") symbol uses in $FFI"
 # nvml-wrapper's builder without flags initialises with nvmlInit_v2 and drops with nvmlShutdown.
-grep -q '\.flags(' "$REPO/scheduler/src/backend/nvml/mod.rs" && fail "the backend now sets init flags: check nvmlInitWithFlags instead"
+grep -q '\.flags(' "$REPO/scheduler/node/src/backend/nvml/mod.rs" && fail "the backend now sets init flags: check nvmlInitWithFlags instead"
 if ! grep -q 'lib\.nvmlInit_v2' "$WRAP_SRC/src/lib.rs" || ! grep -q 'self\.lib\.nvmlShutdown()' "$WRAP_SRC/src/lib.rs"; then
     fail "nvml-wrapper no longer initialises through nvmlInit_v2 / nvmlShutdown: update this test"
 fi
 # Nothing else calls into the library: no safe nvml-wrapper call on the loaded Nvml.
-safe=$(grep -rn 'self\.nvml\.\|nvml\.device\|Device::' "$REPO/scheduler/src/backend" || true)
+safe=$(grep -rn 'self\.nvml\.\|nvml\.device\|Device::' "$REPO/scheduler/node/src/backend" || true)
 [[ -z $safe ]] || fail "the backend calls nvml-wrapper's safe API (its symbols are not in this test): $safe"
 fields="nvmlInit_v2 nvmlShutdown $fields"
 SYMS=()
@@ -196,7 +196,7 @@ done
 info "symbols: $(tr '\n' ' ' <"$W/symbols.txt")"
 
 # ------------------------------------------------------------------ 2. layouts
-(cd "$REPO" && DYNAMIG_ABI_LAYOUT_OUT=$W/rust.txt cargo test -q -p dynamig-scheduler --test nvml_abi_layout >"$W/cargo.log" 2>&1) ||
+(cd "$REPO" && DYNAMIG_ABI_LAYOUT_OUT=$W/rust.txt cargo test -q -p dynamig-node --test nvml_abi_layout >"$W/cargo.log" 2>&1) ||
     fail "cargo test --test nvml_abi_layout failed: $(tail -5 "$W/cargo.log")"
 [[ -s $W/rust.txt ]] || fail "the layout test wrote nothing"
 # Every nvml*_t the backend names is in the Rust list, except opaque handles and the return code.

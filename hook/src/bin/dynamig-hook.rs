@@ -18,10 +18,10 @@
 //! `dynamig.io/injected` record names (in the state's annotations, else in the bundle).
 
 use anyhow::{bail, Context, Result};
-use dynamig::state::HolderKey;
 use dynamig_hook::injected::Injected;
 use dynamig_hook::runtime;
 use dynamig_hook::spec::{self, Config};
+use dynamig_node::state::HolderKey;
 use serde::Deserialize;
 use std::io::Read;
 use std::process::ExitCode;

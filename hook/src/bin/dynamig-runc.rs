@@ -11,11 +11,11 @@
 //! else `/usr/bin/runc` or `/usr/sbin/runc`.
 
 use anyhow::{Context, Result};
-use dynamig::state::HolderKey;
 use dynamig_hook::errlog;
 use dynamig_hook::injected::Injected;
 use dynamig_hook::runc_args::{Invocation, Verb};
 use dynamig_hook::runtime::{self, Prepared};
+use dynamig_node::state::HolderKey;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! Applying the driver stack ([`dynamig::driver_stack`]) to a runtime spec: the spec-level
+//! Applying the driver stack ([`dynamig_node::driver_stack`]) to a runtime spec: the spec-level
 //! `containerEdits` of the host's NVIDIA CDI spec, merged as the CDI project merges edits, or
 //! NVIDIA's legacy `prestart` hook.
 //!
@@ -14,8 +14,8 @@
 //! `NVIDIA_VISIBLE_DEVICES=void`). Everything the spec editor does not touch survives as it was.
 
 use super::{array, object, SpecError};
-use dynamig::driver_stack::cdi::{ContainerEdits, DeviceNode, Hook, Mount};
-use dynamig::driver_stack::{Stack, LEGACY_HOOK};
+use dynamig_node::driver_stack::cdi::{ContainerEdits, DeviceNode, Hook, Mount};
+use dynamig_node::driver_stack::{Stack, LEGACY_HOOK};
 use serde_json::{json, Map, Value};
 use std::path::Path;
 

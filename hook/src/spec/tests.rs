@@ -1,6 +1,6 @@
 use super::*;
-use dynamig::backend::DeviceNode;
-use dynamig::node::Placement;
+use dynamig_node::backend::DeviceNode;
+use dynamig_node::node::Placement;
 
 const SPEC: &str = r#"{"ociVersion":"1.0.2-dev","process":{"user":{"uid":0,"gid":0},"args":["sh"],"env":["PATH=/bin","NVIDIA_VISIBLE_DEVICES=all"],"cwd":"/"},"root":{"path":"rootfs"},"hooks":{"createRuntime":[{"path":"/usr/bin/other"}]},"annotations":{"dynamig.io/gpu-memory":"10GB","io.example/x":"y"},"linux":{"resources":{"devices":[{"allow":false,"access":"rwm"}]},"devices":[{"path":"/dev/fuse","type":"c","major":10,"minor":229}],"namespaces":[{"type":"pid"}],"x-unknown-field":{"kept":true}}}"#;
 
@@ -46,7 +46,7 @@ fn reads_requests_from_annotations_and_env() {
     let r = read_request(&v).unwrap().unwrap();
     assert_eq!(
         r.size.to_string(),
-        dynamig::request::Size::Memory {
+        dynamig_core::request::Size::Memory {
             bytes: 10_000_000_000,
             text: "10GB".into()
         }
@@ -244,7 +244,7 @@ fn specs_that_cannot_ask_are_not_parsed() {
 
 #[test]
 fn driver_stack_then_inject_dynamigs_selection_wins_and_nothing_is_doubled() {
-    use dynamig::driver_stack::cdi::{ContainerEdits, DeviceNode as CdiNode, NvidiaSpec};
+    use dynamig_node::driver_stack::cdi::{ContainerEdits, DeviceNode as CdiNode, NvidiaSpec};
     let mut v: Value = serde_json::from_str(SPEC).unwrap();
     let edits = ContainerEdits {
         env: vec![
@@ -261,7 +261,7 @@ fn driver_stack_then_inject_dynamigs_selection_wins_and_nothing_is_doubled() {
         }],
         ..Default::default()
     };
-    let stack = dynamig::driver_stack::Stack::Cdi(Box::new(NvidiaSpec {
+    let stack = dynamig_node::driver_stack::Stack::Cdi(Box::new(NvidiaSpec {
         path: "/var/run/cdi/nvidia.yaml".into(),
         cdi_version: "0.5.0".into(),
         edits,

@@ -2,11 +2,11 @@
 //! containerd would run it (`--root <runc root>/<namespace> --log ... create --bundle B ID`).
 #![allow(dead_code)]
 
-use dynamig::backend::sim::SimNode;
-use dynamig::backend::{self, BackendChoice};
-use dynamig::node::{AllocSpec, Node};
-use dynamig::request::{Request, Size};
-use dynamig::state::{NodeLock, StateDir};
+use dynamig_core::request::{Request, Size};
+use dynamig_node::backend::sim::SimNode;
+use dynamig_node::backend::{self, BackendChoice};
+use dynamig_node::node::{AllocSpec, Node};
+use dynamig_node::state::{NodeLock, StateDir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -38,7 +38,7 @@ impl SimBox {
         let b = backend::open(&self.dir, BackendChoice::Sim).unwrap();
         let mut node = Node::with_backend(&self.dir, lock, b).unwrap();
         let mut request = Request::new(size);
-        request.priority = dynamig::priority::Priority(priority);
+        request.priority = dynamig_core::priority::Priority(priority);
         request.preemptible = request.priority.default_preemptible();
         node.allocate(AllocSpec {
             id: id.into(),

@@ -2,7 +2,7 @@
 //! what nvml-wrapper calls on its own: `nvmlInit_v2`, `nvmlSystemGetDriverVersion`,
 //! `nvmlShutdown`), with nvml.h's signatures, struct layouts (taken from `nvml-wrapper-sys`) and
 //! return codes, on top of the exact simulated MIG node of the `sim` backend
-//! ([`dynamig::backend::sim::SimNode`]). It refuses what the driver refuses because it runs the
+//! ([`dynamig_node::backend::sim::SimNode`]). It refuses what the driver refuses because it runs the
 //! same checks.
 //!
 //! Configuration, all by environment (so several processes share one fake node):
@@ -58,9 +58,9 @@
 // are checked for null and otherwise trusted, as the real library does.
 #![allow(clippy::missing_safety_doc)]
 
-use dynamig::backend::sim::{cap_minor, SimGpu, SimInstance, SimNode};
-use dynamig::backend::BackendError;
-use dynamig::catalog::Profile;
+use dynamig_core::catalog::Profile;
+use dynamig_node::backend::sim::{cap_minor, SimGpu, SimInstance, SimNode};
+use dynamig_node::backend::BackendError;
 use nvml_wrapper_sys::bindings as sys;
 use std::ffi::{c_char, c_uint};
 use std::io::Write;
@@ -220,7 +220,7 @@ fn instance_of(g: &SimGpu, gi: u32) -> Result<&SimInstance, Ret> {
 }
 
 fn alive(pid: u32) -> bool {
-    dynamig::process::ProcRef::of(pid).is_some()
+    dynamig_node::process::ProcRef::of(pid).is_some()
 }
 
 /// Compute slices of `NVML_COMPUTE_INSTANCE_PROFILE_*` index (the profile id equals the index).
@@ -1256,7 +1256,7 @@ mod tests {
 
     #[test]
     fn full_span_compute_profiles() {
-        let m = dynamig::catalog::model_by_key("a100-40gb").unwrap();
+        let m = dynamig_core::catalog::model_by_key("a100-40gb").unwrap();
         let ids: Vec<u32> = m.profiles.iter().map(full_ci_profile).collect();
         assert!(ids.iter().all(|i| ci_slices(*i).is_some()));
         let p7 = m.profiles.iter().find(|p| p.compute_slices == 7).unwrap();

@@ -3,10 +3,10 @@
 mod common;
 
 use common::{child_state, edit, run, Fake};
-use dynamig::backend::nvml::{caps, catalog_differences, NvmlBackend, OpenError};
-use dynamig::backend::sim::cap_minor;
-use dynamig::backend::{self, Backend, BackendChoice, BackendError, MigMode, SelectError};
-use dynamig::state::StateDir;
+use dynamig_node::backend::nvml::{caps, catalog_differences, NvmlBackend, OpenError};
+use dynamig_node::backend::sim::cap_minor;
+use dynamig_node::backend::{self, Backend, BackendChoice, BackendError, MigMode, SelectError};
+use dynamig_node::state::StateDir;
 use std::time::Duration;
 
 const TWO_G: u32 = 14; // 2g.10gb on A100-40GB
@@ -61,7 +61,7 @@ fn discovers_gpus_and_the_drivers_profiles() {
             assert!(matches!(b.instances(5), Err(BackendError::NoSuchGpu(5))));
             // The library loads, so `auto` picks nvml even with a simulated node present.
             let dir = state_dir();
-            dynamig::backend::sim::SimNode::new(&["a30-24gb"])
+            dynamig_node::backend::sim::SimNode::new(&["a30-24gb"])
                 .unwrap()
                 .save(&dir.sim_file())
                 .unwrap();
@@ -84,7 +84,7 @@ fn the_driver_differing_from_the_catalog_is_seen() {
             let mut b = open();
             let prof = b.driver_profiles(0).unwrap();
             let gpus = b.gpus().unwrap();
-            let catalog = dynamig::catalog::model_by_name(&gpus[0].name).unwrap();
+            let catalog = dynamig_core::catalog::model_by_name(&gpus[0].name).unwrap();
             let d = catalog_differences(catalog, &prof);
             assert_eq!(d.len(), 1, "{d:?}");
             assert!(d[0].contains("2g.10gb") && d[0].contains("9856"), "{d:?}");
@@ -387,7 +387,7 @@ fn a_missing_library_is_a_clear_error_never_a_silent_simulator() {
                 .expect("no nvml");
             assert!(e.to_string().contains("libnvidia-ml.so.1"), "{e}");
             // Only an explicitly created simulated node makes `auto` use the simulator.
-            dynamig::backend::sim::SimNode::new(&["a100-40gb"])
+            dynamig_node::backend::sim::SimNode::new(&["a100-40gb"])
                 .unwrap()
                 .save(&dir.sim_file())
                 .unwrap();
@@ -415,7 +415,7 @@ fn a_driver_that_fails_to_initialise_is_a_typed_error() {
             // The library loads, so this is a GPU node: a simulated node left in the state
             // directory is not used unless asked for.
             let dir = state_dir();
-            dynamig::backend::sim::SimNode::new(&["a100-40gb"])
+            dynamig_node::backend::sim::SimNode::new(&["a100-40gb"])
                 .unwrap()
                 .save(&dir.sim_file())
                 .unwrap();

@@ -1,4 +1,4 @@
-//! Every crash point of `scheduler/src/fault.rs`, on both backends: the `sim` backend and the
+//! Every crash point of `scheduler/node/src/fault.rs`, on both backends: the `sim` backend and the
 //! `nvml` backend loading the fake libnvidia-ml.so.1 through the normal loader path.
 //!
 //! For each point and backend: a fresh node with a bystander (never to be disturbed) and a
@@ -9,13 +9,13 @@
 //! instance, no holder bound twice, no live container's instance destroyed, and the interrupted
 //! request either fully happened or left no trace. Then the node must still serve a request.
 //!
-//! The test fails if any point of `dynamig::fault::POINTS` is not reached on both backends, and
+//! The test fails if any point of `dynamig_node::fault::POINTS` is not reached on both backends, and
 //! if the source calls a crash point that the list lacks.
 
 mod common;
 
 use common::{dynamigctl, Fake};
-use dynamig::backend::sim::SimNode;
+use dynamig_node::backend::sim::SimNode;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -315,7 +315,7 @@ fn crash_and_recover(kind: Kind, ctl: &Path, point: &str) -> bool {
 #[test]
 fn every_crash_point_on_both_backends_recovers() {
     let ctl = dynamigctl();
-    let points = dynamig::fault::POINTS;
+    let points = dynamig_node::fault::POINTS;
     let mut missed = Vec::new();
     let mut covered = 0;
     for kind in [Kind::Sim, Kind::Nvml] {
@@ -346,7 +346,7 @@ fn every_crash_point_on_both_backends_recovers() {
 /// point, so both backends must call it.
 #[test]
 fn the_list_of_crash_points_matches_the_source() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scheduler/src");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scheduler");
     let mut called: Vec<(String, PathBuf)> = Vec::new();
     let mut stack = vec![src];
     while let Some(d) = stack.pop() {
@@ -364,7 +364,7 @@ fn the_list_of_crash_points_matches_the_source() {
             }
         }
     }
-    let points = dynamig::fault::POINTS;
+    let points = dynamig_node::fault::POINTS;
     for (name, file) in &called {
         assert!(
             points.contains(&name.as_str()),

@@ -19,7 +19,7 @@ fn node() -> Fake {
 fn stack_line() -> String {
     let state = PathBuf::from(std::env::var("DYNAMIG_STATE_DIR").unwrap());
     let mut out = Vec::new();
-    dynamig::doctor::run(Some(&state), &mut out);
+    dynamigctl::doctor::run(Some(&state), &mut out);
     let text = String::from_utf8(out).unwrap();
     text.lines()
         .find(|l| l.contains("] driver stack:"))

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{child_state, ctl_json, ctl_output, dynamigctl, hardware_instances, run, Fake};
-use dynamig::backend::nvml::NvmlBackend;
-use dynamig::backend::{Backend, BackendError};
+use dynamig_node::backend::nvml::NvmlBackend;
+use dynamig_node::backend::{Backend, BackendError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -195,7 +195,7 @@ fn the_mig_uuid_comes_from_the_compute_instance_without_a_walk() {
                 .iter()
                 .map(|s| b.create(0, TWO_G, *s).unwrap())
                 .collect();
-            let node = dynamig::backend::sim::SimNode::load(&child_state())
+            let node = dynamig_node::backend::sim::SimNode::load(&child_state())
                 .unwrap()
                 .unwrap();
             for m in &made {
@@ -259,7 +259,7 @@ fn dynamigctl_allocate_reports_the_uuid_without_walking_the_mig_devices() {
         &ctl,
         &["allocate", "a", "--gpu-memory", "10GB", "--json"],
     );
-    let node = dynamig::backend::sim::SimNode::load(&f.state())
+    let node = dynamig_node::backend::sim::SimNode::load(&f.state())
         .unwrap()
         .unwrap();
     assert_eq!(a["uuid"], node.gpus[0].instances[0].uuid.as_str(), "{a}");

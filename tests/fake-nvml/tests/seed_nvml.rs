@@ -6,7 +6,7 @@
 mod common;
 
 use common::{dynamigctl, Fake};
-use dynamig::backend::sim::{cap_minor, SimNode};
+use dynamig_node::backend::sim::{cap_minor, SimNode};
 
 fn json(f: &Fake, ctl: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let o = f.command(ctl).args(args).output().expect("run dynamigctl");
@@ -155,7 +155,7 @@ fn doctor_through_dynamigctl() {
     );
     // MIG off on the only GPU: not ready, exit 1; and doctor changed nothing.
     f.edit(|n| {
-        n.gpus[0].mig = dynamig::backend::MigMode {
+        n.gpus[0].mig = dynamig_node::backend::MigMode {
             current: false,
             pending: false,
         }

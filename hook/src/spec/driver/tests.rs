@@ -1,5 +1,5 @@
 use super::*;
-use dynamig::driver_stack::cdi::NvidiaSpec;
+use dynamig_node::driver_stack::cdi::NvidiaSpec;
 use std::path::PathBuf;
 
 const SPEC: &str = r#"{"ociVersion":"1.0.2-dev","process":{"user":{"uid":1000,"gid":1000},"args":["sh"],"env":["PATH=/bin","NVIDIA_VISIBLE_DEVICES=all","KEEP=1"],"cwd":"/"},"root":{"path":"rootfs"},"mounts":[{"destination":"/proc","type":"proc","source":"proc"},{"destination":"/dev","type":"tmpfs","source":"tmpfs"},{"destination":"/dev/pts","type":"devpts","source":"devpts"},{"destination":"/usr/bin/nvidia-smi","type":"bind","source":"/old/nvidia-smi","options":["bind"]},{"destination":"/sys","type":"sysfs","source":"sysfs"}],"hooks":{"createContainer":[{"path":"/usr/bin/engine-hook"}]},"annotations":{"dynamig.io/gpu-memory":"10GB"},"linux":{"resources":{"devices":[{"allow":false,"access":"rwm"}]},"devices":[{"path":"/dev/nvidiactl","type":"c","major":195,"minor":255}],"namespaces":[{"type":"pid"}],"x-unknown-field":{"kept":true}},"x-top":[1,2]}"#;

@@ -10,7 +10,7 @@
 
 #![allow(dead_code)]
 
-use dynamig::backend::sim::SimNode;
+use dynamig_node::backend::sim::SimNode;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,7 +28,7 @@ pub fn dynamigctl() -> PathBuf {
         "build",
         "--quiet",
         "-p",
-        "dynamig-scheduler",
+        "dynamigctl",
         "--bin",
         "dynamigctl",
     ])

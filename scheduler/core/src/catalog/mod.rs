@@ -1,0 +1,174 @@
+//! The GPU model catalog: every MIG GPU-instance profile of every supported model, with its
+//! NVML profile id, memory, slices, engines and valid placements.
+//!
+//! One file per model holds that model's table and cites where each value came from. The tables
+//! are what `nvidia-smi mig -lgip` (profiles) and `nvidia-smi mig -lgipp` (placements) print; on a
+//! real node the NVML backend reads the driver's own values and logs any difference from these.
+
+mod a100_40gb;
+mod a100_80gb;
+mod a30_24gb;
+mod h100_80gb;
+mod h100_94gb;
+mod h200_141gb;
+
+use serde::Serialize;
+
+/// Hardware engines a GPU instance owns exclusively (copy, decode, encode, JPEG, optical flow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Engines {
+    pub ce: u8,
+    pub dec: u8,
+    pub enc: u8,
+    pub jpg: u8,
+    pub ofa: u8,
+}
+
+impl Engines {
+    pub const fn new(ce: u8, dec: u8, enc: u8, jpg: u8, ofa: u8) -> Self {
+        Self {
+            ce,
+            dec,
+            enc,
+            jpg,
+            ofa,
+        }
+    }
+
+    pub const ZERO: Engines = Engines::new(0, 0, 0, 0, 0);
+
+    pub fn plus(self, o: Engines) -> Engines {
+        Engines {
+            ce: self.ce.saturating_add(o.ce),
+            dec: self.dec.saturating_add(o.dec),
+            enc: self.enc.saturating_add(o.enc),
+            jpg: self.jpg.saturating_add(o.jpg),
+            ofa: self.ofa.saturating_add(o.ofa),
+        }
+    }
+
+    /// True when every engine count of `self` is at most the one of `cap`.
+    pub fn within(self, cap: Engines) -> bool {
+        self.ce <= cap.ce
+            && self.dec <= cap.dec
+            && self.enc <= cap.enc
+            && self.jpg <= cap.jpg
+            && self.ofa <= cap.ofa
+    }
+}
+
+/// One GPU-instance profile, as `nvidia-smi mig -lgip` prints it, plus its placements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Profile {
+    /// The name users write, e.g. `2g.10gb` or `1g.5gb+me`.
+    pub name: &'static str,
+    /// The NVML GPU-instance profile id (the `ID` column of `-lgip`), which the placement and
+    /// create calls take.
+    pub id: u32,
+    /// The `NVML_GPU_INSTANCE_PROFILE_*` index that `nvmlDeviceGetGpuInstanceProfileInfo` takes.
+    pub index: u32,
+    /// Memory in MiB as NVML reports it (`memorySizeMB`).
+    pub memory_mib: u64,
+    /// Compute slices (the `Ng` of the name).
+    pub compute_slices: u8,
+    /// Memory slices, which is also the placement size.
+    pub memory_slices: u8,
+    /// Most instances of this profile a GPU can hold at once.
+    pub max_count: u8,
+    /// Streaming multiprocessors.
+    pub sms: u16,
+    /// Engines owned by one instance.
+    pub engines: Engines,
+    /// Valid placement starts (memory-slice index); each placement spans `memory_slices`.
+    pub starts: &'static [u8],
+}
+
+impl Profile {
+    /// The memory-slice bitmask of the placement that starts at `start`.
+    pub fn mask_at(&self, start: u8) -> u8 {
+        slice_mask(start, self.memory_slices)
+    }
+
+    /// True if `start` is one of the placements NVML accepts for this profile.
+    pub fn accepts_start(&self, start: u8) -> bool {
+        self.starts.contains(&start)
+    }
+
+    /// The memory in bytes.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory_mib * 1024 * 1024
+    }
+}
+
+/// The bitmask of `size` memory slices from `start` (bit i = slice i).
+pub fn slice_mask(start: u8, size: u8) -> u8 {
+    let bits: u16 = ((1u16 << size) - 1) << start;
+    (bits & 0xff) as u8
+}
+
+/// A MIG-capable GPU model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GpuModel {
+    /// The key used on the command line (`dynamigctl sim init a100-40gb`).
+    pub key: &'static str,
+    /// The product name NVML reports (`nvmlDeviceGetName`).
+    pub name: &'static str,
+    /// Other names NVML has reported for this model (older drivers drop the `NVIDIA ` prefix).
+    pub aliases: &'static [&'static str],
+    /// Total framebuffer memory as `nvidia-smi` shows it, in MiB.
+    pub memory_mib: u64,
+    pub compute_slices: u8,
+    pub memory_slices: u8,
+    /// Engines of the whole GPU (what the full-GPU profile owns).
+    pub engines: Engines,
+    /// The driver generation whose memory values the table pins.
+    pub driver: &'static str,
+    pub profiles: &'static [Profile],
+}
+
+impl GpuModel {
+    pub fn profile(&self, name: &str) -> Option<&'static Profile> {
+        self.profiles.iter().find(|p| p.name == name)
+    }
+
+    pub fn profile_by_id(&self, id: u32) -> Option<&'static Profile> {
+        self.profiles.iter().find(|p| p.id == id)
+    }
+
+    /// The bitmask of all memory slices.
+    pub fn full_mask(&self) -> u8 {
+        slice_mask(0, self.memory_slices)
+    }
+}
+
+/// Every model dynamig knows, in a stable order.
+pub fn models() -> &'static [GpuModel] {
+    &MODELS
+}
+
+static MODELS: [GpuModel; 6] = [
+    a100_40gb::MODEL,
+    a100_80gb::MODEL,
+    a30_24gb::MODEL,
+    h100_80gb::MODEL,
+    h100_94gb::MODEL,
+    h200_141gb::MODEL,
+];
+
+/// A model by its command-line key (`a100-40gb`), case-insensitively.
+pub fn model_by_key(key: &str) -> Option<&'static GpuModel> {
+    MODELS.iter().find(|m| m.key.eq_ignore_ascii_case(key))
+}
+
+/// A model by the name NVML reports for the device.
+pub fn model_by_name(name: &str) -> Option<&'static GpuModel> {
+    let name = name.trim();
+    MODELS
+        .iter()
+        .find(|m| m.name == name || m.aliases.contains(&name))
+}
+
+/// The keys of all models, for messages.
+pub fn model_keys() -> Vec<&'static str> {
+    MODELS.iter().map(|m| m.key).collect()
+}

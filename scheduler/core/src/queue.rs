@@ -1,0 +1,213 @@
+//! The wait queue's fairness rule, as pure functions of the node view and the tickets
+//! (`docs/wait-queue.md`).
+//!
+//! # Order
+//!
+//! Tickets are served by priority, highest first, and first come first served within a priority
+//! (the ticket's `seq`). A request that arrives without a ticket stands behind every ticket of its
+//! own or a higher priority and ahead of every ticket of a lower one.
+//!
+//! # Reservation with backfill
+//!
+//! Every ticket ahead of a request *reserves* its target: the placement that the planner would
+//! choose for it if every dynamig holder could be evicted (foreign instances still cannot), that
+//! is the place that needs the fewest holders to leave. Reservations stack in queue order: the
+//! second ticket's target is planned with the first one's already in place. A request is planned
+//! on the node as it would look with every reservation ahead of it in place (the holders in a
+//! target gone, an immovable instance of the ticket's profile there instead). What it gets there
+//! it also gets on the real node, provided the placement is valid there too; so a small request
+//! may backfill room that no ticket ahead of it needs, and never takes room that one does. A large
+//! waiting request is therefore not starved by a stream of small ones: as holders in its target
+//! leave, nobody behind it may move in, and it is served once its target is free (or once what is
+//! left there is evictable by it). A ticket whose request could not be placed even with every
+//! holder gone (foreign instances in the way) reserves nothing.
+
+use crate::catalog::Profile;
+use crate::planner::{self, Decision, NodeView, Owner, PlacedInstance, PlanRequest, Victim};
+use crate::priority::Priority;
+use crate::request::Request;
+use serde::Serialize;
+use std::cmp::Reverse;
+
+/// A waiting request as the queue's rule sees it (the node's state file keeps more: the
+/// waiter's process, deadlines).
+pub trait Queued {
+    /// The holder id the request will have once served.
+    fn id(&self) -> &str;
+    fn namespace(&self) -> &str;
+    fn request(&self) -> &Request;
+    /// Arrival order among tickets; smaller is older.
+    fn seq(&self) -> u64;
+}
+
+/// Plans one request on one view: [`planner::plan`], or the same timed by the caller.
+pub type PlanFn<'a> = dyn FnMut(&NodeView, &PlanRequest) -> Result<Decision, planner::Refusal> + 'a;
+
+/// Where a request stands in the serving order: (priority, arrival). Smaller keys are served
+/// first.
+pub type OrderKey = (Reverse<Priority>, u64);
+
+/// The key of a ticket.
+pub fn key<T: Queued>(t: &T) -> OrderKey {
+    (Reverse(t.request().priority), t.seq())
+}
+
+/// The key of a request that holds no ticket: behind every ticket of its priority.
+pub fn arrival_key(priority: Priority) -> OrderKey {
+    (Reverse(priority), u64::MAX)
+}
+
+/// The tickets in serving order.
+pub fn ordered<T: Queued>(queue: &[T]) -> Vec<&T> {
+    let mut v: Vec<&T> = queue.iter().collect();
+    v.sort_by_key(|t| key(*t));
+    v
+}
+
+/// A ticket's target, held for it against everyone behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reservation {
+    pub id: String,
+    pub namespace: String,
+    pub gpu: u32,
+    pub profile: &'static str,
+    pub start: u8,
+    /// Holders that must leave before the ticket fits there.
+    pub blockers: Vec<String>,
+}
+
+/// The view with every dynamig holder evictable by anyone: what a target is planned on.
+fn relaxed(view: &NodeView) -> NodeView {
+    let mut v = view.clone();
+    for g in &mut v.gpus {
+        for i in &mut g.instances {
+            if let Owner::Holder(h) = &mut i.owner {
+                h.priority = Priority(i32::MIN);
+                h.preemptible = true;
+            }
+        }
+    }
+    v
+}
+
+fn is_victim(victims: &[Victim], gpu: u32, i: &PlacedInstance) -> bool {
+    victims.iter().any(|v| v.gpu == gpu && v.start == i.start)
+}
+
+/// Puts an immovable instance of `profile` at `start` on `gpu` in place of `victims`.
+fn occupy(view: &mut NodeView, gpu: u32, profile: &'static Profile, start: u8, victims: &[Victim]) {
+    if let Some(g) = view.gpus.iter_mut().find(|g| g.index == gpu) {
+        g.instances.retain(|i| !is_victim(victims, gpu, i));
+        g.instances.push(PlacedInstance {
+            profile,
+            start,
+            owner: Owner::Foreign,
+        });
+    }
+}
+
+/// The node as a request with `key` must see it: every ticket ahead of it in its target. Also
+/// returns those targets, in serving order.
+pub fn reserved_view<T: Queued>(
+    view: &NodeView,
+    queue: &[T],
+    key_of_request: OrderKey,
+) -> (NodeView, Vec<Reservation>) {
+    reserved_view_with(view, queue, key_of_request, &mut planner::plan)
+}
+
+/// [`reserved_view`], planning with `plan`.
+pub fn reserved_view_with<T: Queued>(
+    view: &NodeView,
+    queue: &[T],
+    key_of_request: OrderKey,
+    plan: &mut PlanFn<'_>,
+) -> (NodeView, Vec<Reservation>) {
+    let mut hyp = view.clone();
+    let mut held = Vec::new();
+    for t in ordered(queue) {
+        if key(t) >= key_of_request {
+            break;
+        }
+        let target = plan(
+            &relaxed(&hyp),
+            &PlanRequest {
+                size: t.request().size.clone(),
+                priority: Priority(i32::MAX),
+            },
+        );
+        let Ok(d) = target else { continue };
+        occupy(&mut hyp, d.gpu, d.profile, d.start, &d.victims);
+        held.push(Reservation {
+            id: t.id().to_string(),
+            namespace: t.namespace().to_string(),
+            gpu: d.gpu,
+            profile: d.profile.name,
+            start: d.start,
+            blockers: d.victims.iter().map(|v| v.id.clone()).collect(),
+        });
+    }
+    (hyp, held)
+}
+
+/// Whether `d`, planned on a reserved view, is also valid on the real node.
+pub fn valid_on(view: &NodeView, d: &Decision) -> bool {
+    let Some(g) = view.gpus.iter().find(|g| g.index == d.gpu) else {
+        return false;
+    };
+    let usage = crate::layout::Usage::of(
+        g.model,
+        g.instances
+            .iter()
+            .filter(|i| !is_victim(&d.victims, d.gpu, i))
+            .map(|i| (i.profile, i.start)),
+    );
+    g.usable && usage.fits(g.model, d.profile, d.start)
+}
+
+/// What the reservation rule says of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Go ahead with this decision.
+    Admit(Decision),
+    /// There would be room, but it is reserved for these tickets ahead.
+    Reserved(Vec<Reservation>),
+    /// No room even without the queue.
+    NoRoom(planner::Refusal),
+}
+
+/// Plans `req` (whose place in the order is `key`) under the reservations of the tickets ahead.
+pub fn admit<T: Queued>(
+    view: &NodeView,
+    queue: &[T],
+    req: &PlanRequest,
+    key: OrderKey,
+) -> Admission {
+    admit_with(view, queue, req, key, &mut planner::plan)
+}
+
+/// [`admit`], planning with `plan` (every decision goes through it, so a caller can time each).
+pub fn admit_with<T: Queued>(
+    view: &NodeView,
+    queue: &[T],
+    req: &PlanRequest,
+    key: OrderKey,
+    plan: &mut PlanFn<'_>,
+) -> Admission {
+    let real = plan(view, req);
+    let (hyp, held) = reserved_view_with(view, queue, key, plan);
+    if held.is_empty() {
+        return match real {
+            Ok(d) => Admission::Admit(d),
+            Err(r) => Admission::NoRoom(r),
+        };
+    }
+    match (plan(&hyp, req), real) {
+        (Ok(d), _) if valid_on(view, &d) => Admission::Admit(d),
+        (_, Err(r)) => Admission::NoRoom(r),
+        (_, Ok(_)) => Admission::Reserved(held),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,229 @@
+use super::*;
+use crate::catalog::model_by_key;
+use crate::planner::{GpuView, HolderRef};
+use crate::request::{Request, Size};
+
+fn gpu(index: u32, smalls: &[(u8, &str)]) -> GpuView {
+    let model = model_by_key("a100-40gb").unwrap();
+    let p = model.profile("1g.5gb").unwrap();
+    GpuView {
+        index,
+        model,
+        usable: true,
+        instances: smalls
+            .iter()
+            .map(|(start, id)| PlacedInstance {
+                profile: p,
+                start: *start,
+                owner: Owner::Holder(HolderRef {
+                    id: (*id).into(),
+                    namespace: String::new(),
+                    priority: Priority(50),
+                    preemptible: false,
+                    seq: u64::from(*start),
+                }),
+            })
+            .collect(),
+    }
+}
+
+/// A waiting request as the node's state file would hold it, reduced to what the rule reads.
+#[derive(Debug, Clone)]
+struct Ticket {
+    id: String,
+    namespace: String,
+    request: Request,
+    seq: u64,
+}
+
+impl Queued for Ticket {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+    fn request(&self) -> &Request {
+        &self.request
+    }
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+fn ticket(id: &str, profile: &str, priority: i32, seq: u64) -> Ticket {
+    let mut request = Request::new(Size::Profile {
+        name: profile.into(),
+    });
+    request.priority = Priority(priority);
+    Ticket {
+        id: id.into(),
+        namespace: "t".into(),
+        request,
+        seq,
+    }
+}
+
+fn small(priority: i32) -> PlanRequest {
+    PlanRequest {
+        size: Size::Profile {
+            name: "1g.5gb".into(),
+        },
+        priority: Priority(priority),
+    }
+}
+
+#[test]
+fn order_is_priority_then_arrival() {
+    let q = vec![
+        ticket("a", "1g.5gb", 50, 0),
+        ticket("b", "1g.5gb", 100, 1),
+        ticket("c", "1g.5gb", 50, 2),
+        ticket("d", "1g.5gb", 100, 3),
+    ];
+    let ids: Vec<&str> = ordered(&q).iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["b", "d", "a", "c"]);
+    assert!(key(&q[2]) < arrival_key(Priority(50)));
+    assert!(arrival_key(Priority(100)) < key(&q[0]));
+}
+
+#[test]
+fn empty_queue_admits_as_the_planner_decides() {
+    let view = NodeView {
+        gpus: vec![gpu(0, &[(0, "s0")])],
+    };
+    let d = planner::plan(&view, &small(50)).unwrap();
+    assert_eq!(
+        admit::<Ticket>(&view, &[], &small(50), arrival_key(Priority(50))),
+        Admission::Admit(d)
+    );
+}
+
+#[test]
+fn a_waiting_full_gpu_request_keeps_small_ones_out_of_its_target() {
+    // One GPU with one slice free; a full-GPU request waits.
+    let view = NodeView {
+        gpus: vec![gpu(
+            0,
+            &[
+                (0, "s0"),
+                (1, "s1"),
+                (2, "s2"),
+                (3, "s3"),
+                (4, "s4"),
+                (5, "s5"),
+            ],
+        )],
+    };
+    let q = vec![ticket("big", "7g.40gb", 50, 0)];
+    let a = admit(&view, &q, &small(50), arrival_key(Priority(50)));
+    let Admission::Reserved(held) = a else {
+        panic!("{a:?}")
+    };
+    assert_eq!(held[0].id, "big");
+    assert_eq!(held[0].blockers.len(), 6);
+    // A higher priority request stands ahead of the ticket and is not held back.
+    assert!(matches!(
+        admit(&view, &q, &small(100), arrival_key(Priority(100))),
+        Admission::Admit(_)
+    ));
+}
+
+#[test]
+fn small_requests_backfill_where_the_target_is_not() {
+    // GPU 0 is nearly full, GPU 1 has one holder: the full-GPU ticket targets GPU 1, so a
+    // small request may take GPU 0's last slice but nothing on GPU 1.
+    let view = NodeView {
+        gpus: vec![
+            gpu(
+                0,
+                &[
+                    (0, "a0"),
+                    (1, "a1"),
+                    (2, "a2"),
+                    (3, "a3"),
+                    (4, "a4"),
+                    (5, "a5"),
+                ],
+            ),
+            gpu(1, &[(6, "b6")]),
+        ],
+    };
+    let q = vec![ticket("big", "7g.40gb", 50, 0)];
+    let Admission::Admit(d) = admit(&view, &q, &small(50), arrival_key(Priority(50))) else {
+        panic!("a backfill was refused")
+    };
+    assert_eq!((d.gpu, d.start), (0, 6));
+    let (_, held) = reserved_view(&view, &q, arrival_key(Priority(50)));
+    assert_eq!(
+        (held[0].gpu, held[0].blockers.clone()),
+        (1, vec!["b6".into()])
+    );
+}
+
+#[test]
+fn reservations_stack_in_serving_order() {
+    // Two free slices; two small tickets ahead take both, so a third small request waits, and
+    // the second ticket itself is admitted.
+    let view = NodeView {
+        gpus: vec![gpu(
+            0,
+            &[(0, "s0"), (1, "s1"), (2, "s2"), (3, "s3"), (4, "s4")],
+        )],
+    };
+    let q = vec![ticket("t1", "1g.5gb", 50, 0), ticket("t2", "1g.5gb", 50, 1)];
+    assert!(matches!(
+        admit(&view, &q, &small(50), arrival_key(Priority(50))),
+        Admission::Reserved(h) if h.len() == 2
+    ));
+    assert!(matches!(
+        admit(&view, &q, &small(50), key(&q[1])),
+        Admission::Admit(_)
+    ));
+    assert!(matches!(
+        admit(&view, &q, &small(50), key(&q[0])),
+        Admission::Admit(_)
+    ));
+}
+
+#[test]
+fn a_full_node_is_no_room_not_a_reservation() {
+    let view = NodeView {
+        gpus: vec![gpu(
+            0,
+            &[
+                (0, "s0"),
+                (1, "s1"),
+                (2, "s2"),
+                (3, "s3"),
+                (4, "s4"),
+                (5, "s5"),
+                (6, "s6"),
+            ],
+        )],
+    };
+    let q = vec![ticket("t1", "1g.5gb", 50, 0)];
+    assert!(matches!(
+        admit(&view, &q, &small(50), arrival_key(Priority(50))),
+        Admission::NoRoom(_)
+    ));
+}
+
+#[test]
+fn a_ticket_blocked_by_foreign_instances_reserves_nothing() {
+    let mut g = gpu(0, &[]);
+    let p = g.model.profile("1g.5gb").unwrap();
+    g.instances.push(PlacedInstance {
+        profile: p,
+        start: 0,
+        owner: Owner::Foreign,
+    });
+    let view = NodeView { gpus: vec![g] };
+    let q = vec![ticket("big", "7g.40gb", 50, 0)];
+    let (_, held) = reserved_view(&view, &q, arrival_key(Priority(50)));
+    assert!(held.is_empty());
+    assert!(matches!(
+        admit(&view, &q, &small(50), arrival_key(Priority(50))),
+        Admission::Admit(_)
+    ));
+}

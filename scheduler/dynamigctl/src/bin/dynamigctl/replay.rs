@@ -1,0 +1,113 @@
+//! `dynamigctl replay`: replay workloads against the planner and the baseline policies.
+
+use super::{bad_input, print_json, Failure};
+use clap::Args;
+use dynamigctl::replay::{
+    self, load_trace, parse_node, policy_by_name, render_table, workload, Mix, Optimum, Replay,
+    ReplayError, Stats, POLICY_NAMES,
+};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// Workloads, comma-separated: uniform, small-heavy, seed, alibaba (single-GPU pods of the
+    /// trace), alibaba-frac (only its fractional-GPU pods), or all.
+    #[arg(long, default_value = "all")]
+    workload: String,
+    /// The node, MODEL[:COUNT][,MODEL[:COUNT]...]; repeat to compare nodes.
+    #[arg(long, default_value = "a100-40gb:2")]
+    node: Vec<String>,
+    /// Requests per workload.
+    #[arg(long, default_value_t = 2000)]
+    requests: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Offered load: demanded memory slices over the node's (1.0 = exactly its capacity).
+    #[arg(long, default_value_t = 1.2)]
+    load: f64,
+    /// Policies, comma-separated.
+    #[arg(long, default_value = "first-fit,best-fit,static,dynamig,optimum")]
+    policies: String,
+    /// The trace for the `alibaba` workload.
+    #[arg(long, default_value = "tests/data/alibaba-openb-gpu-requests.csv")]
+    trace: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: ReplayArgs) -> Result<(), Failure> {
+    let names: Vec<&str> = if a.workload == "all" {
+        vec!["uniform", "small-heavy", "seed", "alibaba", "alibaba-frac"]
+    } else {
+        a.workload.split(',').map(str::trim).collect()
+    };
+    for n in &names {
+        if !n.starts_with("alibaba") && Mix::by_name(n).is_none() {
+            return Err(bad_input(ReplayError::UnknownWorkload((*n).into())));
+        }
+    }
+    let policies = a
+        .policies
+        .split(',')
+        .map(|p| {
+            policy_by_name(p.trim()).ok_or_else(|| {
+                bad_input(ReplayError::UnknownPolicy(
+                    p.into(),
+                    POLICY_NAMES.join(", "),
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !(a.load > 0.0 && a.load.is_finite()) || a.requests == 0 {
+        return Err(bad_input(anyhow::anyhow!(
+            "--load must be positive and --requests at least 1"
+        )));
+    }
+    let trace = if names.iter().any(|n| n.starts_with("alibaba")) {
+        Some(load_trace(&a.trace).map_err(bad_input)?)
+    } else {
+        None
+    };
+    let mut rows: Vec<Stats> = Vec::new();
+    for spec in &a.node {
+        let gpus = parse_node(spec).map_err(bad_input)?;
+        let node = Replay {
+            gpus: &gpus,
+            node_name: spec.clone(),
+        };
+        for n in &names {
+            let wl = match (Mix::by_name(n), &trace) {
+                (Some(mix), _) => workload::synthetic(mix, &gpus, a.requests, a.seed, a.load),
+                (None, Some(pods)) => {
+                    let frac = match *n {
+                        "alibaba" => false,
+                        "alibaba-frac" => true,
+                        _ => return Err(bad_input(ReplayError::UnknownWorkload((*n).into()))),
+                    };
+                    workload::from_trace(pods, frac, &gpus, a.requests, a.seed, a.load, n)
+                        .map_err(bad_input)?
+                }
+                (None, None) => return Err(bad_input(ReplayError::UnknownWorkload((*n).into()))),
+            };
+            for p in &policies {
+                if p.name() == "optimum" && gpus.len() > Optimum::MAX_GPUS {
+                    eprintln!(
+                        "dynamigctl: {}",
+                        ReplayError::NodeTooLarge {
+                            max: Optimum::MAX_GPUS,
+                            got: gpus.len()
+                        }
+                    );
+                    continue;
+                }
+                rows.push(replay::replay(&node, &wl, p.as_ref()));
+            }
+        }
+    }
+    if a.json {
+        print_json(&rows)
+    } else {
+        print!("{}", render_table(&rows));
+        Ok(())
+    }
+}

@@ -1,0 +1,272 @@
+//! Waiting for room (`dynamig.io/wait`): a request that cannot be served takes a ticket in the
+//! node state, lets go of the lock, naps, and tries again under the lock until it is served or
+//! its wait is over. The fairness rule is in [`dynamig_core::queue`]; the design in
+//! `docs/wait-queue.md`.
+
+use super::{AllocSpec, Allocation, Node, NodeError};
+use crate::events::{now_ms, Event};
+use crate::process::ProcRef;
+use crate::state::{HolderKey, StateDir, Ticket};
+use dynamig_core::duration::format_duration;
+use dynamig_core::planner::{self, Decision, PlanRequest, Refusal};
+use dynamig_core::queue::{self, Admission};
+use dynamig_core::request::Request;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The first nap between tries; it doubles up to [`NAP_MAX`].
+const NAP_MIN: Duration = Duration::from_millis(10);
+const NAP_MAX: Duration = Duration::from_millis(200);
+/// How often a nap looks at the cancel flag.
+const NAP_STEP: Duration = Duration::from_millis(10);
+/// A live waiter removes its own ticket at its deadline; anyone else drops it this long after.
+const EXPIRY_SLACK_MS: u64 = 5_000;
+
+impl Node {
+    /// Plans `spec` under the reservations of the tickets ahead of it.
+    pub(super) fn decide(&self, spec: &AllocSpec) -> Result<Decision, NodeError> {
+        let holder = spec.key();
+        let key = match self.state.queue.iter().find(|t| t.is(&holder)) {
+            Some(t) if t.waiter != ProcRef::current() => {
+                return Err(NodeError::AlreadyQueued(holder))
+            }
+            Some(t) => queue::key(t),
+            None => queue::arrival_key(spec.request.priority),
+        };
+        let d = self.decide_at(&spec.request, key)?;
+        // The node policy (docs/policy.md): a namespace that may not evict waits for free room.
+        let victims: Vec<String> = d.victims.iter().map(|v| v.key().to_string()).collect();
+        crate::policy_file::from_env()?
+            .allowance(&spec.namespace, spec.request.k8s_namespace.as_deref())
+            .admit_victims(&victims)?;
+        Ok(d)
+    }
+
+    /// Where a new request would go now, under the queue's reservations (a dry run).
+    pub fn plan_queued(&self, request: &Request) -> Result<Decision, NodeError> {
+        self.decide_at(request, queue::arrival_key(request.priority))
+    }
+
+    fn decide_at(&self, request: &Request, key: queue::OrderKey) -> Result<Decision, NodeError> {
+        let req = PlanRequest {
+            size: request.size.clone(),
+            priority: request.priority,
+        };
+        let mut timed = |v: &_, r: &_| crate::metrics::decision::timed(|| planner::plan(v, r));
+        match queue::admit_with(&self.view(), &self.state.queue, &req, key, &mut timed) {
+            Admission::Admit(d) => Ok(d),
+            Admission::NoRoom(r) => Err(NodeError::Refused(r)),
+            Admission::Reserved(held) => Err(NodeError::Reserved {
+                request: request.size.to_string(),
+                ahead: held
+                    .iter()
+                    .map(|r| format!("{} ({} on GPU {} at {})", r.id, r.profile, r.gpu, r.start))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Drops the tickets whose waiter is gone or whose deadline passed; true if any was.
+    pub(super) fn expire_tickets(&mut self, now: u64) -> bool {
+        let mut dropped = Vec::new();
+        self.state.queue.retain(|t| {
+            let why = if !t.waiter.is_alive() {
+                format!("its waiter (pid {}) is gone", t.waiter.pid)
+            } else if now > t.deadline_ms.saturating_add(EXPIRY_SLACK_MS) {
+                format!("its deadline passed {} ms ago", now - t.deadline_ms)
+            } else {
+                return true;
+            };
+            dropped.push((t.key(), why));
+            false
+        });
+        let changed = !dropped.is_empty();
+        for (key, why) in dropped {
+            self.event(Event::new("expired", format!("ticket dropped: {why}")).holder(&key));
+        }
+        changed
+    }
+
+    /// Removes this process's ticket for `key` (never another waiter's), saves, and records why.
+    fn withdraw(&mut self, key: &HolderKey, kind: &str, why: String) -> Result<(), NodeError> {
+        let before = self.state.queue.len();
+        let me = ProcRef::current();
+        self.state.queue.retain(|t| !t.is(key) || t.waiter != me);
+        if self.state.queue.len() != before {
+            self.save()?;
+            self.event(Event::new(kind, why).holder(key));
+        }
+        Ok(())
+    }
+}
+
+/// Whether a refusal may change by itself as holders come and go.
+fn waitable(e: &NodeError) -> bool {
+    match e {
+        NodeError::Reserved { .. } => true,
+        NodeError::Policy(dynamig_core::policy::PolicyError::MayNotEvict { .. }) => true,
+        NodeError::Refused(r) => !r.is_bad_input() && !matches!(r, Refusal::NoGpus),
+        _ => false,
+    }
+}
+
+/// Sleeps `d`, waking early when `cancel` is set.
+fn nap(d: Duration, cancel: &AtomicBool) {
+    let end = Instant::now() + d;
+    while !cancel.load(Ordering::Relaxed) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(NAP_STEP));
+    }
+}
+
+/// Allocates for `spec`, waiting up to `spec.request.wait` for room (no wait: exactly
+/// [`Node::allocate`]). While it waits, its ticket is in the node state; it leaves none behind
+/// when it returns, whether served, out of time, or stopped by `cancel`. Returns the node, still
+/// locked, with the allocation.
+pub fn allocate_waiting(
+    dir: &StateDir,
+    spec: AllocSpec,
+    cancel: &AtomicBool,
+) -> Result<(Node, Allocation), NodeError> {
+    let wait = spec.request.wait;
+    let started = Instant::now();
+    let me = ProcRef::current();
+    let mut mine: Option<Ticket> = None;
+    let mut next_nap = NAP_MIN;
+    loop {
+        let mut node = Node::open(dir)?;
+        let waited_ms = started.elapsed().as_millis() as u64;
+        let checked = node.check_spec(&spec);
+        if checked.is_ok() {
+            if mine.is_some()
+                && node
+                    .state
+                    .evictions
+                    .iter()
+                    .any(|e| e.retry_key.is_some() && e.retry_key == spec.request.k8s_container)
+            {
+                node.withdraw(
+                    &spec.key(),
+                    "served",
+                    "takes over an eviction in flight".into(),
+                )?;
+            }
+            if let Some(done) = node.take_over(&spec) {
+                return done.map(|a| (node, a));
+            }
+        }
+        let attempt = checked
+            .and_then(|()| node.check_not_evicting(&spec))
+            .and_then(|()| node.decide(&spec));
+        let e = match attempt {
+            Ok(d) => {
+                if mine.is_some() {
+                    let key = spec.key();
+                    node.state.queue.retain(|t| !t.is(&key) || t.waiter != me);
+                    node.event(
+                        Event::new("served", format!("after waiting {waited_ms} ms")).holder(&key),
+                    );
+                }
+                let a = node.carry_out(spec, d)?;
+                return Ok((node, a));
+            }
+            Err(e) => e,
+        };
+        let key = spec.key();
+        if !waitable(&e) || wait.is_zero() {
+            if mine.is_some() {
+                node.withdraw(&key, "withdrawn", format!("stopped waiting: {e}"))?;
+            }
+            if matches!(
+                e,
+                NodeError::Refused(_) | NodeError::Reserved { .. } | NodeError::Policy(_)
+            ) {
+                node.event(Event::new("refused", e.to_string()).holder(&key));
+            }
+            return Err(e);
+        }
+        if cancel.load(Ordering::Relaxed) {
+            node.withdraw(
+                &key,
+                "withdrawn",
+                format!("interrupted after {waited_ms} ms"),
+            )?;
+            return Err(NodeError::Cancelled { waited_ms });
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= wait {
+            node.withdraw(
+                &key,
+                "expired",
+                format!("gave up after waiting {waited_ms} ms: {e}"),
+            )?;
+            return Err(NodeError::WaitExpired {
+                waited_ms,
+                last: Box::new(e),
+            });
+        }
+        if !node.state.queue.iter().any(|t| t.is(&key)) {
+            let t = match &mine {
+                // Re-queued in its old place (someone rewrote the state without it).
+                Some(t) => t.clone(),
+                None => {
+                    let seq = node.state.next_ticket;
+                    node.state.next_ticket += 1;
+                    let now = now_ms();
+                    Ticket {
+                        id: spec.id.clone(),
+                        namespace: spec.namespace.clone(),
+                        request: spec.request.clone(),
+                        asked: spec.request.size.to_string(),
+                        waiter: me,
+                        seq,
+                        enqueued_ms: now,
+                        deadline_ms: now + wait.as_millis() as u64,
+                    }
+                }
+            };
+            node.state.queue.push(t.clone());
+            node.save()?;
+            node.event(
+                Event::new(
+                    "queued",
+                    format!("waits up to {} for room: {e}", format_duration(wait)),
+                )
+                .holder(&key),
+            );
+            mine = Some(t);
+        }
+        drop(node);
+        nap(next_nap.min(wait - elapsed), cancel);
+        next_nap = (next_nap * 2).min(NAP_MAX);
+    }
+}
+
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    CANCEL.store(true, Ordering::Relaxed);
+}
+
+/// Turns SIGINT and SIGTERM into a flag that [`allocate_waiting`] watches, so a waiter that is
+/// told to stop removes its ticket before it exits. Call it only when a request will wait: the
+/// signals no longer end the process by themselves.
+pub fn cancel_on_signals() -> &'static AtomicBool {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        if let Err(e) = unsafe { sigaction(sig, &action) } {
+            tracing::warn!(signal = %sig, error = %e, "cannot catch the signal");
+        }
+    }
+    &CANCEL
+}

@@ -1,0 +1,321 @@
+//! What the state file holds.
+
+use crate::process::ProcRef;
+pub use dynamig_core::holder::HolderKey;
+use dynamig_core::priority::Priority;
+use dynamig_core::request::Request;
+use serde::{Deserialize, Serialize};
+
+/// A MIG instance that dynamig created for a holder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRef {
+    pub gpu: u32,
+    pub gpu_uuid: String,
+    pub gi: u32,
+    pub ci: u32,
+    pub profile_id: u32,
+    pub profile: String,
+    pub start: u8,
+    pub size: u8,
+    pub uuid: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HolderState {
+    /// Holds its instance.
+    Active,
+    /// Chosen as a victim by an eviction in flight: signalled, still holding its instance until
+    /// its process is gone (then its instance is destroyed and it is `preempted`). Never a
+    /// victim again, never released to anyone else meanwhile.
+    Preempting,
+    /// Evicted by a higher-priority request; its instance is gone.
+    Preempted,
+    /// Its instance vanished from the hardware (destroyed by someone else).
+    Lost,
+}
+
+impl HolderState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HolderState::Active => "active",
+            HolderState::Preempting => "preempting",
+            HolderState::Preempted => "preempted",
+            HolderState::Lost => "lost",
+        }
+    }
+}
+
+/// A container (or a `dynamigctl allocate` caller) that holds a MIG instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub id: String,
+    pub namespace: String,
+    pub priority: Priority,
+    pub preemptible: bool,
+    pub grace_period_ms: u64,
+    /// What was asked for, as the user wrote it (`gpu-memory 10GB`).
+    pub request: String,
+    pub state: HolderState,
+    /// The process whose life is the holder's life (a container's init process).
+    pub process: Option<ProcRef>,
+    /// The process that is creating the holder's container, until `process` is known. If it
+    /// dies first, the creation failed and the holder is released.
+    pub creator: Option<ProcRef>,
+    /// Allocation order; larger is younger.
+    pub seq: u64,
+    /// Unix time in milliseconds.
+    pub created_ms: u64,
+    pub instance: Option<InstanceRef>,
+    /// While `preempting`: the Unix time in milliseconds at which its grace period ends and
+    /// whoever finds it still alive sends SIGKILL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_at_ms: Option<u64>,
+}
+
+impl Holder {
+    pub fn key(&self) -> HolderKey {
+        HolderKey::new(&self.namespace, &self.id)
+    }
+
+    pub fn is(&self, key: &HolderKey) -> bool {
+        key.is(&self.namespace, &self.id)
+    }
+
+    /// The process that decides liveness: the container's, else its creator's.
+    pub fn watched(&self) -> Option<&ProcRef> {
+        self.process.as_ref().or(self.creator.as_ref())
+    }
+
+    /// Whether its container is still being created: only its creator is known (the shim or
+    /// `dynamig-runc`, which also creates other containers). Such a holder is never signalled,
+    /// so never a victim (docs/eviction.md).
+    pub fn being_created(&self) -> bool {
+        self.process.is_none() && self.creator.is_some()
+    }
+
+    /// The process an eviction signals: the container's own, never its creator.
+    pub fn signallable(&self) -> Option<&ProcRef> {
+        self.process.as_ref()
+    }
+}
+
+/// Room reserved for a request while the victims of its decision leave (docs/eviction.md). The
+/// decision is made under the node lock and written here; the victims are signalled and waited
+/// for outside it; then `owner` takes the lock again, destroys the victims' instances and
+/// creates the requester's at `start` on `gpu`. Nobody else plans into that room meanwhile, and
+/// the reservation ends with `owner`'s life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Eviction {
+    /// The holder id the requester will have.
+    pub holder: String,
+    pub namespace: String,
+    /// The process carrying the eviction out.
+    pub owner: ProcRef,
+    /// The Kubernetes container (`<sandbox id>/<container name>`), when the request came through
+    /// the CRI: a retry of the same container takes the reservation over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_key: Option<String>,
+    pub gpu: u32,
+    pub profile_id: u32,
+    pub profile: String,
+    pub start: u8,
+    /// The holders being preempted for it (all `preempting`).
+    pub victims: Vec<HolderKey>,
+    /// Unix time in milliseconds.
+    pub created_ms: u64,
+}
+
+/// A hardware change that was started but whose outcome is not yet in the state. Written before
+/// the change; whoever finds one after a crash finishes or undoes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Intent {
+    /// Creating `profile_id@start` on `gpu` for `namespace/holder`.
+    Create {
+        gpu: u32,
+        profile_id: u32,
+        start: u8,
+        holder: String,
+        namespace: String,
+    },
+    /// Destroying GPU instance `gi` on `gpu`, held by `namespace/holder`.
+    Destroy {
+        gpu: u32,
+        gi: u32,
+        holder: String,
+        namespace: String,
+    },
+}
+
+impl Eviction {
+    /// The requester's key.
+    pub fn key(&self) -> HolderKey {
+        HolderKey::new(&self.namespace, &self.holder)
+    }
+
+    pub fn is(&self, key: &HolderKey) -> bool {
+        key.is(&self.namespace, &self.holder)
+    }
+}
+
+impl Intent {
+    /// The holder the intent is for.
+    pub fn key(&self) -> HolderKey {
+        match self {
+            Intent::Create {
+                holder, namespace, ..
+            }
+            | Intent::Destroy {
+                holder, namespace, ..
+            } => HolderKey::new(namespace, holder),
+        }
+    }
+
+    pub fn is_for(&self, key: &HolderKey) -> bool {
+        match self {
+            Intent::Create {
+                holder, namespace, ..
+            }
+            | Intent::Destroy {
+                holder, namespace, ..
+            } => key.is(namespace, holder),
+        }
+    }
+}
+
+/// A request waiting for room (`dynamig.io/wait`): see `docs/wait-queue.md`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// The holder id the request will have once served.
+    pub id: String,
+    pub namespace: String,
+    pub request: Request,
+    /// What was asked for, as the user wrote it (`gpu-memory 10GB`).
+    pub asked: String,
+    /// The process that waits; the ticket is dropped when it is gone.
+    pub waiter: ProcRef,
+    /// Arrival order among tickets; smaller is older.
+    pub seq: u64,
+    /// Unix time in milliseconds.
+    pub enqueued_ms: u64,
+    /// Unix time in milliseconds after which the waiter gives up.
+    pub deadline_ms: u64,
+}
+
+impl dynamig_core::queue::Queued for Ticket {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+    fn request(&self) -> &Request {
+        &self.request
+    }
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl Ticket {
+    pub fn key(&self) -> HolderKey {
+        HolderKey::new(&self.namespace, &self.id)
+    }
+
+    pub fn is(&self, key: &HolderKey) -> bool {
+        key.is(&self.namespace, &self.id)
+    }
+}
+
+/// The whole state file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct NodeState {
+    /// `sim` or `nvml`: a state written by one backend is not read by the other.
+    pub backend: String,
+    pub next_seq: u64,
+    pub holders: Vec<Holder>,
+    pub intents: Vec<Intent>,
+    /// Requests waiting for room, in arrival order (serving order is by priority, then `seq`).
+    /// Absent from files written before the wait queue; older readers ignore it.
+    #[serde(default)]
+    pub queue: Vec<Ticket>,
+    #[serde(default)]
+    pub next_ticket: u64,
+    /// Evictions in flight, each with the room it reserves. Absent from older files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evictions: Vec<Eviction>,
+}
+
+impl NodeState {
+    pub fn holder(&self, key: &HolderKey) -> Option<&Holder> {
+        self.holders.iter().find(|h| h.is(key))
+    }
+
+    pub fn holder_mut(&mut self, key: &HolderKey) -> Option<&mut Holder> {
+        self.holders.iter_mut().find(|h| h.is(key))
+    }
+
+    /// Whether the state names `key` as a holder or in an intent: what a release could act on.
+    pub fn names(&self, key: &HolderKey) -> bool {
+        self.holder(key).is_some() || self.intents.iter().any(|i| i.is_for(key))
+    }
+
+    /// The namespaces that have a holder `id` (for a hint when the one asked for has none).
+    pub fn namespaces_holding(&self, id: &str) -> Vec<String> {
+        self.holders
+            .iter()
+            .filter(|h| h.id == id)
+            .map(|h| h.namespace.clone())
+            .collect()
+    }
+
+    /// The eviction in flight for the requester `key`.
+    pub fn eviction_for(&self, key: &HolderKey) -> Option<&Eviction> {
+        self.evictions.iter().find(|e| e.is(key))
+    }
+
+    /// The eviction in flight that preempts holder `key`.
+    pub fn eviction_of_victim(&self, key: &HolderKey) -> Option<&Eviction> {
+        self.evictions
+            .iter()
+            .find(|e| e.victims.iter().any(|v| v == key))
+    }
+
+    /// The holder of GPU instance `gi` on `gpu`.
+    pub fn holder_of(&self, gpu: u32, gi: u32) -> Option<&Holder> {
+        self.holders.iter().find(|h| {
+            h.instance
+                .as_ref()
+                .is_some_and(|i| i.gpu == gpu && i.gi == gi)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_from_before_the_wait_queue_loads_with_an_empty_queue() {
+        let old = r#"{"backend":"sim","next_seq":3,"holders":[],"intents":[]}"#;
+        let s: NodeState = serde_json::from_str(old).unwrap();
+        assert!(s.queue.is_empty());
+        assert_eq!((s.next_seq, s.next_ticket), (3, 0));
+        // and an older reader, which knows no queue, ignores it
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct Old {
+            backend: String,
+            next_seq: u64,
+            holders: Vec<Holder>,
+            intents: Vec<Intent>,
+        }
+        let new = serde_json::to_string(&NodeState {
+            next_ticket: 5,
+            ..s
+        })
+        .unwrap();
+        assert!(serde_json::from_str::<Old>(&new).is_ok());
+    }
+}

@@ -182,7 +182,7 @@ pub fn prepare(
         };
         dynamig_node::node::allocate_waiting(&dir, spec, cancel)?
     };
-    let lock_wait_us = node.lock_waited().as_micros() as u64;
+    let lock_wait_us = dynamig_core::duration::micros(node.lock_waited());
     let edited = spec::driver::apply(&mut config.spec, &stack)
         .and_then(|()| spec::inject(&mut config.spec, &alloc, hooks.as_ref()))
         .and_then(|()| config.save());
@@ -201,11 +201,11 @@ pub fn prepare(
         uuid = %alloc.uuid,
         evicted = ?alloc.evict,
         decision_us = dynamig_node::metrics::decision::last()
-            .map(|d| d.as_micros() as u64)
+            .map(dynamig_core::duration::micros)
             .unwrap_or(0),
         lock_wait_us,
         driver_stack = %stack.describe(),
-        total_us = started.elapsed().as_micros() as u64,
+        total_us = dynamig_core::duration::micros(started.elapsed()),
         "injected"
     );
     Ok(Prepared::Injected(Box::new(alloc)))

@@ -116,6 +116,7 @@ fn every_runtime_log_line_is_a_json_object() {
         .trim()
         .parse()
         .unwrap();
+    // SAFETY: kill(2) takes plain integers; a stale pid is at worst an ESRCH.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     // (as runc runs it: the OCI state names the bundle, whose spec says whose slice it is)
     let o = e.hook(

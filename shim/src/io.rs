@@ -324,8 +324,8 @@ impl Copying {
             ));
         };
         let ws = libc::winsize {
-            ws_row: height as u16,
-            ws_col: width as u16,
+            ws_row: u16::try_from(height).unwrap_or(u16::MAX),
+            ws_col: u16::try_from(width).unwrap_or(u16::MAX),
             ws_xpixel: 0,
             ws_ypixel: 0,
         };

@@ -95,7 +95,7 @@ impl Process {
             return None;
         }
         let exit = Exit {
-            status: code.max(0) as u32,
+            status: code.max(0).unsigned_abs(),
             at: now(),
         };
         s.exit = Some(exit.clone());

@@ -157,7 +157,10 @@ impl Runc {
     /// runc's last error: the last `error`/`fatal` line of its JSON log, else its stderr.
     fn last_error(&self, from: u64, stderr: &[u8]) -> Option<String> {
         let log = std::fs::read(&self.log).unwrap_or_default();
-        let log = String::from_utf8_lossy(log.get(from as usize..).unwrap_or_default());
+        let log = String::from_utf8_lossy(
+            log.get(usize::try_from(from).unwrap_or(usize::MAX)..)
+                .unwrap_or_default(),
+        );
         let from_log = log.lines().rev().find_map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).ok()?;
             let level = v.get("level")?.as_str()?;

@@ -109,7 +109,9 @@ impl Service {
         std::thread::spawn(move || {
             for ExitEvent { subject, exit_code } in sub.rx.iter() {
                 let Subject::Pid(pid) = subject else { continue };
-                let pid = pid as u32;
+                let Ok(pid) = u32::try_from(pid) else {
+                    continue;
+                };
                 let found = {
                     let mut t = lock(&table);
                     let found = find_pid(&t, pid);

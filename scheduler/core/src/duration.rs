@@ -10,6 +10,16 @@ pub const MAX: Duration = Duration::from_secs(3600);
 #[error("is not a duration")]
 pub struct DurationError;
 
+/// Whole milliseconds, saturating (a `Duration` holds more than a `u64` of them).
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Whole microseconds, saturating.
+pub fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(end);

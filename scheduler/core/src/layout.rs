@@ -87,7 +87,8 @@ impl Usage {
 
     /// Free memory slices.
     pub fn free_slices(&self, model: &GpuModel) -> u8 {
-        (model.full_mask() & !self.mask).count_ones() as u8
+        // A mask of at most 32 slices has at most 32 set bits.
+        u8::try_from((model.full_mask() & !self.mask).count_ones()).unwrap_or(u8::MAX)
     }
 }
 

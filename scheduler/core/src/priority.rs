@@ -38,11 +38,11 @@ impl Priority {
                 if !ok_chars {
                     return Err(PriorityError);
                 }
-                let n: i64 = s.parse().map_err(|_| PriorityError)?;
-                if !(MIN as i64..=MAX as i64).contains(&n) {
+                let n: i32 = s.parse().map_err(|_| PriorityError)?;
+                if !(MIN..=MAX).contains(&n) {
                     return Err(PriorityError);
                 }
-                Ok(Priority(n as i32))
+                Ok(Priority(n))
             }
         }
     }

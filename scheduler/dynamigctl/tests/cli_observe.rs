@@ -137,7 +137,9 @@ fn watch_follows_changes_and_stops_cleanly_on_sigint() {
     // While it watches, writers get the lock, and the next redraw shows their change.
     c.ok(&["allocate", "late", "--mig-profile", "3g.20gb"]);
     wait_for("late");
-    let rc = unsafe { libc::kill(w.id() as i32, libc::SIGINT) };
+    let pid = i32::try_from(w.id()).expect("pid");
+    // SAFETY: kill(2) takes plain integers; `pid` is our own child.
+    let rc = unsafe { libc::kill(pid, libc::SIGINT) };
     assert_eq!(rc, 0);
     let status = w.wait().unwrap();
     assert!(status.success(), "SIGINT ends the watch with 0: {status:?}");
@@ -148,10 +150,11 @@ fn watch_follows_changes_and_stops_cleanly_on_sigint() {
 /// Writes an event `age_ms` old into the event log.
 fn old_event(c: &Ctl, age_ms: u64) {
     use std::io::Write;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now = dynamig_core::duration::millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap(),
+    );
     let e = serde_json::json!({
         "time_ms": now - age_ms, "kind": "released", "holder": "old", "gpu": null,
         "profile": null, "start": null, "uuid": null, "message": "long ago"
@@ -186,10 +189,11 @@ fn events_since_seconds_durations_and_rfc3339() {
     assert_eq!(holders(&c, "90m"), vec!["a"]);
     assert_eq!(holders(&c, "3600"), vec!["a"]);
     // An RFC 3339 time 90 minutes ago, with an offset, in the format `events` prints.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let now = dynamig_core::duration::millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap(),
+    );
     let t = dynamig_core::rfc3339::format_ms(now - 90 * 60 * 1000);
     assert_eq!(holders(&c, &t), vec!["a"]);
     let far = dynamig_core::rfc3339::format_ms(now + 3600 * 1000);

@@ -100,6 +100,7 @@ impl Drop for Mounted {
 
 #[test]
 fn a_full_tmpfs_leaves_no_temp_file() {
+    // SAFETY: geteuid(2) has no arguments and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         assert_ne!(
             std::env::var("DYNAMIG_E2E").as_deref(),

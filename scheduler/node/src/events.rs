@@ -66,7 +66,7 @@ impl Event {
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(dynamig_core::duration::millis)
         .unwrap_or(0)
 }
 

@@ -684,7 +684,7 @@ impl Node {
             namespace: spec.namespace.clone(),
             priority: spec.request.priority,
             preemptible: spec.request.preemptible,
-            grace_period_ms: spec.request.grace_period.as_millis() as u64,
+            grace_period_ms: dynamig_core::duration::millis(spec.request.grace_period),
             request: spec.request.size.to_string(),
             state: HolderState::Active,
             process: spec.process,

@@ -224,7 +224,9 @@ pub fn status(node: &Node) -> Status {
             persistence_mode: g.persistence_mode,
             memory_mib: model.map(|m| m.memory_mib).unwrap_or(0),
             memory_slices: Used {
-                used: usage.map(|u| u.mask.count_ones() as u8).unwrap_or(0),
+                used: usage
+                    .map(|u| u8::try_from(u.mask.count_ones()).unwrap_or(u8::MAX))
+                    .unwrap_or(0),
                 total: model.map(|m| m.memory_slices).unwrap_or(0),
             },
             compute_slices: Used {

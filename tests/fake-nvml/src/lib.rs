@@ -118,13 +118,18 @@ fn pack(tag: usize, gpu: u32, gi: u32, ci: u32) -> usize {
         | (ci as usize & 0xff)
 }
 
+/// `v & mask` for a mask below 2^32.
+fn low_bits(v: usize, mask: u32) -> u32 {
+    u32::try_from(v & mask as usize).unwrap_or(0)
+}
+
 fn unpack<T>(p: *mut T) -> (usize, u32, u32, u32) {
     let v = p as usize;
     (
         v >> 28,
-        ((v >> 16) & 0xfff) as u32,
-        ((v >> 8) & 0xff) as u32,
-        (v & 0xff) as u32,
+        low_bits(v >> 16, 0xfff),
+        low_bits(v >> 8, 0xff),
+        low_bits(v, 0xff),
     )
 }
 
@@ -520,7 +525,7 @@ unsafe fn put_list<T: Copy>(buf: *mut T, count: *mut c_uint, items: &[T]) -> Res
         return Err(INVALID_ARGUMENT);
     }
     let cap = *count as usize;
-    *count = items.len() as c_uint;
+    *count = c_uint::try_from(items.len()).unwrap_or(c_uint::MAX);
     if cap < items.len() {
         return Err(INSUFFICIENT_SIZE);
     }
@@ -625,7 +630,7 @@ pub unsafe extern "C" fn nvmlSystemGetNVMLVersion(version: *mut c_char, length: 
 
 #[no_mangle]
 pub unsafe extern "C" fn nvmlDeviceGetCount_v2(count: *mut c_uint) -> Ret {
-    entry(|| put(count, load()?.gpus.len() as c_uint))
+    entry(|| put(count, c_uint::try_from(load()?.gpus.len()).unwrap_or(0)))
 }
 
 #[no_mangle]
@@ -813,6 +818,8 @@ fn profile_info(p: &Profile) -> sys::nvmlGpuInstanceProfileInfo_t {
 }
 
 /// `nvmlGpuInstanceProfileInfo_v2`: the v2 struct's size with version 2 in the top byte.
+// The struct is a few hundred bytes: far below 2^24.
+#[allow(clippy::cast_possible_truncation)]
 const GI_PROFILE_INFO_V2: c_uint =
     std::mem::size_of::<sys::nvmlGpuInstanceProfileInfo_v2_t>() as c_uint | (2 << 24);
 
@@ -885,7 +892,7 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstancePossiblePlacements_v2(
             })
             .collect();
         if placements.is_null() && !count.is_null() {
-            *count = items.len() as c_uint;
+            *count = c_uint::try_from(items.len()).unwrap_or(c_uint::MAX);
             return Ok(());
         }
         put_list(placements, count, &items)

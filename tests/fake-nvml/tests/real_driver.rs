@@ -96,7 +96,7 @@ fn dynamigctl_release_names_the_likely_holders_of_a_held_instance() {
         &["allocate", "a", "--mig-profile", "2g.10gb", "--json"],
     );
     let gi = a["gi"].as_u64().expect("gi in allocate --json");
-    let start = a["placement"]["start"].as_u64().unwrap() as u8;
+    let start = u8::try_from(a["placement"]["start"].as_u64().unwrap()).unwrap();
     std::fs::write(held_file(&f.state()), format!("0:{gi}\n")).unwrap();
     let o = ctl_output(&f, &ctl, &["release", "a"]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -153,7 +153,7 @@ fn dynamigctl_release_names_the_processes_on_that_mig_device_only() {
             &ctl,
             &["allocate", id, "--mig-profile", "2g.10gb", "--json"],
         );
-        gi.push(a["gi"].as_u64().unwrap() as u32);
+        gi.push(u32::try_from(a["gi"].as_u64().unwrap()).unwrap());
     }
     // A process of this test runs on a's MIG device (the parent lists it unattributed).
     let me = std::process::id();

@@ -42,8 +42,8 @@ fn reported(st: &serde_json::Value) -> Vec<(u8, u8, String)> {
         .iter()
         .map(|i| {
             (
-                i["placement"]["start"].as_u64().unwrap() as u8,
-                i["placement"]["size"].as_u64().unwrap() as u8,
+                u8::try_from(i["placement"]["start"].as_u64().unwrap()).unwrap(),
+                u8::try_from(i["placement"]["size"].as_u64().unwrap()).unwrap(),
                 i["uuid"].as_str().unwrap().to_string(),
             )
         })

@@ -64,7 +64,7 @@ impl Optimum {
                     best = best.max(p.memory_slices + self.packable(model, &u));
                 }
             }
-            if best + usage.mask.count_ones() as u8 >= model.memory_slices {
+            if u32::from(best) + usage.mask.count_ones() >= u32::from(model.memory_slices) {
                 break;
             }
         }
@@ -81,11 +81,12 @@ fn capacity(model: &GpuModel, usage: &Usage) -> [u16; 4] {
             .iter()
             .position(|&s| s == p.memory_slices)
             .unwrap_or(3);
-        c[k] += p
+        let fit = p
             .starts
             .iter()
             .filter(|&&s| usage.fits(model, p, s))
-            .count() as u16;
+            .count();
+        c[k] += u16::try_from(fit).unwrap_or(u16::MAX);
     }
     c
 }

@@ -58,6 +58,8 @@ impl Stats {
         }
     }
 
+    // `q` is in 0..=1: the rounded index is within the sorted samples.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     pub(super) fn set_times(&mut self, mut us: Vec<f64>) {
         us.sort_by(f64::total_cmp);
         let at = |q: f64| {

@@ -22,6 +22,8 @@ impl SplitMix64 {
     }
 
     /// Uniform in 0..n (n > 0).
+    // `unit()` is in [0, 1): the product is in [0, n).
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     pub fn below(&mut self, n: usize) -> usize {
         (self.unit() * n as f64) as usize % n.max(1)
     }

@@ -45,6 +45,8 @@ struct Meter {
 }
 
 impl Meter {
+    // `a` is at or after `start`: the bucket is a small non-negative whole number, clamped.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     fn advance(&mut self, t: f64) {
         let (t0, t1) = (self.last.max(self.start), t.min(self.end));
         if t1 > t0 && self.used > 0 {
@@ -87,9 +89,9 @@ pub fn replay(node: &Replay, wl: &Workload, policy: &dyn Policy) -> Stats {
         gpus: node
             .gpus
             .iter()
-            .enumerate()
-            .map(|(i, m)| GpuView {
-                index: i as u32,
+            .zip(0u32..)
+            .map(|(m, i)| GpuView {
+                index: i,
                 model: m,
                 usable: true,
                 instances: Vec::new(),

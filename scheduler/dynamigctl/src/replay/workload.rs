@@ -130,6 +130,8 @@ pub fn synthetic(mix: Mix, gpus: &[&'static GpuModel], n: usize, seed: u64, load
             // of the node (mean life 3), then one interactive 20GB-class request per GPU half
             // (mean life 0.5) halfway through.
             let cycle = 2.0 / load.max(0.01);
+            // `total` is a small non-negative count of placements.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let n_train = (total / 2.0).ceil() as usize;
             let n_int = gpus.len().max(1);
             let mut c = 0.0;
@@ -231,8 +233,9 @@ pub fn parse_trace(path: &str, text: &str) -> Result<Vec<TracePod>, ReplayError>
         let pod = TracePod {
             creation: num(ci)?,
             deletion: num(di)?,
-            num_gpu: num(ni)? as u32,
-            gpu_milli: num(mi)?.min(1000) as u32,
+            num_gpu: u32::try_from(num(ni)?)
+                .map_err(|_| bad(i + 1, "num_gpu is out of range".to_string()))?,
+            gpu_milli: u32::try_from(num(mi)?.min(1000)).unwrap_or(1000),
             latency_sensitive: matches!(field(qi)?, "LS" | "Guaranteed"),
         };
         pods.push(pod);

@@ -86,8 +86,8 @@ fn fake_uuid(prefix: &str, a: u64, b: u64) -> String {
         "{prefix}-{h1:08x}-{:04x}-{:04x}-{:04x}-{:04x}{h3:08x}",
         h2 >> 16,
         (h2 & 0xffff) | 0x4000,
-        (a as u32 & 0x3fff) | 0x8000,
-        b as u16
+        (a & 0x3fff) | 0x8000,
+        b & 0xffff
     )
 }
 
@@ -99,7 +99,7 @@ impl SimNode {
     /// A node with one GPU per model key, MIG enabled on each.
     pub fn new(models: &[&str]) -> Result<SimNode, BackendError> {
         let mut gpus = Vec::new();
-        for (i, key) in models.iter().enumerate() {
+        for (i, key) in (0u32..).zip(models.iter()) {
             let m = catalog::model_by_key(key).ok_or_else(|| {
                 BackendError::Sim(format!(
                     "unknown GPU model {key:?}; known: {}",
@@ -107,10 +107,10 @@ impl SimNode {
                 ))
             })?;
             gpus.push(SimGpu {
-                index: i as u32,
+                index: i,
                 model: m.key.to_string(),
-                uuid: fake_uuid("GPU", i as u64, 0xA100),
-                minor: i as u32,
+                uuid: fake_uuid("GPU", u64::from(i), 0xA100),
+                minor: i,
                 mig: MigMode {
                     current: true,
                     pending: true,

@@ -139,7 +139,7 @@ pub fn allocate_waiting(
     let mut next_nap = NAP_MIN;
     loop {
         let mut node = Node::open(dir)?;
-        let waited_ms = started.elapsed().as_millis() as u64;
+        let waited_ms = dynamig_core::duration::millis(started.elapsed());
         let checked = node.check_spec(&spec);
         if checked.is_ok() {
             if mine.is_some()
@@ -225,7 +225,7 @@ pub fn allocate_waiting(
                         waiter: me,
                         seq,
                         enqueued_ms: now,
-                        deadline_ms: now + wait.as_millis() as u64,
+                        deadline_ms: now + dynamig_core::duration::millis(wait),
                     }
                 }
             };

@@ -92,7 +92,7 @@ pub fn read<T: Versioned>(path: &Path) -> Result<Option<T>, StateFileError> {
             format!("{} bytes is larger than any state file", md.len()),
         ));
     }
-    let mut bytes = Vec::with_capacity(md.len() as usize);
+    let mut bytes = Vec::with_capacity(usize::try_from(md.len()).unwrap_or(0));
     f.read_to_end(&mut bytes).map_err(io)?;
     decode(path, &bytes).map(Some)
 }

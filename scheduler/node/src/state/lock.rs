@@ -123,8 +123,8 @@ impl Drop for NodeLock {
         drop(self.lock.take());
         let held = self.acquired_at.elapsed();
         tracing::debug!(
-            held_us = held.as_micros() as u64,
-            waited_us = self.waited.as_micros() as u64,
+            held_us = dynamig_core::duration::micros(held),
+            waited_us = dynamig_core::duration::micros(self.waited),
             "node lock released"
         );
         if let Some(path) = std::env::var_os(STATS_ENV).filter(|v| !v.is_empty()) {

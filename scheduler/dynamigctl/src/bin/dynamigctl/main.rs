@@ -227,7 +227,7 @@ struct Failure {
 impl From<anyhow::Error> for Failure {
     fn from(err: anyhow::Error) -> Self {
         let code = match err.downcast_ref::<NodeError>() {
-            Some(e) => e.exit_code() as u8,
+            Some(e) => u8::try_from(e.exit_code()).unwrap_or(1),
             None if err.downcast_ref::<request::RequestError>().is_some() => 2,
             None => 1,
         };

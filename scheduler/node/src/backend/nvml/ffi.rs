@@ -32,6 +32,7 @@ pub const ERROR_ARGUMENT_VERSION_MISMATCH: u32 = 25;
 
 /// `nvmlGpuInstanceProfileInfo_v2`: `NVML_STRUCT_VERSION(GpuInstanceProfileInfo, 2)`, the
 /// struct's size with the version in the top byte.
+#[allow(clippy::cast_possible_truncation)] // the struct is a few hundred bytes: far below 2^24
 pub const GI_PROFILE_INFO_V2: u32 = std::mem::size_of::<GiProfileV2Raw>() as u32 | (2 << 24);
 
 /// `NVML_GPU_INSTANCE_PROFILE_COUNT` of NVML 13's nvml.h (0x12: indices up to
@@ -140,7 +141,7 @@ pub fn ci_info_device(info: &CiInfoRaw) -> Dev {
 fn buf_string(buf: &[c_char]) -> String {
     let bytes: Vec<u8> = buf
         .iter()
-        .map(|c| *c as u8)
+        .map(|c| c.to_ne_bytes()[0])
         .take_while(|b| *b != 0)
         .collect();
     String::from_utf8_lossy(&bytes).into_owned()
@@ -172,7 +173,7 @@ macro_rules! list_call {
         let mut cap: usize = $cap;
         loop {
             let mut $buf = vec![$zero; cap.max(1)];
-            let mut $count: c_uint = cap as c_uint;
+            let mut $count: c_uint = c_uint::try_from(cap).unwrap_or(c_uint::MAX);
             // SAFETY (for `$call`): `$buf` holds `$count` elements and NVML writes at most that
             // many; `$count` is a live local.
             let code = $call;
@@ -347,6 +348,7 @@ impl<'a> Raw<'a> {
             nvmlDeviceGetGpuInstancePossiblePlacements_v2,
             zero,
             16,
+            // SAFETY: the buffer and count are the macro's live locals, sized as NVML is told.
             |f, buf, count| unsafe { f(d.0, profile_id, buf.as_mut_ptr(), &mut count) }
         )
     }
@@ -374,6 +376,7 @@ impl<'a> Raw<'a> {
             nvmlDeviceGetGpuInstances,
             std::ptr::null_mut(),
             cap as usize,
+            // SAFETY: the buffer and count are the macro's live locals, sized as NVML is told.
             |f, buf, count| unsafe { f(d.0, profile_id, buf.as_mut_ptr(), &mut count) }
         )?;
         Ok(v.into_iter().map(Gi).collect())
@@ -445,6 +448,7 @@ impl<'a> Raw<'a> {
             nvmlGpuInstanceGetComputeInstances,
             std::ptr::null_mut(),
             cap as usize,
+            // SAFETY: the buffer and count are the macro's live locals, sized as NVML is told.
             |f, buf, count| unsafe { f(gi.0, ci_profile_id, buf.as_mut_ptr(), &mut count) }
         )?;
         Ok(v.into_iter().map(Ci).collect())
@@ -539,6 +543,7 @@ impl<'a> Raw<'a> {
             nvmlDeviceGetComputeRunningProcesses_v3,
             zero,
             64,
+            // SAFETY: the buffer and count are the macro's live locals, sized as NVML is told.
             |f, buf, count| unsafe { f(d.0, &mut count, buf.as_mut_ptr()) }
         )
     }

@@ -19,8 +19,8 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-pub const DEV_ROOT_ENV: &str = "DYNAMIG_DEV_ROOT";
-pub const ETC_ROOT_ENV: &str = "DYNAMIG_ETC_ROOT";
+const DEV_ROOT_ENV: &str = "DYNAMIG_DEV_ROOT";
+const ETC_ROOT_ENV: &str = "DYNAMIG_ETC_ROOT";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {

@@ -43,7 +43,7 @@ impl Optimum {
     }
 
     /// The most memory slices further instances could cover on a GPU with this usage.
-    pub fn packable(&self, model: &'static GpuModel, usage: &Usage) -> u8 {
+    fn packable(&self, model: &'static GpuModel, usage: &Usage) -> u8 {
         let e = usage.engines;
         let key = (
             model.key,

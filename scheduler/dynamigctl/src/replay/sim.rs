@@ -25,7 +25,7 @@ use std::collections::BinaryHeap;
 use std::time::Instant;
 
 /// Buckets of the utilization timeline.
-pub const TIMELINE_BUCKETS: usize = 10;
+const TIMELINE_BUCKETS: usize = 10;
 
 /// A node to replay on.
 pub struct Replay<'a> {

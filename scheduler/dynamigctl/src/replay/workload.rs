@@ -62,10 +62,10 @@ impl Mix {
 
 /// The share of interactive (non-preemptible, priority 100) requests in the random mixes; the
 /// rest are preemptible training (priority 50).
-pub const INTERACTIVE_SHARE: f64 = 0.3;
+const INTERACTIVE_SHARE: f64 = 0.3;
 
 /// Memory (MiB) of the smallest profile of each placement size 1, 2, 4, 8 on `model`.
-pub fn size_classes(model: &GpuModel) -> [(u8, u64); 4] {
+fn size_classes(model: &GpuModel) -> [(u8, u64); 4] {
     [1u8, 2, 4, 8].map(|slices| {
         let mib = model
             .profiles
@@ -78,7 +78,7 @@ pub fn size_classes(model: &GpuModel) -> [(u8, u64); 4] {
     })
 }
 
-pub fn memory_size(mib: u64) -> Size {
+fn memory_size(mib: u64) -> Size {
     Size::Memory {
         bytes: mib * 1024 * 1024,
         text: format!("{mib}MiB"),
@@ -245,7 +245,7 @@ pub fn parse_trace(path: &str, text: &str) -> Result<Vec<TracePod>, ReplayError>
 
 /// Longest job life taken from the trace; longer pods (many are still running when the trace
 /// ends) are cut to this.
-pub const TRACE_MAX_DURATION_S: f64 = 86_400.0;
+const TRACE_MAX_DURATION_S: f64 = 86_400.0;
 
 /// A workload of `n` single-GPU pods from the trace, mapped onto a node of `gpus`.
 ///

@@ -25,7 +25,7 @@ use toml_edit::{Array, DocumentMut, Item, Table, TableLike, Value};
 
 /// A containerd configuration layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
+enum Layout {
     /// `version = 2`: containerd 1.5 to 1.7 (2.x reads it too, migrating it in memory).
     V2,
     /// `version = 3`: containerd 2.x.
@@ -34,26 +34,11 @@ pub enum Layout {
 
 impl Layout {
     /// The plugin whose `containerd.runtimes` table names CRI runtimes.
-    pub fn cri_plugin(self) -> &'static str {
+    fn cri_plugin(self) -> &'static str {
         match self {
             Layout::V2 => "io.containerd.grpc.v1.cri",
             Layout::V3 => "io.containerd.cri.v1.runtime",
         }
-    }
-
-    pub fn version(self) -> i64 {
-        match self {
-            Layout::V2 => 2,
-            Layout::V3 => 3,
-        }
-    }
-
-    /// The TOML path of the dynamig runtime's table.
-    pub fn runtime_table(self) -> String {
-        format!(
-            "plugins.\"{}\".containerd.runtimes.{RUNTIME_NAME}",
-            self.cri_plugin()
-        )
     }
 }
 

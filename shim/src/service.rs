@@ -1,40 +1,27 @@
 //! The task service containerd talks to (ttrpc, task API v2): one shim serves one container,
 //! or every container of a Kubernetes pod.
 
+use crate::container::spawn::start_process;
+use crate::container::{slice, Container, ContainerFactory};
 use crate::error::{Result, ShimError};
 use crate::events::Events;
-use crate::io::{ConsoleSocket, Copying, Piped, StdioNames};
+use crate::io::StdioNames;
 use crate::process::Process;
-use crate::runc::{self, ProcessStdio, Runc};
-use crate::{gpu, mount, oom};
+use crate::runc::{self, Runc};
+use crate::{mount, oom};
 use containerd_shim::monitor::{monitor_subscribe, ExitEvent, Subject, Topic};
 use containerd_shim::protos::api::*;
 use containerd_shim::protos::events::task::*;
-use containerd_shim::protos::protobuf::{Message, MessageField};
-use containerd_shim::protos::shim::oci::Options;
+use containerd_shim::protos::protobuf::MessageField;
 use containerd_shim::protos::topics::*;
 use containerd_shim::protos::ttrpc::{self, TtrpcContext};
 use containerd_shim::protos::types::task::{ProcessInfo, Status};
 use containerd_shim::{ExitSignal, Task};
+use dynamig_hook::lifecycle;
 use dynamig_hook::HolderKey;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// What containerd sends runc options as.
-const RUNC_OPTIONS: &str = "containerd.runc.v1.Options";
-
-struct Container {
-    bundle: PathBuf,
-    runc: Runc,
-    init: Arc<Process>,
-    execs: HashMap<String, Arc<Process>>,
-    rootfs_mounted: bool,
-    /// What dynamig gave this container, if anything (its holder is released on deletion; its
-    /// exec processes get its device env).
-    slice: Option<gpu::Slice>,
-}
 
 #[derive(Default)]
 struct Table {
@@ -46,6 +33,7 @@ struct Table {
 
 pub struct Service {
     namespace: String,
+    factory: ContainerFactory,
     events: Events,
     exit: Arc<ExitSignal>,
     table: Arc<Mutex<Table>>,
@@ -69,22 +57,12 @@ fn valid_id(id: &str) -> Result<()> {
     }
 }
 
-fn runc_options(
-    any: &MessageField<containerd_shim::protos::protobuf::well_known_types::any::Any>,
-) -> Options {
-    match any.as_ref() {
-        Some(a) if a.type_url.ends_with(RUNC_OPTIONS) => {
-            Options::parse_from_bytes(&a.value).unwrap_or_default()
-        }
-        _ => Options::new(),
-    }
-}
-
 impl Service {
     pub fn new(namespace: &str, events: Events, exit: Arc<ExitSignal>) -> Service {
         let table = Arc::new(Mutex::new(Table::default()));
         let s = Service {
             namespace: namespace.to_string(),
+            factory: ContainerFactory::new(namespace),
             events,
             exit,
             table,
@@ -170,95 +148,16 @@ impl Service {
                 crate::RUNTIME_ID
             )));
         }
-        let bundle = PathBuf::from(&req.bundle);
-        let opts = runc_options(&req.options);
-        if let Some(b) = bundle.to_str() {
-            // For `shim delete` after this shim is gone.
-            if let Err(e) = containerd_shim::util::write_options(b, &opts) {
-                tracing::warn!(container = %req.id, error = %e, "cannot save the runc options");
-            }
-        }
-        let runc = Runc::new(&opts, &self.namespace, &bundle);
-        let mounted = mount::mount_rootfs(&bundle, &req.rootfs)?;
-        let undo_mount = |bundle: &Path| {
-            if mounted {
-                mount::unmount_rootfs(bundle)
-            }
+        let container = self.factory.create(&req)?;
+        let init = container.init.clone();
+        let pid = init.pid();
+        let injected = container.slice.is_some();
+        self.watch_oom(&req.id, pid);
+        let early = {
+            let mut t = lock(&self.table);
+            t.containers.insert(req.id.clone(), container);
+            t.unclaimed.remove(&pid).map(|(c, _)| c)
         };
-        let slice = match gpu::prepare(&bundle, &req.id, &self.namespace) {
-            Ok(s) => s,
-            Err(e) => {
-                undo_mount(&bundle);
-                return Err(e);
-            }
-        };
-        let stdio = StdioNames {
-            stdin: req.stdin.clone(),
-            stdout: req.stdout.clone(),
-            stderr: req.stderr.clone(),
-            terminal: req.terminal,
-        };
-        let injected = slice.is_some();
-        let init = Arc::new(Process::new("", stdio.clone(), Vec::new()));
-        let pid_file = bundle.join("init.pid");
-        let created = (|| -> Result<u32> {
-            let bundle_s = bundle.to_string_lossy();
-            let pid_s = pid_file.to_string_lossy();
-            let mut args = vec!["create", "--bundle", &bundle_s, "--pid-file", &pid_s];
-            if opts.no_pivot_root {
-                args.push("--no-pivot");
-            }
-            if opts.no_new_keyring {
-                args.push("--no-new-keyring");
-            }
-            start_process(&runc, &mut args, &req.id, &stdio, &init)?;
-            runc::read_pid(&pid_file)
-        })();
-        let pid = match created {
-            Ok(pid) => pid,
-            Err(e) => {
-                // Whatever runc left of the container (its record, a cgroup) goes first.
-                if let Err(d) = runc.run(&["delete", "--force", &req.id], None) {
-                    tracing::debug!(container = %req.id, error = %d, "runc delete after a failed create");
-                }
-                if injected {
-                    gpu::release(&self.key(&req.id));
-                }
-                undo_mount(&bundle);
-                return Err(e);
-            }
-        };
-        if injected {
-            gpu::record(&self.key(&req.id), pid);
-        }
-        init.state().pid = pid;
-        let (events, cid) = (self.events.clone(), req.id.clone());
-        let oom = oom::watch(pid, move || {
-            events.send(
-                TASK_OOM_EVENT_TOPIC,
-                TaskOOM {
-                    container_id: cid.clone(),
-                    ..Default::default()
-                },
-            )
-        });
-        if let Err(e) = oom {
-            tracing::warn!(container = %req.id, error = %e, "cannot watch for OOM kills");
-        }
-        let mut t = lock(&self.table);
-        t.containers.insert(
-            req.id.clone(),
-            Container {
-                bundle: bundle.clone(),
-                runc,
-                init: init.clone(),
-                execs: HashMap::new(),
-                rootfs_mounted: mounted,
-                slice,
-            },
-        );
-        let early = t.unclaimed.remove(&pid).map(|(c, _)| c);
-        drop(t);
         self.events.send(
             TASK_CREATE_EVENT_TOPIC,
             TaskCreate {
@@ -286,6 +185,23 @@ impl Service {
         })
     }
 
+    /// `/tasks/oom` events for the container whose init is `pid`.
+    fn watch_oom(&self, id: &str, pid: u32) {
+        let (events, cid) = (self.events.clone(), id.to_string());
+        let oom = oom::watch(pid, move || {
+            events.send(
+                TASK_OOM_EVENT_TOPIC,
+                TaskOOM {
+                    container_id: cid.clone(),
+                    ..Default::default()
+                },
+            )
+        });
+        if let Err(e) = oom {
+            tracing::warn!(container = %id, error = %e, "cannot watch for OOM kills");
+        }
+    }
+
     fn do_start(&self, req: StartRequest) -> Result<StartResponse> {
         let (runc, p) = self.process(&req.id, &req.exec_id)?;
         // Held until this start is told: the process's exit is reported after it.
@@ -300,7 +216,10 @@ impl Service {
             if let Err(e) = runc.run(&["start", &req.id], None) {
                 // Evicted between Create and Start: runc only says the container has stopped.
                 let given = self.container(&req.id, |c| Ok(c.slice.is_some()))?;
-                if let Some(why) = given.then(|| gpu::preemption(&self.key(&req.id))).flatten() {
+                if let Some(why) = given
+                    .then(|| lifecycle::preemption(&self.key(&req.id)))
+                    .flatten()
+                {
                     return Err(ShimError::FailedPrecondition(format!(
                         "dynamig: container {} {why}",
                         self.key(&req.id)
@@ -426,7 +345,7 @@ impl Service {
             mount::unmount_rootfs(&bundle);
         }
         if injected {
-            gpu::release(&self.key(&req.id));
+            slice::release(&self.key(&req.id));
         }
         if status == Status::CREATED {
             init.set_exited(128 + libc::SIGKILL);
@@ -513,7 +432,7 @@ impl Service {
                 terminal: req.terminal,
             };
             let spec = match &c.slice {
-                Some(slice) => gpu::exec_spec(&spec, slice),
+                Some(slice) => slice.exec_spec(&spec),
                 None => spec,
             };
             c.execs.insert(
@@ -683,35 +602,6 @@ fn report_exit(events: &Events, cid: &str, p: &Arc<Process>, pid: u32, code: i32
             );
         }
     });
-}
-
-/// Runs `runc create`/`runc exec` (`args` without the id) for a process with its stdio:
-/// pipes copied to and from containerd's FIFOs, or a terminal through a console socket.
-fn start_process<'a>(
-    runc: &Runc,
-    args: &mut Vec<&'a str>,
-    id: &'a str,
-    stdio: &StdioNames,
-    p: &Process,
-) -> Result<()> {
-    if stdio.terminal {
-        let socket = ConsoleSocket::new()?;
-        let path = socket.path().to_string_lossy().into_owned();
-        let mut a: Vec<&str> = args.clone();
-        a.push("--console-socket");
-        a.push(&path);
-        a.push(id);
-        runc.run_with_stdio(&a, ProcessStdio::default())?;
-        let master = socket.receive()?;
-        let copying = Copying::terminal(master, stdio)?;
-        *p.io.lock().unwrap_or_else(|e| e.into_inner()) = Some(copying);
-        return Ok(());
-    }
-    let mut piped = Piped::new(stdio)?;
-    args.push(id);
-    runc.run_with_stdio(args, std::mem::take(&mut piped.runc))?;
-    *p.io.lock().unwrap_or_else(|e| e.into_inner()) = Some(piped.start());
-    Ok(())
 }
 
 fn reply<T>(r: Result<T>) -> ttrpc::Result<T> {

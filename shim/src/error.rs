@@ -79,3 +79,35 @@ impl From<containerd_shim::Error> for ShimError {
         ShimError::Other(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_has_its_own_code() {
+        let codes = [
+            (ErrorKind::BadInput, Code::INVALID_ARGUMENT),
+            (ErrorKind::NoRoom, Code::RESOURCE_EXHAUSTED),
+            (ErrorKind::Busy, Code::UNAVAILABLE),
+            (ErrorKind::FailedPrecondition, Code::FAILED_PRECONDITION),
+            (ErrorKind::Internal, Code::INTERNAL),
+        ];
+        for (kind, code) in codes {
+            assert_eq!(kind_code(kind), code, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_lifecycle_error_keeps_its_one_line() {
+        let e = ShimError::Lifecycle(LifecycleError::NoHook("/usr/bin/x".into()));
+        let ttrpc::Error::RpcStatus(s) = ttrpc::Error::from(e) else {
+            panic!("not a status");
+        };
+        assert_eq!(s.code(), Code::FAILED_PRECONDITION);
+        assert_eq!(
+            s.message,
+            "dynamig: cannot find the dynamig-hook binary next to /usr/bin/x; set DYNAMIG_HOOK"
+        );
+    }
+}

@@ -140,3 +140,140 @@ fn driver_stack_kind(e: &DriverStackError) -> ErrorKind {
         | DriverStackError::Cdi(_) => ErrorKind::FailedPrecondition,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dynamig_core::policy::Scope;
+    use dynamig_core::request::RequestError;
+    use dynamig_node::state::HolderKey;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn node(e: NodeError) -> ErrorKind {
+        LifecycleError::Node(e).kind()
+    }
+
+    fn key() -> HolderKey {
+        HolderKey::new("ns", "c")
+    }
+
+    #[test]
+    fn bad_input_is_what_the_request_got_wrong() {
+        let annotation = SpecError::Request(RequestError::UnknownKey {
+            key: "dynamig.io/gpu-memroy".into(),
+            known: "dynamig.io/gpu-memory".into(),
+        });
+        assert_eq!(LifecycleError::Spec(annotation).kind(), ErrorKind::BadInput);
+        assert_eq!(node(NodeError::BadId("a b".into())), ErrorKind::BadInput);
+        let too_large = Refusal::TooLarge {
+            requested: "90GB".into(),
+            largest: Vec::new(),
+        };
+        assert_eq!(node(NodeError::Refused(too_large)), ErrorKind::BadInput);
+        let above = PolicyError::PriorityAbove {
+            scope: Scope::Containerd("ns".into()),
+            max: "batch".into(),
+            asked: "interactive".into(),
+            path: "/etc/dynamig/policy.toml".into(),
+        };
+        assert_eq!(node(NodeError::Policy(above)), ErrorKind::BadInput);
+    }
+
+    #[test]
+    fn no_room_is_a_valid_request_that_cannot_be_met_now() {
+        let no_room = Refusal::NoRoom {
+            request: "gpu-memory 10GB".into(),
+            priority: 0,
+            gpus: Vec::new(),
+        };
+        assert_eq!(node(NodeError::Refused(no_room)), ErrorKind::NoRoom);
+        let reserved = NodeError::Reserved {
+            request: "gpu-memory 10GB".into(),
+            ahead: "ns/w".into(),
+        };
+        assert_eq!(node(reserved), ErrorKind::NoRoom);
+        let may_not = PolicyError::MayNotEvict {
+            scope: Scope::Kubernetes("team".into()),
+            victims: "ns/v".into(),
+            path: "/etc/dynamig/policy.toml".into(),
+        };
+        assert_eq!(node(NodeError::Policy(may_not)), ErrorKind::NoRoom);
+        // a wait that ran out is the kind of its last refusal
+        let expired = NodeError::WaitExpired {
+            waited_ms: 5,
+            last: Box::new(NodeError::Refused(Refusal::NoGpus)),
+        };
+        assert_eq!(node(expired), ErrorKind::NoRoom);
+    }
+
+    #[test]
+    fn busy_precondition_and_internal() {
+        let timeout = LockError::Timeout {
+            path: PathBuf::from("/run/dynamig/lock"),
+            waited: Duration::from_secs(60),
+        };
+        assert_eq!(node(NodeError::Lock(timeout)), ErrorKind::Busy);
+        assert_eq!(
+            node(NodeError::AlreadyHeld(key())),
+            ErrorKind::FailedPrecondition
+        );
+        assert_eq!(
+            node(NodeError::NoSuchHolder(key())),
+            ErrorKind::FailedPrecondition
+        );
+        let mismatch = NodeError::BackendMismatch {
+            dir: "/run/dynamig".into(),
+            state: "sim".into(),
+            backend: "nvml".into(),
+        };
+        assert_eq!(node(mismatch), ErrorKind::FailedPrecondition);
+        let stale = DriverStackError::Stale {
+            path: PathBuf::from("/etc/cdi/nvidia.yaml"),
+            spec: "550.54".into(),
+            driver: "560.28".into(),
+        };
+        assert_eq!(
+            LifecycleError::DriverStack(stale).kind(),
+            ErrorKind::FailedPrecondition
+        );
+        let missing = DriverStackError::Missing {
+            dirs: "/etc/cdi".into(),
+        };
+        assert_eq!(
+            LifecycleError::DriverStack(missing).kind(),
+            ErrorKind::FailedPrecondition
+        );
+        let read = SpecError::Read {
+            path: PathBuf::from("/b/config.json"),
+            source: std::io::Error::other("EIO"),
+        };
+        assert_eq!(LifecycleError::Spec(read).kind(), ErrorKind::Internal);
+        let gone = NodeError::VictimAlive {
+            victim: "ns/v".into(),
+            pid: 7,
+        };
+        assert_eq!(node(gone), ErrorKind::Internal);
+    }
+
+    /// The split of bad input is the one `dynamigctl` exits 2 for.
+    #[test]
+    fn bad_input_is_exit_code_2() {
+        let errors = [
+            NodeError::BadId("a b".into()),
+            NodeError::Refused(Refusal::NoGpus),
+            NodeError::AlreadyHeld(key()),
+            NodeError::Refused(Refusal::UnknownProfile {
+                name: "9g.99gb".into(),
+                known: Vec::new(),
+            }),
+        ];
+        for e in errors {
+            assert_eq!(
+                node_kind(&e) == ErrorKind::BadInput,
+                e.exit_code() == 2,
+                "{e}"
+            );
+        }
+    }
+}

@@ -5,7 +5,10 @@
 #   exit status; stdout and stderr; stdin; a terminal (-t, under script(1)); an OOM kill (exit
 #   status, and the /tasks/oom event Kubernetes turns into OOMKilled);
 #   on a running task: exec (output, exit status, stdin), ps, pause/resume, metrics, kill;
-#   removal; and that every shim process is gone once its containers are.
+#   removal; and that every shim process is gone once its containers are. Then what only the
+#   dynamig shim does: a failed runc create gives its slice back; a refused Create reaches
+#   containerd with the code of its kind (bad annotation: InvalidArgument; no room:
+#   ResourceExhausted, which containerd 1.x reports as unknown).
 #
 # Gated like tests/e2e/run.sh: DYNAMIG_E2E=1, root, E2E_BIN_DIR with the built binaries; with
 # DYNAMIG_E2E=1 anything that cannot run is a failure.

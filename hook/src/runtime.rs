@@ -3,6 +3,7 @@
 //! create-runtime`), release (`dynamig-runc delete`; `dynamig-hook poststop` after `runc run`).
 
 use crate::spec::{self, Config, HookConfig, SpecError};
+use dynamig_node::config::NodeConfig;
 use dynamig_node::driver_stack::{self, DriverStackError, Stack};
 use dynamig_node::node::{AllocSpec, Allocation, Node, NodeError};
 use dynamig_node::process::ProcRef;
@@ -147,10 +148,11 @@ pub fn prepare(
     let Some(request) = config.request()? else {
         return Ok(Prepared::Untouched);
     };
-    let dir = StateDir::from_env()?;
+    let cfg = NodeConfig::from_env();
+    let dir = cfg.open_state_dir()?;
     // The driver's user space for the container (docs/driver-stack.md): found and checked
     // before anything is allocated, so a bad or stale spec allocates nothing.
-    let mut stack = driver_stack::discover(&driver_stack::Settings::from_env()?)?;
+    let mut stack = driver_stack::discover(cfg.driver_stack()?)?;
     let hooks = match caller {
         Caller::Wrapper { run } => {
             crate::logging::init("dynamig-runc");
@@ -170,17 +172,22 @@ pub fn prepare(
     // With dynamig.io/wait, `create` blocks in the wait queue (docs/wait-queue.md): keep the
     // wait below the caller's own create timeout (kubelet's runtime-request-timeout, 2m).
     let (mut node, alloc) = if spec.request.wait.is_zero() {
-        let mut node = Node::open(&dir)?;
-        check_stack(&mut stack, &node)?;
-        let alloc = node.allocate(spec)?;
-        (node, alloc)
+        let mut node = Node::open(&cfg, &dir)?;
+        let alloc = check_stack(&mut stack, &node).and_then(|()| Ok(node.allocate(spec)?));
+        match alloc {
+            Ok(a) => (node, a),
+            Err(e) => {
+                node.close();
+                return Err(e);
+            }
+        }
     } else {
-        check_stack(&mut stack, &Node::open(&dir)?)?;
+        Node::session(&cfg, &dir, |node| check_stack(&mut stack, node))?;
         let cancel = match caller {
             Caller::Wrapper { .. } => dynamig_node::node::cancel_on_signals(),
             Caller::Shim => &NEVER_CANCELLED,
         };
-        dynamig_node::node::allocate_waiting(&dir, spec, cancel)?
+        dynamig_node::node::allocate_waiting(&cfg, &dir, spec, cancel)?
     };
     let lock_wait_us = dynamig_core::duration::micros(node.lock_waited());
     let edited = spec::driver::apply(&mut config.spec, &stack)
@@ -190,6 +197,7 @@ pub fn prepare(
         if let Err(r) = node.release(&key) {
             tracing::error!(holder = id, error = %r, "cannot release after a failed spec edit");
         }
+        node.close();
         return Err(e.into());
     }
     tracing::info!(
@@ -200,7 +208,8 @@ pub fn prepare(
         placement = %format!("{}:{}", alloc.placement.start, alloc.placement.size),
         uuid = %alloc.uuid,
         evicted = ?alloc.evict,
-        decision_us = dynamig_node::metrics::decision::last()
+        decision_us = node
+            .last_decision()
             .map(dynamig_core::duration::micros)
             .unwrap_or(0),
         lock_wait_us,
@@ -208,6 +217,7 @@ pub fn prepare(
         total_us = dynamig_core::duration::micros(started.elapsed()),
         "injected"
     );
+    node.close();
     Ok(Prepared::Injected(Box::new(alloc)))
 }
 
@@ -219,20 +229,22 @@ fn check_stack(stack: &mut Stack, node: &Node) -> Result<(), RuntimeError> {
 
 /// Records the container's process for a holder (the createRuntime hook).
 pub fn record_process(key: &HolderKey, pid: u32) -> Result<(), RuntimeError> {
-    let dir = StateDir::from_env()?;
-    let mut node = Node::open(&dir)?;
-    let p = ProcRef::of(pid).ok_or_else(|| RuntimeError::ProcessGone {
-        id: key.to_string(),
-        pid,
+    let cfg = NodeConfig::from_env();
+    let dir = cfg.open_state_dir()?;
+    Node::session(&cfg, &dir, |node| {
+        let p = ProcRef::of(pid).ok_or_else(|| RuntimeError::ProcessGone {
+            id: key.to_string(),
+            pid,
+        })?;
+        Ok::<_, RuntimeError>(node.set_process(key, p)?)
     })?;
-    node.set_process(key, p)?;
     tracing::info!(holder = %key.id, namespace = %key.namespace, pid, "recorded the container process");
     Ok(())
 }
 
 /// Whether the node may have a holder `key` (lock-free, see [`dynamig_node::node::may_hold`]).
 pub fn may_hold(key: &HolderKey) -> bool {
-    dynamig_node::node::may_hold(&StateDir::env_path(), key)
+    dynamig_node::node::may_hold(&NodeConfig::from_env().state_dir, key)
 }
 
 /// Why holder `key` no longer has its slice, when it does not: `it was preempted (evicted for
@@ -241,7 +253,7 @@ pub fn may_hold(key: &HolderKey) -> bool {
 /// Read without the lock (the state file and the event log).
 pub fn preemption(key: &HolderKey) -> Option<String> {
     use dynamig_node::state::{HolderState, NodeState};
-    let dir = StateDir::env_path();
+    let dir = NodeConfig::from_env().state_dir;
     let state: NodeState = dynamig_node::state::file::read(&dir.join("state.json")).ok()??;
     match state.holder(key)?.state {
         HolderState::Active => None,
@@ -276,9 +288,9 @@ pub fn release(key: &HolderKey) -> Result<bool, RuntimeError> {
         return Ok(false);
     }
     crate::logging::init("dynamig-runc");
-    let dir = StateDir::from_env()?;
-    let mut node = Node::open(&dir)?;
-    let released = node.release(key)?;
+    let cfg = NodeConfig::from_env();
+    let dir = cfg.open_state_dir()?;
+    let released = Node::session(&cfg, &dir, |node| node.release(key))?;
     if released {
         tracing::info!(holder = %key.id, namespace = %key.namespace, "released");
     }

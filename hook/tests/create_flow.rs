@@ -210,7 +210,9 @@ fn create_record_release() {
     // served once room appears while it waits
     let patient = bundle(t.path(), "patient", &waiting.replace("300ms", "20s"));
     let releaser = std::thread::spawn(|| {
-        let dir = StateDir::from_env().unwrap();
+        let dir = dynamig_node::config::NodeConfig::from_env()
+            .open_state_dir()
+            .unwrap();
         // release only once the waiter holds a ticket
         loop {
             let st: Option<dynamig_node::state::NodeState> =

@@ -15,6 +15,7 @@
 
 use dynamig_node::backend::nvml::{NvmlBackend, OpenError, LIB_NAME};
 use dynamig_node::backend::BackendError;
+use dynamig_node::config::NodeConfig;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -62,18 +63,18 @@ fn root_from_env(env: &str, default: &str) -> PathBuf {
 }
 
 /// Runs every check, writing one line each to `out`. True when the node is ready.
-pub fn run(state_dir: Option<&Path>, out: &mut dyn Write) -> bool {
+pub fn run(cfg: &NodeConfig, state_dir: Option<&Path>, out: &mut dyn Write) -> bool {
     let mut r = Report { out, failed: false };
-    let proc_tree = dynamig_node::backend::nvml::caps::ProcTree::from_env();
+    let proc_tree = cfg.proc_tree();
     let dev = root_from_env(DEV_ROOT_ENV, "/dev");
     let etc = root_from_env(ETC_ROOT_ENV, "/etc");
 
-    let usable = check_nvml(&mut r, &dev);
+    let usable = check_nvml(&mut r, cfg, &dev);
     check_proc(&mut r, &proc_tree);
     check_dev(&mut r, &dev);
-    check_state_dir(&mut r, state_dir);
+    check_state_dir(&mut r, cfg, state_dir);
     check_runtimes(&mut r, &etc);
-    check_driver_stack(&mut r);
+    check_driver_stack(&mut r, cfg);
 
     let ready = !r.failed && usable > 0;
     let verdict = if ready {
@@ -86,8 +87,8 @@ pub fn run(state_dir: Option<&Path>, out: &mut dyn Write) -> bool {
 }
 
 /// NVML, the driver and each GPU. Returns how many GPUs dynamig can use.
-fn check_nvml(r: &mut Report, dev: &Path) -> usize {
-    let mut b = match NvmlBackend::open() {
+fn check_nvml(r: &mut Report, cfg: &NodeConfig, dev: &Path) -> usize {
+    let mut b = match NvmlBackend::open(cfg.proc_tree()) {
         Ok(b) => b,
         Err(e) => {
             r.line(Verdict::Fail, "NVML", &e.to_string());
@@ -304,13 +305,8 @@ fn check_dev(r: &mut Report, dev: &Path) {
     }
 }
 
-fn check_state_dir(r: &mut Report, state_dir: Option<&Path>) {
-    let path = state_dir.map(Path::to_path_buf).unwrap_or_else(|| {
-        root_from_env(
-            dynamig_node::state::dir::ENV,
-            dynamig_node::state::dir::DEFAULT,
-        )
-    });
+fn check_state_dir(r: &mut Report, cfg: &NodeConfig, state_dir: Option<&Path>) {
+    let path = state_dir.map_or_else(|| cfg.state_dir.clone(), Path::to_path_buf);
     let what = "state directory";
     match std::fs::symlink_metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => r.line(
@@ -362,14 +358,14 @@ fn check_state_dir(r: &mut Report, state_dir: Option<&Path>) {
 
 /// Which driver user space containers will get (docs/driver-stack.md), judged as a creation on
 /// the `nvml` backend judges it.
-fn check_driver_stack(r: &mut Report) {
-    use dynamig_node::driver_stack::{discover, Settings, Stack};
+fn check_driver_stack(r: &mut Report, cfg: &NodeConfig) {
+    use dynamig_node::driver_stack::{discover, Stack};
     let what = "driver stack";
-    let mut stack = match Settings::from_env().and_then(|s| discover(&s)) {
+    let mut stack = match cfg.driver_stack().and_then(discover) {
         Ok(s) => s,
         Err(e) => return r.line(Verdict::Fail, what, &e.to_string()),
     };
-    let driver = NvmlBackend::open()
+    let driver = NvmlBackend::open(cfg.proc_tree())
         .ok()
         .and_then(|b| b.driver_version().ok());
     match (stack.check("nvml", driver.as_deref()), &stack) {

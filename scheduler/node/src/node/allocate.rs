@@ -1,23 +1,27 @@
 //! Allocation: check the request, decide (`admit.rs`), then create the instance at once or
 //! through an eviction (`evict.rs`), and record the holder.
 
+use super::admit::policy_once;
 use super::{valid_id, AllocSpec, Allocation, Node, NodeError, Placement};
 use crate::events::{now_ms, Event};
 use crate::fault;
 use crate::process::ProcRef;
 use crate::state::{Holder, HolderKey, HolderState, InstanceRef, Intent};
 use dynamig_core::planner::Decision;
+use dynamig_core::policy::{Allowance, Policy};
 
 impl Node {
     /// Plans (under the wait queue's reservations), evicts if it must, creates the instance, and
     /// records the holder. Never waits: see [`allocate_waiting`].
     pub fn allocate(&mut self, spec: AllocSpec) -> Result<Allocation, NodeError> {
-        self.check_spec(&spec)?;
+        self.check_ids(&spec)?;
+        let mut policy = None;
+        let allowance = self.check_spec(&spec, policy_once(&mut policy, self)?)?;
         if let Some(done) = self.take_over(&spec) {
             return done;
         }
         self.check_not_evicting(&spec)?;
-        let decision = match self.decide(&spec) {
+        let decision = match self.decide(&spec, &allowance) {
             Ok(d) => d,
             Err(
                 e @ (NodeError::Refused(_) | NodeError::Reserved { .. } | NodeError::Policy(_)),
@@ -30,16 +34,26 @@ impl Node {
         self.carry_out(spec, decision)
     }
 
-    pub(super) fn check_spec(&mut self, spec: &AllocSpec) -> Result<(), NodeError> {
+    /// The holder id and namespace are names, never paths or commands.
+    pub(super) fn check_ids(&self, spec: &AllocSpec) -> Result<(), NodeError> {
         if !valid_id(&spec.id) {
             return Err(NodeError::BadId(spec.id.clone()));
         }
         if !valid_id(&spec.namespace) {
             return Err(NodeError::BadId(spec.namespace.clone()));
         }
+        Ok(())
+    }
+
+    /// The namespace's allowance under `policy` admits the request (a refusal is an event),
+    /// and the holder holds nothing yet. Returns the allowance, for the decision's victims.
+    pub(super) fn check_spec(
+        &mut self,
+        spec: &AllocSpec,
+        policy: &Policy,
+    ) -> Result<Allowance, NodeError> {
         // The node's admission policy: what this namespace may claim (docs/policy.md).
-        let allowance = crate::policy_file::from_env()?
-            .allowance(&spec.namespace, spec.request.k8s_namespace.as_deref());
+        let allowance = policy.allowance(&spec.namespace, spec.request.k8s_namespace.as_deref());
         if let Err(e) = allowance.admit(&spec.request) {
             self.event(Event::new("refused", e.to_string()).holder(&spec.key()));
             return Err(e.into());
@@ -51,7 +65,7 @@ impl Node {
         {
             return Err(NodeError::AlreadyHeld(spec.key()));
         }
-        Ok(())
+        Ok(allowance)
     }
 
     /// Refuses a request whose id has an eviction in flight (unless it takes it over, which

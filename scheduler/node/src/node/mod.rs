@@ -11,14 +11,18 @@
 //! `reconcile.rs`, `wait.rs` ([`allocate_waiting`]), `view.rs` (the planner's view of the node);
 //! `spec.rs` and `error.rs` hold the types they take and return.
 
-use crate::backend::{self, Backend, BackendChoice, BackendError, GpuInfo, InstanceInfo};
-use crate::events::{self, Event};
+use crate::backend::{self, Backend, BackendError, GpuInfo, InstanceInfo};
+use crate::config::NodeConfig;
+use crate::events::Event;
+use crate::metrics::decision::Decisions;
 use crate::state::file::Durability;
 use crate::state::{file, HolderKey, NodeLock, NodeState, StateDir};
+use std::cell::RefCell;
 use std::time::Duration;
 
 mod admit;
 mod allocate;
+mod close;
 mod error;
 mod evict;
 mod reconcile;
@@ -41,6 +45,7 @@ const FORGET_AFTER_MS: u64 = 10 * 60 * 1000;
 
 /// The node, locked: its state, its backend and the hardware as last read.
 pub struct Node {
+    cfg: NodeConfig,
     dir: StateDir,
     /// `None` only while an eviction waits for its victims outside the lock.
     lock: Option<NodeLock>,
@@ -49,6 +54,8 @@ pub struct Node {
     gpus: Vec<GpuInfo>,
     hw: Vec<Vec<InstanceInfo>>,
     events: Vec<Event>,
+    /// The planner decisions this node timed (under `&self`: status and dry runs plan too).
+    decisions: RefCell<Decisions>,
     pub reconciled: Reconciled,
 }
 
@@ -71,14 +78,15 @@ pub fn may_hold(dir: &std::path::Path, key: &HolderKey) -> bool {
 
 impl Node {
     /// Locks the node, opens its backend, reads and reconciles its state.
-    pub fn open(dir: &StateDir) -> Result<Node, NodeError> {
-        let lock = NodeLock::acquire(&dir.lock_file(), NodeLock::timeout_from_env())?;
-        let backend = backend::open(dir, BackendChoice::from_env()?)?;
-        Node::with_backend(dir, lock, backend)
+    pub fn open(cfg: &NodeConfig, dir: &StateDir) -> Result<Node, NodeError> {
+        let lock = NodeLock::acquire_for(&dir.lock_file(), cfg)?;
+        let backend = backend::open(dir, cfg.backend_choice()?, cfg.proc_tree())?;
+        Node::with_backend(cfg, dir, lock, backend)
     }
 
     /// Like [`Node::open`] with a given backend (tests).
     pub fn with_backend(
+        cfg: &NodeConfig,
         dir: &StateDir,
         lock: NodeLock,
         mut backend: Box<dyn Backend>,
@@ -95,6 +103,7 @@ impl Node {
         }
         let gpus = backend.gpus()?;
         let mut node = Node {
+            cfg: cfg.clone(),
             dir: dir.clone(),
             lock: Some(lock),
             backend,
@@ -102,11 +111,20 @@ impl Node {
             gpus,
             hw: Vec::new(),
             events: Vec::new(),
+            decisions: RefCell::default(),
             reconciled: Reconciled::default(),
         };
-        node.refresh()?;
-        node.reconcile()?;
+        // A reconciliation that fails half way still writes the events it made.
+        if let Err(e) = node.refresh().and_then(|()| node.reconcile()) {
+            node.close();
+            return Err(e);
+        }
         Ok(node)
+    }
+
+    /// The configuration the node was opened with.
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
     }
 
     pub fn dir(&self) -> &StateDir {
@@ -121,13 +139,11 @@ impl Node {
     /// takes the lock again and reads the node afresh (state, hardware, reconciliation), since
     /// anyone may have changed it meanwhile.
     fn unlocked<T>(&mut self, f: impl FnOnce() -> T) -> Result<T, NodeError> {
-        let events = std::mem::take(&mut self.events);
-        events::append(&self.dir.events_file(), &events);
-        crate::metrics::on_close(self, &events);
+        self.flush();
         let waited = self.lock_waited();
         self.lock = None;
         let out = f();
-        let mut lock = NodeLock::acquire(&self.dir.lock_file(), NodeLock::timeout_from_env())?;
+        let mut lock = NodeLock::acquire_for(&self.dir.lock_file(), &self.cfg)?;
         lock.waited += waited;
         self.lock = Some(lock);
         self.backend.reload()?;
@@ -199,12 +215,5 @@ impl Node {
 
     fn hw_has(&self, gpu: u32, gi: u32) -> bool {
         self.hw_instances(gpu).iter().any(|i| i.gi == gi)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        events::append(&self.dir.events_file(), &self.events);
-        crate::metrics::on_close(self, &self.events);
     }
 }

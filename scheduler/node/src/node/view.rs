@@ -4,7 +4,7 @@
 use super::Node;
 use crate::state::HolderState;
 use dynamig_core::planner::{
-    self, Decision, GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest, Refusal,
+    Decision, GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest, Refusal,
 };
 use dynamig_core::request::Request;
 
@@ -84,6 +84,6 @@ impl Node {
             priority: request.priority,
         };
         let view = self.view();
-        crate::metrics::decision::timed(|| planner::plan(&view, &req))
+        self.timed_plan(&view, &req)
     }
 }

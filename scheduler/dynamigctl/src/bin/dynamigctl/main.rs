@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use dynamig_core::request::{self, Request};
 use dynamig_node::backend::sim::SimNode;
+use dynamig_node::config::NodeConfig;
 use dynamig_node::node::{AllocSpec, Node, NodeError};
 use dynamig_node::process::ProcRef;
 use dynamig_node::state::{HolderKey, NodeLock, StateDir};
@@ -235,6 +236,12 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+impl From<NodeError> for Failure {
+    fn from(e: NodeError) -> Self {
+        Failure::from(anyhow::Error::new(e))
+    }
+}
+
 fn bad_input(err: impl Into<anyhow::Error>) -> Failure {
     Failure {
         code: 2,
@@ -258,6 +265,7 @@ fn init_logging() {
 fn main() -> ExitCode {
     default_sigpipe();
     init_logging();
+    config();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -280,13 +288,23 @@ fn default_sigpipe() {
     }
 }
 
-fn state_dir() -> Result<StateDir> {
-    StateDir::from_env().context("cannot use the state directory")
+/// The node's configuration, read from the environment once, first thing in `main`.
+fn config() -> &'static NodeConfig {
+    static CONFIG: std::sync::OnceLock<NodeConfig> = std::sync::OnceLock::new();
+    CONFIG.get_or_init(NodeConfig::from_env)
 }
 
-fn open_node() -> Result<Node, Failure> {
+fn state_dir() -> Result<StateDir> {
+    config()
+        .open_state_dir()
+        .context("cannot use the state directory")
+}
+
+/// Opens the node, runs `op` on it, and closes it (events and metrics written) whatever `op`
+/// returned.
+fn with_node<T>(op: impl FnOnce(&mut Node) -> Result<T, Failure>) -> Result<T, Failure> {
     let dir = state_dir()?;
-    Node::open(&dir).map_err(|e| Failure::from(anyhow::Error::new(e)))
+    Node::session(config(), &dir, op)
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
@@ -305,7 +323,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             json,
         } => watch::run(every, count, json),
         Command::Status { json, .. } => {
-            let st = dynamig_node::status::status(&open_node()?);
+            let st = with_node(|node| Ok(dynamig_node::status::status(node)))?;
             if json {
                 print_json(&st)
             } else {
@@ -319,17 +337,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             json,
         } => {
             let request = req.request().map_err(bad_input)?;
-            let node = open_node()?;
-            let policy_err = |e| Failure::from(anyhow::Error::new(NodeError::Policy(e)));
-            let allowance = dynamig_node::policy_file::from_env()
-                .map_err(policy_err)?
-                .allowance(&namespace, request.k8s_namespace.as_deref());
-            allowance.admit(&request).map_err(policy_err)?;
-            let d = node
-                .plan_queued(&request)
-                .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
-            let victims: Vec<String> = d.victims.iter().map(|v| v.id.clone()).collect();
-            allowance.admit_victims(&victims).map_err(policy_err)?;
+            let d = with_node(|node| Ok(node.dry_run(&namespace, &request)?))?;
             let out = render::PlanOut::from(&d);
             if json {
                 print_json(&out)
@@ -361,12 +369,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 creator: None,
             };
             let a = if spec.request.wait.is_zero() {
-                open_node()?.allocate(spec)
+                with_node(|node| Ok(node.allocate(spec)?))?
             } else {
                 let cancel = dynamig_node::node::cancel_on_signals();
-                dynamig_node::node::allocate_waiting(&state_dir()?, spec, cancel).map(|(_, a)| a)
-            }
-            .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+                let (node, a) =
+                    dynamig_node::node::allocate_waiting(config(), &state_dir()?, spec, cancel)?;
+                node.close();
+                a
+            };
             if json {
                 print_json(&a)
             } else {
@@ -374,12 +384,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(())
             }
         }
-        Command::Release { id, namespace } => {
-            let mut node = open_node()?;
+        Command::Release { id, namespace } => with_node(|node| {
             let key = HolderKey::new(namespace, id);
-            let released = node
-                .release(&key)
-                .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+            let released = node.release(&key)?;
             if released {
                 println!("released {key}");
                 return Ok(());
@@ -395,9 +402,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 );
             }
             Ok(())
-        }
-        Command::Gc { json } => {
-            let node = open_node()?;
+        }),
+        Command::Gc { json } => with_node(|node| {
             if json {
                 print_json(&node.reconciled)
             } else {
@@ -415,10 +421,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 );
                 Ok(())
             }
-        }
+        }),
         Command::Doctor => {
             // Never opens the node: no lock taken, no state written, no GPU touched.
-            if dynamigctl::doctor::run(None, &mut std::io::stdout()) {
+            if dynamigctl::doctor::run(config(), None, &mut std::io::stdout()) {
                 Ok(())
             } else {
                 Err(Failure {
@@ -449,8 +455,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
 
 fn sim(cmd: SimCmd) -> Result<(), Failure> {
     let dir = state_dir()?;
-    let _lock = NodeLock::acquire(&dir.lock_file(), NodeLock::timeout_from_env())
-        .map_err(anyhow::Error::from)?;
+    let _lock = NodeLock::acquire_for(&dir.lock_file(), config()).map_err(anyhow::Error::from)?;
     let path = dir.sim_file();
     if let SimCmd::Init {
         models,

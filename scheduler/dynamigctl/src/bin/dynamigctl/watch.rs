@@ -59,8 +59,8 @@ pub fn run(every: f64, count: Option<u64>, json: bool) -> Result<(), Failure> {
     let mut n = 0u64;
     while !STOP.load(Ordering::SeqCst) {
         n += 1;
-        // The lock is held from open to drop: read and reconcile, nothing else.
-        let st = super::open_node().map(|node| dynamig_node::status::status(&node));
+        // The lock is held from open to close: read and reconcile, nothing else.
+        let st = super::with_node(|node| Ok(dynamig_node::status::status(node)));
         if STOP.load(Ordering::SeqCst) {
             // Interrupted while waiting for the lock: no frame after Ctrl-C.
             break;

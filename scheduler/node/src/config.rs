@@ -75,8 +75,10 @@ impl NodeConfig {
         }
     }
 
-    /// What an empty environment gives, with the state directory `state_dir` and no policy
-    /// file (tests, and tools that open a node of their own).
+    /// The defaults (what an empty environment gives: auto backend, 60 s lock timeout, the
+    /// default metrics location, no `PATH`), with the state directory `state_dir` and, unlike
+    /// an empty environment, no policy file (`DYNAMIG_POLICY=none`): for tests and tools that
+    /// open a node of their own.
     pub fn at(state_dir: &Path) -> NodeConfig {
         NodeConfig {
             state_dir: state_dir.to_path_buf(),

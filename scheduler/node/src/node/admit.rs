@@ -6,7 +6,7 @@
 
 use super::{AllocSpec, Node, NodeError};
 use crate::process::ProcRef;
-use dynamig_core::planner::{Decision, PlanRequest};
+use dynamig_core::planner::{Decision, PlanRequest, Victim};
 use dynamig_core::policy::{Allowance, Policy};
 use dynamig_core::queue::{self, Admission};
 use dynamig_core::request::Request;
@@ -22,7 +22,8 @@ impl Node {
             .allowance(namespace, request.k8s_namespace.as_deref());
         allowance.admit(request)?;
         let d = self.plan_queued(request)?;
-        admit_victims(&allowance, &d)?;
+        // `plan` has always named the victims by id alone in its refusal.
+        admit_victims(&allowance, &d, |v| v.id.clone())?;
         Ok(d)
     }
 
@@ -41,7 +42,7 @@ impl Node {
             None => queue::arrival_key(spec.request.priority),
         };
         let d = self.decide_at(&spec.request, key)?;
-        admit_victims(allowance, &d)?;
+        admit_victims(allowance, &d, |v| v.key().to_string())?;
         Ok(d)
     }
 
@@ -72,9 +73,14 @@ impl Node {
     }
 }
 
-/// The node policy: a namespace that may not evict waits for free room.
-fn admit_victims(allowance: &Allowance, d: &Decision) -> Result<(), NodeError> {
-    let victims: Vec<String> = d.victims.iter().map(|v| v.key().to_string()).collect();
+/// The node policy: a namespace that may not evict waits for free room. `name` is how the
+/// refusal names each victim.
+fn admit_victims(
+    allowance: &Allowance,
+    d: &Decision,
+    name: impl Fn(&Victim) -> String,
+) -> Result<(), NodeError> {
+    let victims: Vec<String> = d.victims.iter().map(name).collect();
     Ok(allowance.admit_victims(&victims)?)
 }
 

@@ -12,7 +12,7 @@ use dynamig_core::policy::{Allowance, Policy};
 
 impl Node {
     /// Plans (under the wait queue's reservations), evicts if it must, creates the instance, and
-    /// records the holder. Never waits: see [`allocate_waiting`].
+    /// records the holder. Never waits: see [`super::allocate_waiting`].
     pub fn allocate(&mut self, spec: AllocSpec) -> Result<Allocation, NodeError> {
         self.check_ids(&spec)?;
         let mut policy = None;

@@ -6,9 +6,11 @@
 //! finishes or undoes in [`Node::reconcile`]. The hardware is the truth for which instances
 //! exist; process liveness (pid plus start time) is the truth for which holders are alive.
 //!
-//! One file per operation (as youki's `container_*.rs`): [`Node`] and its open here;
-//! `allocate.rs`, `admit.rs` (the decision under the wait queue), `evict.rs`, `release.rs`,
-//! `reconcile.rs`, `wait.rs` ([`allocate_waiting`]), `view.rs` (the planner's view of the node);
+//! One file per operation (as youki's `container_*.rs`): [`Node`] and its open here (with the
+//! [`NodeConfig`] the entry point read); `allocate.rs`, `admit.rs` (the decision under the wait
+//! queue and the policy, and [`Node::dry_run`]), `evict.rs`, `release.rs`, `reconcile.rs`,
+//! `wait.rs` ([`allocate_waiting`]), `view.rs` (the planner's view of the node), `close.rs`
+//! ([`Node::close`] and [`Node::session`]: events and metrics are written there, never on drop);
 //! `spec.rs` and `error.rs` hold the types they take and return.
 
 use crate::backend::{self, Backend, BackendError, GpuInfo, InstanceInfo};

@@ -57,9 +57,10 @@ fn the_driver_stack_is_checked_before_allocating_and_applied_after() {
         let b = t.path().join(id);
         std::fs::create_dir_all(&b).unwrap();
         std::fs::write(b.join("config.json"), &cfg).unwrap();
-        let e = lifecycle::create_for_runc(&b, id, "ns")
-            .unwrap_err()
-            .to_string();
+        let e =
+            lifecycle::create_for_runc(&dynamig_node::config::NodeConfig::from_env(), &b, id, "ns")
+                .unwrap_err()
+                .to_string();
         assert!(
             e.contains("535.183.01")
                 && e.contains("580.126.09")
@@ -84,17 +85,27 @@ fn the_driver_stack_is_checked_before_allocating_and_applied_after() {
         r#"{"annotations":{"dynamig.io/gpu-memory":"10GB"},"process":{"env":[]}}"#,
     )
     .unwrap();
-    let e = lifecycle::create_for_runc(&b, "bad", "ns")
-        .unwrap_err()
-        .to_string();
+    let e = lifecycle::create_for_runc(
+        &dynamig_node::config::NodeConfig::from_env(),
+        &b,
+        "bad",
+        "ns",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("nvidia.yaml") && !e.contains('\n'), "{e}");
     assert_eq!(instances(&dir), 0);
 
     // 3. a setting that is not one: refused.
     std::env::set_var("DYNAMIG_DRIVER_STACK", "cdi");
-    let e = lifecycle::create_for_runc(&b, "bad", "ns")
-        .unwrap_err()
-        .to_string();
+    let e = lifecycle::create_for_runc(
+        &dynamig_node::config::NodeConfig::from_env(),
+        &b,
+        "bad",
+        "ns",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("DYNAMIG_DRIVER_STACK=\"cdi\""), "{e}");
     std::env::remove_var("DYNAMIG_DRIVER_STACK");
 
@@ -109,7 +120,13 @@ fn the_driver_stack_is_checked_before_allocating_and_applied_after() {
         r#"{"annotations":{"dynamig.io/gpu-memory":"10GB"},"process":{"env":["PATH=/bin"]},"x-engine":{"kept":1}}"#,
     )
     .unwrap();
-    let Prepared::Injected(a) = lifecycle::create_for_runc(&good, "good", "ns").unwrap() else {
+    let Prepared::Injected(a) = lifecycle::create_for_runc(
+        &dynamig_node::config::NodeConfig::from_env(),
+        &good,
+        "good",
+        "ns",
+    )
+    .unwrap() else {
         panic!("expected an allocation")
     };
     assert_eq!(instances(&dir), 1);
@@ -138,5 +155,9 @@ fn the_driver_stack_is_checked_before_allocating_and_applied_after() {
         format!("cdi {}", cdi.join("nvidia.yaml").display())
     );
     assert_eq!(v["x-engine"]["kept"], 1);
-    assert!(lifecycle::release(&dynamig_hook::HolderKey::new("ns", "good")).unwrap());
+    assert!(lifecycle::release(
+        &dynamig_node::config::NodeConfig::from_env(),
+        &dynamig_hook::HolderKey::new("ns", "good")
+    )
+    .unwrap());
 }

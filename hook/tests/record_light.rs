@@ -62,7 +62,14 @@ fn create_runtime_records_without_the_backend() {
     std::fs::create_dir_all(&b).unwrap();
     let spec = r#"{"ociVersion":"1.0.2","process":{"env":[]},"annotations":{"dynamig.io/gpu-memory":"5GB"},"linux":{}}"#;
     std::fs::write(b.join("config.json"), spec).unwrap();
-    let created = lifecycle::create(&b, "c", "ns", Caller::Shim).unwrap();
+    let created = lifecycle::create(
+        &dynamig_node::config::NodeConfig::from_env(),
+        &b,
+        "c",
+        "ns",
+        Caller::Shim,
+    )
+    .unwrap();
     assert!(matches!(created, Prepared::Injected(_)));
     let before = files(&state);
     let no_nvml = t.path().join("no-nvml");

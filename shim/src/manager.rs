@@ -79,7 +79,7 @@ impl containerd_shim::Shim for DynamigShim {
         // another namespace's container of the same id holds.
         let key = HolderKey::new(&self.namespace, &self.id);
         if slice::given_in_bundle(&bundle, &key) {
-            slice::release(&key);
+            slice::release(&dynamig_node::config::NodeConfig::from_env(), &key);
         }
         Ok(DeleteResponse {
             exit_status: 128 + libc::SIGKILL as u32,

@@ -58,7 +58,8 @@ fn refusals_reach_containerd_with_their_kind() {
         .unwrap()
         .save(&dir.sim_file())
         .unwrap();
-    let factory = ContainerFactory::new("ns");
+    let cfg = std::sync::Arc::new(dynamig_node::config::NodeConfig::from_env());
+    let factory = ContainerFactory::new("ns", cfg.clone());
 
     // a bad annotation
     let bad = bundle(
@@ -79,7 +80,7 @@ fn refusals_reach_containerd_with_their_kind() {
         "whole",
         serde_json::json!({"dynamig.io/mig-profile": "7g.40gb"}),
     );
-    let held = lifecycle::create(&whole, "whole", "ns", Caller::Shim).unwrap();
+    let held = lifecycle::create(&cfg, &whole, "whole", "ns", Caller::Shim).unwrap();
     assert!(matches!(held, Prepared::Injected(_)));
     let more = bundle(
         t.path(),

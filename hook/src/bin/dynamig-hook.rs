@@ -21,6 +21,7 @@ use anyhow::{bail, Context, Result};
 use dynamig_hook::injected::Injected;
 use dynamig_hook::lifecycle;
 use dynamig_hook::spec::{self, Config};
+use dynamig_node::config::NodeConfig;
 use dynamig_node::state::HolderKey;
 use serde::Deserialize;
 use std::io::Read;
@@ -119,11 +120,11 @@ fn run(args: &Args) -> Result<()> {
                 .pid
                 .filter(|&p| p > 0)
                 .context("the OCI state has no container pid")?;
-            lifecycle::record(&key, pid)
+            lifecycle::record(&NodeConfig::from_env(), &key, pid)
                 .with_context(|| format!("cannot record the process of {key}"))
         }
         "poststop" => {
-            match lifecycle::release(&key) {
+            match lifecycle::release(&NodeConfig::from_env(), &key) {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::info!(holder = %id, namespace = %key.namespace, "poststop: holds nothing (already released)")

@@ -15,6 +15,7 @@ use dynamig_hook::errlog;
 use dynamig_hook::injected::Injected;
 use dynamig_hook::lifecycle::{self, Caller, Prepared};
 use dynamig_hook::runc_args::{Invocation, Verb};
+use dynamig_node::config::NodeConfig;
 use dynamig_node::state::HolderKey;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -137,7 +138,7 @@ fn start(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
         Err(code) => return code,
     };
     if !status.success() {
-        if let Some(why) = lifecycle::preemption(&key) {
+        if let Some(why) = lifecycle::preemption(&NodeConfig::from_env(), &key) {
             let msg = format!("dynamig: container {key} {why}");
             errlog::report(
                 inv.global.log.as_deref(),
@@ -157,7 +158,8 @@ fn create(
     args: &[OsString],
 ) -> ExitCode {
     let bundle = bundle.unwrap_or(Path::new("."));
-    match lifecycle::create(bundle, id, &inv.namespace(), Caller::Wrapper { run }) {
+    let cfg = NodeConfig::from_env();
+    match lifecycle::create(&cfg, bundle, id, &inv.namespace(), Caller::Wrapper { run }) {
         Ok(Prepared::Untouched) | Ok(Prepared::Injected(_)) => exec_runc(args),
         Err(e) => {
             dynamig_hook::logging::init("dynamig-runc");
@@ -179,7 +181,11 @@ fn delete(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
     // did not edit, one of another namespace, no record left, or no such holder, which nothing
     // can add now): hand the call straight to runc.
     let given = Injected::from_runc_state(&inv.state_root(), id).is_some_and(|r| r.is_for(&key));
-    if !given || !lifecycle::may_hold(&key) {
+    if !given {
+        return exec_runc(args);
+    }
+    let cfg = NodeConfig::from_env();
+    if !lifecycle::may_hold(&cfg, &key) {
         return exec_runc(args);
     }
     let status = match run_runc(args) {
@@ -188,7 +194,7 @@ fn delete(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
     };
     let code = status.code().unwrap_or(1);
     if status.success() {
-        if let Err(e) = lifecycle::release(&key) {
+        if let Err(e) = lifecycle::release(&cfg, &key) {
             tracing::error!(holder = id, namespace = %key.namespace, error = %e, "release after delete failed; the next reconcile releases it");
             eprintln!(
                 "dynamig-runc: release of {key} failed: {e} (the next dynamig call reconciles it)"

@@ -15,6 +15,7 @@
 use super::{hooks, Caller, LifecycleError, Prepared};
 use crate::spec::{self, Config, HookConfig};
 use dynamig_core::request::Request;
+use dynamig_node::config::NodeConfig;
 use dynamig_node::driver_stack::{self, Stack};
 use dynamig_node::node::{AllocSpec, Allocation, Node};
 use dynamig_node::process::ProcRef;
@@ -29,18 +30,20 @@ static NEVER_CANCELLED: AtomicBool = AtomicBool::new(false);
 /// For `runc create` (the wrapper, without `runc run`): [`create`] with
 /// [`Caller::Wrapper`]` { run: false }`.
 pub fn create_for_runc(
+    cfg: &NodeConfig,
     bundle: &Path,
     id: &str,
     namespace: &str,
 ) -> Result<Prepared, LifecycleError> {
-    create(bundle, id, namespace, Caller::Wrapper { run: false })
+    create(cfg, bundle, id, namespace, Caller::Wrapper { run: false })
 }
 
 /// Reads the bundle's spec; when it makes a request, allocates under the node lock and writes
 /// the edited spec. A spec that already carries the `dynamig.io/injected` annotation was
 /// prepared by an earlier entry point (the shim, with a runc `BinaryName` of `dynamig-runc`):
-/// it is left as it is.
+/// it is left as it is. `cfg` is the node's configuration, read once by the entry point.
 pub fn create(
+    cfg: &NodeConfig,
     bundle: &Path,
     id: &str,
     namespace: &str,
@@ -52,17 +55,19 @@ pub fn create(
     let Some(request) = config.request()? else {
         return Ok(Prepared::Untouched);
     };
-    let dir = StateDir::from_env()?;
-    let mut stack = driver_stack::discover(&driver_stack::Settings::from_env()?)?;
+    let dir = cfg.open_state_dir()?;
+    let mut stack = driver_stack::discover(cfg.driver_stack()?)?;
     let hooks = hooks_for(caller, &dir)?;
     let started = Instant::now();
     let spec = alloc_spec(id, namespace, request);
-    let (mut node, alloc) = open_and_allocate(&dir, &mut stack, spec, caller)?;
+    let (mut node, alloc) = open_and_allocate(cfg, &dir, &mut stack, spec, caller)?;
     if let Err(e) = edit_and_save(&mut config, &stack, &alloc, hooks.as_ref()) {
         release_after_failed_edit(&mut node, &HolderKey::new(namespace, id));
+        node.close();
         return Err(e);
     }
     log_injected(&node, &alloc, &stack, started);
+    node.close();
     Ok(Prepared::Injected(Box::new(alloc)))
 }
 
@@ -100,25 +105,34 @@ fn alloc_spec(id: &str, namespace: &str, request: Request) -> AllocSpec {
 
 /// Steps 4 and 5: open the node, check the driver stack against it (a stale or missing stack
 /// allocates nothing), then allocate, or wait when the request asks to. A wait stays below the
-/// caller's own create timeout (kubelet's runtime-request-timeout, 2m).
+/// caller's own create timeout (kubelet's runtime-request-timeout, 2m). The node comes back
+/// open (the caller closes it); on an error it is closed here, so its events are written.
 fn open_and_allocate(
+    cfg: &NodeConfig,
     dir: &StateDir,
     stack: &mut Stack,
     spec: AllocSpec,
     caller: Caller,
 ) -> Result<(Node, Allocation), LifecycleError> {
     if spec.request.wait.is_zero() {
-        let mut node = Node::open(dir)?;
-        check_stack(stack, &node)?;
-        let alloc = node.allocate(spec)?;
-        return Ok((node, alloc));
+        let mut node = Node::open(cfg, dir)?;
+        let alloc = check_stack(stack, &node).and_then(|()| Ok(node.allocate(spec)?));
+        return match alloc {
+            Ok(a) => Ok((node, a)),
+            Err(e) => {
+                node.close();
+                Err(e)
+            }
+        };
     }
-    check_stack(stack, &Node::open(dir)?)?;
+    Node::session(cfg, dir, |node| check_stack(stack, node))?;
     let cancel = match caller {
         Caller::Wrapper { .. } => dynamig_node::node::cancel_on_signals(),
         Caller::Shim => &NEVER_CANCELLED,
     };
-    Ok(dynamig_node::node::allocate_waiting(dir, spec, cancel)?)
+    Ok(dynamig_node::node::allocate_waiting(
+        cfg, dir, spec, cancel,
+    )?)
 }
 
 /// Whether containers may get `stack` on this node's backend (a stale spec, or no stack on
@@ -155,7 +169,8 @@ fn log_injected(node: &Node, alloc: &Allocation, stack: &Stack, started: Instant
         placement = %format!("{}:{}", alloc.placement.start, alloc.placement.size),
         uuid = %alloc.uuid,
         evicted = ?alloc.evict,
-        decision_us = dynamig_node::metrics::decision::last()
+        decision_us = node
+            .last_decision()
             .map(dynamig_core::duration::micros)
             .unwrap_or(0),
         lock_wait_us = dynamig_core::duration::micros(node.lock_waited()),

@@ -2,13 +2,14 @@
 //! create and its start (evicted for a higher-priority request, or its MIG instance destroyed
 //! outside dynamig); runc only says "cannot start a container that has stopped". This says why.
 
-use dynamig_node::state::{HolderKey, HolderState, NodeState, StateDir};
+use dynamig_node::config::NodeConfig;
+use dynamig_node::state::{HolderKey, HolderState, NodeState};
 
 /// Why holder `key` no longer has its slice, when it does not: `it was preempted (evicted for
 /// NS/ID at TIME)` or `its MIG instance was lost`. Read without the lock (the state file and
 /// the event log).
-pub fn preemption(key: &HolderKey) -> Option<String> {
-    let dir = StateDir::env_path();
+pub fn preemption(cfg: &NodeConfig, key: &HolderKey) -> Option<String> {
+    let dir = &cfg.state_dir;
     let state: NodeState = dynamig_node::state::file::read(&dir.join("state.json")).ok()??;
     match state.holder(key)?.state {
         HolderState::Active => None,

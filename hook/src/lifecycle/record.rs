@@ -6,17 +6,18 @@
 //! no reconcile, no metrics rewrite.
 
 use super::LifecycleError;
+use dynamig_node::config::NodeConfig;
 use dynamig_node::process::ProcRef;
-use dynamig_node::state::{HolderKey, NodeLock, StateDir};
+use dynamig_node::state::HolderKey;
 
 /// Records process `pid` as holder `key`'s life.
-pub fn record(key: &HolderKey, pid: u32) -> Result<(), LifecycleError> {
-    let dir = StateDir::from_env()?;
+pub fn record(cfg: &NodeConfig, key: &HolderKey, pid: u32) -> Result<(), LifecycleError> {
+    let dir = cfg.open_state_dir()?;
     let process = ProcRef::of(pid).ok_or_else(|| LifecycleError::ProcessGone {
         id: key.to_string(),
         pid,
     })?;
-    dynamig_node::record::set_process(&dir, NodeLock::timeout_from_env(), key, process)?;
+    dynamig_node::record::set_process(&dir, cfg.lock_timeout, key, process)?;
     tracing::info!(holder = %key.id, namespace = %key.namespace, pid, "recorded the container process");
     Ok(())
 }

@@ -5,6 +5,7 @@
 use dynamig_core::request::{Request, Size};
 use dynamig_node::backend::sim::SimNode;
 use dynamig_node::backend::{self, BackendChoice};
+use dynamig_node::config::NodeConfig;
 use dynamig_node::node::{AllocSpec, Node};
 use dynamig_node::state::{NodeLock, StateDir};
 use std::path::{Path, PathBuf};
@@ -35,8 +36,9 @@ impl SimBox {
     /// Allocates through the library for a holder with no process (it stays until released).
     pub fn resident(&self, id: &str, size: Size, priority: i32) {
         let lock = NodeLock::acquire(&self.dir.lock_file(), Duration::from_secs(30)).unwrap();
-        let b = backend::open(&self.dir, BackendChoice::Sim).unwrap();
-        let mut node = Node::with_backend(&self.dir, lock, b).unwrap();
+        let cfg = NodeConfig::at(self.dir.path());
+        let b = backend::open(&self.dir, BackendChoice::Sim, cfg.proc_tree()).unwrap();
+        let mut node = Node::with_backend(&cfg, &self.dir, lock, b).unwrap();
         let mut request = Request::new(size);
         request.priority = dynamig_core::priority::Priority(priority);
         request.preemptible = request.priority.default_preemptible();
@@ -48,6 +50,7 @@ impl SimBox {
             creator: None,
         })
         .unwrap();
+        node.close();
     }
 
     pub fn state_bytes(&self) -> (Vec<u8>, Vec<u8>) {

@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use dynamig_core::request::{Request, Size};
 use dynamig_node::backend::sim::{SimBackend, SimNode};
+use dynamig_node::config::NodeConfig;
 use dynamig_node::node::{AllocSpec, Node, NodeError};
 use dynamig_node::state::{HolderKey, NodeLock, StateDir};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use std::time::Duration;
 fn open(dir: &StateDir) -> Node {
     let lock = NodeLock::acquire(&dir.lock_file(), Duration::from_secs(5)).unwrap();
     let b = SimBackend::open(&dir.sim_file()).unwrap().unwrap();
-    Node::with_backend(dir, lock, Box::new(b)).unwrap()
+    Node::with_backend(&NodeConfig::at(dir.path()), dir, lock, Box::new(b)).unwrap()
 }
 
 fn spec(ns: &str, id: &str, profile: &str) -> AllocSpec {
@@ -72,7 +73,7 @@ fn the_same_id_in_two_namespaces_is_two_holders() {
     // releasing one leaves the other's instance, on the hardware and in the state
     assert!(node.release(&tenant_c1).unwrap());
     assert!(!node.release(&tenant_c1).unwrap(), "released once");
-    drop(node);
+    node.close();
     let node = open(&dir);
     assert_eq!(uuid_of(&node, &default_c1), Some(a.uuid.clone()));
     assert!(node.state.holder(&tenant_c1).is_none());
@@ -82,7 +83,7 @@ fn the_same_id_in_two_namespaces_is_two_holders() {
     assert_eq!(on_hw, vec![a.uuid.clone()]);
 
     // the events say whose
-    drop(node);
+    node.close();
     let evs = dynamig_node::events::read(&dir.events_file(), 0);
     let released: Vec<_> = evs.iter().filter(|e| e.kind == "released").collect();
     assert_eq!(released.len(), 1);

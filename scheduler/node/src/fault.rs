@@ -1,6 +1,11 @@
 //! Fault injection for the crash tests: when `DYNAMIG_FAULT` names a crash point, the process
 //! kills itself with SIGKILL on reaching it. Compiled into debug builds (which the tests use) and
 //! into builds with the `fault-injection` feature; a release build ignores the variable.
+//!
+//! The one environment read of this crate outside [`crate::config`]: a crash point is a test
+//! device, absent from release builds, that must fire in any process the tests start (the CLI,
+//! the hooks, the shim) at any depth; carrying it in `NodeConfig` would thread test plumbing
+//! through every operation for no production use.
 
 /// Every named crash point, in the order an allocate / evict / release meets them.
 pub const POINTS: &[&str] = &[

@@ -2,6 +2,7 @@
 //! containerd shim) goes through [`node::Node`], which holds the node lock while it decides
 //! (with `dynamig_core`'s planner), acts on the GPU backend and writes the state file.
 //!
+//! - [`config`]: [`config::NodeConfig`], the environment read once by the entry points.
 //! - [`state`]: the state directory, lock, checksummed state file and intents.
 //! - [`node`]: allocate, evict, release, reconcile, wait.
 //! - [`backend`]: the `sim` and `nvml` GPU backends behind one trait.
@@ -10,6 +11,7 @@
 //! - [`policy_file`], [`process`], [`fault`]: the policy file, process identity, crash points.
 
 pub mod backend;
+pub mod config;
 pub mod driver_stack;
 pub mod events;
 pub mod fault;

@@ -4,6 +4,7 @@
 //! allocation; it is never silently ignored.
 
 use dynamig_core::policy::{Policy, PolicyError};
+use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -48,25 +49,44 @@ pub fn load(path: &Path, must_exist: bool) -> Result<Policy, PolicyError> {
         .map_err(err)
 }
 
-/// Where the policy file is: `DYNAMIG_POLICY`, else `/etc/dynamig/policy.toml`.
-pub fn path_from_env() -> (PathBuf, bool) {
-    match std::env::var_os(ENV).filter(|v| !v.is_empty()) {
-        Some(p) => (PathBuf::from(p), true),
-        None => (PathBuf::from(DEFAULT_PATH), false),
-    }
-}
-
 /// `DYNAMIG_POLICY=none`: no policy file, everything allowed, whatever `/etc` holds (tests, demos).
 pub const NONE: &str = "none";
 
-/// The node's policy. A missing default file is the permissive policy; a missing file that
-/// `DYNAMIG_POLICY` names explicitly is an error (a typo must not open the node).
-pub fn from_env() -> Result<Policy, PolicyError> {
-    if std::env::var_os(ENV).is_some_and(|v| v == NONE) {
-        return Ok(Policy::open());
+/// Which policy file the node reads (`DYNAMIG_POLICY`, read by
+/// [`crate::config::NodeConfig::from_env`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyFile {
+    /// `DYNAMIG_POLICY=none`: no file; everything is allowed.
+    None,
+    /// The file at `path`; `must_exist` when `DYNAMIG_POLICY` named it (a typo must not open
+    /// the node), not for the default `/etc/dynamig/policy.toml`.
+    At { path: PathBuf, must_exist: bool },
+}
+
+impl PolicyFile {
+    /// From `DYNAMIG_POLICY`'s value: `none`, a path, or unset (or empty) for the default file.
+    pub fn from_setting(value: Option<OsString>) -> PolicyFile {
+        match value {
+            Some(v) if v == NONE => PolicyFile::None,
+            Some(v) if !v.is_empty() => PolicyFile::At {
+                path: PathBuf::from(v),
+                must_exist: true,
+            },
+            _ => PolicyFile::At {
+                path: PathBuf::from(DEFAULT_PATH),
+                must_exist: false,
+            },
+        }
     }
-    let (path, explicit) = path_from_env();
-    load(&path, explicit)
+
+    /// The node's policy. A missing default file is the permissive policy; a missing file that
+    /// `DYNAMIG_POLICY` names explicitly is an error.
+    pub fn load(&self) -> Result<Policy, PolicyError> {
+        match self {
+            PolicyFile::None => Ok(Policy::open()),
+            PolicyFile::At { path, must_exist } => load(path, *must_exist),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -47,7 +47,8 @@ mod tests {
     fn allocate(dir: &StateDir, id: &str) {
         let lock = NodeLock::acquire(&dir.lock_file(), WAIT).unwrap();
         let b = SimBackend::open(&dir.sim_file()).unwrap().unwrap();
-        let mut node = Node::with_backend(dir, lock, Box::new(b)).unwrap();
+        let cfg = crate::config::NodeConfig::at(dir.path());
+        let mut node = Node::with_backend(&cfg, dir, lock, Box::new(b)).unwrap();
         let request = Request::new(Size::Profile {
             name: "1g.5gb".into(),
         });
@@ -59,6 +60,7 @@ mod tests {
             creator: Some(ProcRef::current()),
         })
         .unwrap();
+        node.close();
     }
 
     #[test]

@@ -134,7 +134,7 @@ fn queue_info(node: &Node, view: &dynamig_core::planner::NodeView) -> Vec<Queued
             std::cmp::Reverse(dynamig_core::priority::Priority(i32::MIN)),
             u64::MAX,
         ),
-        &mut |v, r| crate::metrics::decision::timed(|| dynamig_core::planner::plan(v, r)),
+        &mut |v, r| node.timed_plan(v, r),
     );
     dynamig_core::queue::ordered(&node.state.queue)
         .into_iter()

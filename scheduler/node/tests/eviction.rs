@@ -6,6 +6,7 @@ use dynamig_core::priority::Priority;
 use dynamig_core::request::{Request, Size};
 use dynamig_node::backend::sim::SimNode;
 use dynamig_node::backend::{self, BackendChoice};
+use dynamig_node::config::NodeConfig;
 use dynamig_node::events::now_ms;
 use dynamig_node::node::{AllocSpec, Node, NodeError};
 use dynamig_node::process::ProcRef;
@@ -21,7 +22,6 @@ struct Sim {
 
 impl Sim {
     fn new() -> Sim {
-        std::env::set_var("DYNAMIG_POLICY", "none");
         let tmp = tempfile::tempdir().unwrap();
         let dir = StateDir::open(&tmp.path().join("state")).unwrap();
         SimNode::new(&["a100-40gb"])
@@ -31,10 +31,44 @@ impl Sim {
         Sim { _tmp: tmp, dir }
     }
 
-    fn node(&self) -> Node {
+    /// The node, closed (events written) when the returned guard goes.
+    fn node(&self) -> Closing {
         let lock = NodeLock::acquire(&self.dir.lock_file(), Duration::from_secs(30)).unwrap();
-        let b = backend::open(&self.dir, BackendChoice::Sim).unwrap();
-        Node::with_backend(&self.dir, lock, b).unwrap()
+        let cfg = NodeConfig::at(self.dir.path());
+        let b = backend::open(&self.dir, BackendChoice::Sim, cfg.proc_tree()).unwrap();
+        Closing(Some(Node::with_backend(&cfg, &self.dir, lock, b).unwrap()))
+    }
+}
+
+/// A node that is closed when it goes out of scope, as the tests' temporaries do.
+struct Closing(Option<Node>);
+
+impl Closing {
+    fn close(mut self) {
+        if let Some(n) = self.0.take() {
+            n.close();
+        }
+    }
+}
+
+impl std::ops::Deref for Closing {
+    type Target = Node;
+    fn deref(&self) -> &Node {
+        self.0.as_ref().expect("open")
+    }
+}
+
+impl std::ops::DerefMut for Closing {
+    fn deref_mut(&mut self) -> &mut Node {
+        self.0.as_mut().expect("open")
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        if let Some(n) = self.0.take() {
+            n.close();
+        }
     }
 }
 
@@ -114,7 +148,7 @@ fn a_container_still_being_created_is_not_a_victim_until_its_process_is_known() 
         n.state.holder(&k("creating")).map(|h| h.state),
         Some(HolderState::Preempted)
     );
-    drop(n);
+    n.close();
     stop(container);
     stop(shim);
 }
@@ -179,7 +213,7 @@ fn a_retry_of_the_same_kubernetes_container_takes_the_eviction_over() {
         Some(HolderState::Preempted)
     );
     assert!(n.state.holder(&k("second-attempt")).is_some());
-    drop(n);
+    n.close();
     stop(victim);
     stop(first);
 }

@@ -7,6 +7,7 @@ use dynamig_core::catalog::{self, Engines};
 use dynamig_core::priority::Priority;
 use dynamig_core::request::{Request, Size};
 use dynamig_node::backend::sim::{SimBackend, SimNode};
+use dynamig_node::config::NodeConfig;
 use dynamig_node::node::{AllocSpec, Node};
 use dynamig_node::state::{HolderKey, HolderState, NodeLock, StateDir};
 use proptest::prelude::*;
@@ -42,7 +43,7 @@ const MODELS: [&str; 6] = [
 fn open(dir: &StateDir) -> Node {
     let lock = NodeLock::acquire(&dir.lock_file(), Duration::from_secs(5)).unwrap();
     let b = SimBackend::open(&dir.sim_file()).unwrap().unwrap();
-    Node::with_backend(dir, lock, Box::new(b)).unwrap()
+    Node::with_backend(&NodeConfig::at(dir.path()), dir, lock, Box::new(b)).unwrap()
 }
 
 proptest! {
@@ -86,7 +87,7 @@ proptest! {
             }
             // Reopen now and then: another process sees the same node.
             if n % 7 == 6 {
-                drop(node);
+                node.close();
                 node = open(&dir);
             }
             // Invariants, from the hardware's side.

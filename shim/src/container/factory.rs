@@ -26,6 +26,7 @@ use containerd_shim::protos::protobuf::{Message, MessageField};
 use containerd_shim::protos::shim::oci::Options;
 use dynamig_hook::lifecycle::{self, Caller, Prepared};
 use dynamig_hook::HolderKey;
+use dynamig_node::config::NodeConfig;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,10 +37,13 @@ const RUNC_OPTIONS: &str = "containerd.runc.v1.Options";
 /// Makes the containers of one shim's namespace.
 pub struct ContainerFactory {
     namespace: String,
+    /// The node's configuration, read once when the shim's service starts.
+    cfg: Arc<NodeConfig>,
 }
 
 /// What a failed create leaves to undo, in reverse order of doing.
 struct Undo<'a> {
+    cfg: &'a NodeConfig,
     id: &'a str,
     bundle: &'a Path,
     mounted: bool,
@@ -56,7 +60,7 @@ impl Undo<'_> {
             }
         }
         if let Some(key) = &self.holder {
-            slice::release(key);
+            slice::release(self.cfg, key);
         }
         if self.mounted {
             mount::unmount_rootfs(self.bundle);
@@ -65,10 +69,16 @@ impl Undo<'_> {
 }
 
 impl ContainerFactory {
-    pub fn new(namespace: &str) -> ContainerFactory {
+    pub fn new(namespace: &str, cfg: Arc<NodeConfig>) -> ContainerFactory {
         ContainerFactory {
             namespace: namespace.to_string(),
+            cfg,
         }
+    }
+
+    /// The node's configuration the factory's containers are made with.
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
     }
 
     /// Creates container `req.id` (created, not started): its init's pid is
@@ -80,6 +90,7 @@ impl ContainerFactory {
         let runc = Runc::new(&opts, &self.namespace, &bundle);
         let mounted = mount::mount_rootfs(&bundle, &req.rootfs)?;
         let mut undo = Undo {
+            cfg: &self.cfg,
             id: &req.id,
             bundle: &bundle,
             mounted,
@@ -99,7 +110,7 @@ impl ContainerFactory {
             Err(e) => return Err(undo_then(undo, e)),
         };
         if slice.is_some() {
-            record(&key, pid);
+            record(&self.cfg, &key, pid);
         }
         init.state().pid = pid;
         Ok(Container {
@@ -115,7 +126,7 @@ impl ContainerFactory {
     /// Step 3: `Ok(Some)` when the spec asked for a slice and got one (its `config.json` is
     /// edited), `Ok(None)` when it asks for none (the bundle is not touched).
     fn give_slice(&self, bundle: &Path, id: &str) -> Result<Option<Slice>> {
-        match lifecycle::create(bundle, id, &self.namespace, Caller::Shim) {
+        match lifecycle::create(&self.cfg, bundle, id, &self.namespace, Caller::Shim) {
             Ok(Prepared::Untouched) => Ok(None),
             Ok(Prepared::Injected(a)) => Ok(Some(Slice::new(&a.uuid, &a.id))),
             Err(e) => {
@@ -134,8 +145,8 @@ fn undo_then(undo: Undo<'_>, e: ShimError) -> ShimError {
 /// Step 5: from now on the holder lives exactly as long as that process (reconciliation
 /// releases it once the process is gone). On failure the holder keeps this shim as its
 /// creator: it is released when the shim is gone.
-fn record(key: &HolderKey, pid: u32) {
-    if let Err(e) = lifecycle::record(key, pid) {
+fn record(cfg: &NodeConfig, key: &HolderKey, pid: u32) {
+    if let Err(e) = lifecycle::record(cfg, key, pid) {
         tracing::error!(holder = %key.id, namespace = %key.namespace, pid, error = %e, "cannot record the container process");
     }
 }

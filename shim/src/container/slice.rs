@@ -4,6 +4,7 @@
 use dynamig_hook::injected::Injected;
 use dynamig_hook::lifecycle;
 use dynamig_hook::HolderKey;
+use dynamig_node::config::NodeConfig;
 use std::path::Path;
 
 /// What a container was given: the env entries its processes see it by.
@@ -32,8 +33,8 @@ impl Slice {
 /// Releases holder `key`, if there is one (a lock-free check first). Only for a container
 /// that this shim's Create gave a slice, or whose bundle says so ([`given_in_bundle`]). A
 /// failure is logged: the next dynamig call reconciles it.
-pub fn release(key: &HolderKey) {
-    if let Err(e) = lifecycle::release(key) {
+pub fn release(cfg: &NodeConfig, key: &HolderKey) {
+    if let Err(e) = lifecycle::release(cfg, key) {
         tracing::error!(
             holder = %key.id,
             namespace = %key.namespace,

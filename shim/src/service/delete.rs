@@ -79,7 +79,7 @@ impl Service {
             mount::unmount_rootfs(&bundle);
         }
         if injected {
-            slice::release(&self.key(id));
+            slice::release(self.factory.config(), &self.key(id));
         }
         if status == Status::CREATED {
             init.set_exited(128 + libc::SIGKILL);

@@ -24,6 +24,7 @@ use containerd_shim::protos::topics::*;
 use containerd_shim::protos::types::task::{ProcessInfo, Status};
 use containerd_shim::ExitSignal;
 use dynamig_hook::HolderKey;
+use dynamig_node::config::NodeConfig;
 use exits::report_exit;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -68,7 +69,7 @@ impl Service {
         let table = Arc::new(Mutex::new(Table::default()));
         let s = Service {
             namespace: namespace.to_string(),
-            factory: ContainerFactory::new(namespace),
+            factory: ContainerFactory::new(namespace, Arc::new(NodeConfig::from_env())),
             events,
             exit,
             table,

@@ -40,7 +40,7 @@ impl Service {
             // Evicted between Create and Start: runc only says the container has stopped.
             let given = self.container(id, |c| Ok(c.slice.is_some()))?;
             if let Some(why) = given
-                .then(|| lifecycle::preemption(&self.key(id)))
+                .then(|| lifecycle::preemption(self.factory.config(), &self.key(id)))
                 .flatten()
             {
                 return Err(ShimError::FailedPrecondition(format!(

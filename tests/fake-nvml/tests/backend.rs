@@ -3,9 +3,10 @@
 mod common;
 
 use common::{child_state, edit, run, Fake};
-use dynamig_node::backend::nvml::{caps, catalog_differences, NvmlBackend, OpenError};
+use dynamig_node::backend::nvml::{catalog_differences, NvmlBackend, OpenError};
 use dynamig_node::backend::sim::cap_minor;
 use dynamig_node::backend::{self, Backend, BackendChoice, BackendError, MigMode, SelectError};
+use dynamig_node::config::NodeConfig;
 use dynamig_node::state::StateDir;
 use std::time::Duration;
 
@@ -15,14 +16,14 @@ const ONE_G: u32 = 19; // 1g.5gb
 const ONE_G_ME: u32 = 20; // 1g.5gb+me, one per GPU
 
 fn open() -> NvmlBackend {
-    match NvmlBackend::open() {
+    match NvmlBackend::open(NodeConfig::from_env().proc_tree()) {
         Ok(b) => b,
         Err(e) => panic!("the fake NVML did not open: {e}"),
     }
 }
 
 fn state_dir() -> StateDir {
-    StateDir::from_env().expect("state dir")
+    NodeConfig::from_env().open_state_dir().expect("state dir")
 }
 
 #[test]
@@ -65,7 +66,12 @@ fn discovers_gpus_and_the_drivers_profiles() {
                 .unwrap()
                 .save(&dir.sim_file())
                 .unwrap();
-            let auto = backend::open(&dir, BackendChoice::Auto).unwrap();
+            let auto = backend::open(
+                &dir,
+                BackendChoice::Auto,
+                NodeConfig::from_env().proc_tree(),
+            )
+            .unwrap();
             assert_eq!(auto.kind(), "nvml");
         },
     );
@@ -152,7 +158,7 @@ fn creates_lists_and_destroys_with_device_nodes() {
                 b.destroy(0, 4),
                 Err(BackendError::NoSuchInstance { gpu: 0, gi: 4 })
             ));
-            let proc_tree = caps::ProcTree::from_env();
+            let proc_tree = NodeConfig::from_env().proc_tree();
             assert!(!proc_tree.access_path(0, 4, None).exists());
             assert_eq!(b.instances(0).unwrap().len(), 2);
             // The freed slots (GI 4 was the 2g.10gb at 2) take a 1g.5gb now.
@@ -364,7 +370,7 @@ fn a_missing_library_is_a_clear_error_never_a_silent_simulator() {
         "a_missing_library_is_a_clear_error_never_a_silent_simulator",
         || Fake::new(&["a100-40gb"], false),
         || {
-            match NvmlBackend::open() {
+            match NvmlBackend::open(NodeConfig::from_env().proc_tree()) {
                 Err(OpenError::Load(msg)) => assert!(msg.contains("libnvidia-ml.so.1"), "{msg}"),
                 Err(other) => panic!("wanted a load error, got {other}"),
                 Ok(_) => {
@@ -373,18 +379,26 @@ fn a_missing_library_is_a_clear_error_never_a_silent_simulator() {
                 }
             }
             let dir = state_dir();
-            let e = backend::open(&dir, BackendChoice::Auto)
-                .err()
-                .expect("no backend");
+            let e = backend::open(
+                &dir,
+                BackendChoice::Auto,
+                NodeConfig::from_env().proc_tree(),
+            )
+            .err()
+            .expect("no backend");
             let msg = e.to_string();
             assert!(matches!(e, SelectError::Nothing { .. }), "{msg}");
             assert!(
                 msg.contains("libnvidia-ml.so.1") && msg.contains("sim init"),
                 "{msg}"
             );
-            let e = backend::open(&dir, BackendChoice::Nvml)
-                .err()
-                .expect("no nvml");
+            let e = backend::open(
+                &dir,
+                BackendChoice::Nvml,
+                NodeConfig::from_env().proc_tree(),
+            )
+            .err()
+            .expect("no nvml");
             assert!(e.to_string().contains("libnvidia-ml.so.1"), "{e}");
             // Only an explicitly created simulated node makes `auto` use the simulator.
             dynamig_node::backend::sim::SimNode::new(&["a100-40gb"])
@@ -392,7 +406,13 @@ fn a_missing_library_is_a_clear_error_never_a_silent_simulator() {
                 .save(&dir.sim_file())
                 .unwrap();
             assert_eq!(
-                backend::open(&dir, BackendChoice::Auto).unwrap().kind(),
+                backend::open(
+                    &dir,
+                    BackendChoice::Auto,
+                    NodeConfig::from_env().proc_tree()
+                )
+                .unwrap()
+                .kind(),
                 "sim"
             );
         },
@@ -405,7 +425,7 @@ fn a_driver_that_fails_to_initialise_is_a_typed_error() {
         "a_driver_that_fails_to_initialise_is_a_typed_error",
         || Fake::new(&[], true), // the library loads, but there is no node: DRIVER_NOT_LOADED
         || {
-            match NvmlBackend::open() {
+            match NvmlBackend::open(NodeConfig::from_env().proc_tree()) {
                 Err(OpenError::Init(msg)) => {
                     assert!(msg.to_lowercase().contains("driver"), "{msg}")
                 }
@@ -419,9 +439,13 @@ fn a_driver_that_fails_to_initialise_is_a_typed_error() {
                 .unwrap()
                 .save(&dir.sim_file())
                 .unwrap();
-            let e = backend::open(&dir, BackendChoice::Auto)
-                .err()
-                .expect("auto must not open the simulator on a GPU node");
+            let e = backend::open(
+                &dir,
+                BackendChoice::Auto,
+                NodeConfig::from_env().proc_tree(),
+            )
+            .err()
+            .expect("auto must not open the simulator on a GPU node");
             let msg = e.to_string();
             assert!(matches!(e, SelectError::NvmlInit { .. }), "{msg}");
             assert!(
@@ -429,7 +453,9 @@ fn a_driver_that_fails_to_initialise_is_a_typed_error() {
                 "{msg}"
             );
             assert_eq!(
-                backend::open(&dir, BackendChoice::Sim).unwrap().kind(),
+                backend::open(&dir, BackendChoice::Sim, NodeConfig::from_env().proc_tree())
+                    .unwrap()
+                    .kind(),
                 "sim"
             );
         },

@@ -4,6 +4,7 @@ mod common;
 
 use common::{run, Fake};
 use dynamig_node::backend::MigMode;
+use dynamig_node::config::NodeConfig;
 use std::path::PathBuf;
 
 /// A ready node: the fake NVML, a dev tree with the nodes, containerd configured.
@@ -37,7 +38,7 @@ fn ready_node(models: &[&str]) -> Fake {
 fn doctor() -> (bool, String) {
     let state = PathBuf::from(std::env::var("DYNAMIG_STATE_DIR").unwrap());
     let mut out = Vec::new();
-    let ready = dynamigctl::doctor::run(Some(&state), &mut out);
+    let ready = dynamigctl::doctor::run(&NodeConfig::from_env(), Some(&state), &mut out);
     let text = String::from_utf8(out).unwrap();
     eprintln!("{text}");
     (ready, text)

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{run, Fake};
+use dynamig_node::config::NodeConfig;
 use std::path::PathBuf;
 
 fn node() -> Fake {
@@ -19,7 +20,7 @@ fn node() -> Fake {
 fn stack_line() -> String {
     let state = PathBuf::from(std::env::var("DYNAMIG_STATE_DIR").unwrap());
     let mut out = Vec::new();
-    dynamigctl::doctor::run(Some(&state), &mut out);
+    dynamigctl::doctor::run(&NodeConfig::from_env(), Some(&state), &mut out);
     let text = String::from_utf8(out).unwrap();
     text.lines()
         .find(|l| l.contains("] driver stack:"))

@@ -8,6 +8,7 @@ mod common;
 use common::{child_state, ctl_json, ctl_output, dynamigctl, hardware_instances, run, Fake};
 use dynamig_node::backend::nvml::NvmlBackend;
 use dynamig_node::backend::{Backend, BackendError};
+use dynamig_node::config::NodeConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ const SEVEN_G: u32 = 0; // 7g.40gb
 const WALK: &str = "nvmlDeviceGetMigDeviceHandleByIndex";
 
 fn open() -> NvmlBackend {
-    match NvmlBackend::open() {
+    match NvmlBackend::open(NodeConfig::from_env().proc_tree()) {
         Ok(b) => b,
         Err(e) => panic!("the fake NVML did not open: {e}"),
     }

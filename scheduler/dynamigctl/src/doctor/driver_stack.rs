@@ -3,17 +3,18 @@
 
 use super::report::{Report, Verdict};
 use dynamig_node::backend::nvml::NvmlBackend;
+use dynamig_node::config::NodeConfig;
 
 /// Which driver user space containers will get (docs/driver-stack.md), judged as a creation on
 /// the `nvml` backend judges it.
-pub(super) fn check(r: &mut Report) {
-    use dynamig_node::driver_stack::{discover, Settings, Stack};
+pub(super) fn check(r: &mut Report, cfg: &NodeConfig) {
+    use dynamig_node::driver_stack::{discover, Stack};
     let what = "driver stack";
-    let mut stack = match Settings::from_env().and_then(|s| discover(&s)) {
+    let mut stack = match cfg.driver_stack().and_then(discover) {
         Ok(s) => s,
         Err(e) => return r.line(Verdict::Fail, what, &e.to_string()),
     };
-    let driver = NvmlBackend::open()
+    let driver = NvmlBackend::open(cfg.proc_tree())
         .ok()
         .and_then(|b| b.driver_version().ok());
     match (stack.check("nvml", driver.as_deref()), &stack) {

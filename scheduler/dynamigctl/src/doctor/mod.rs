@@ -20,6 +20,7 @@ mod report;
 mod runtimes;
 mod state_dir;
 
+use dynamig_node::config::NodeConfig;
 use report::Report;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,18 +37,18 @@ fn root_from_env(env: &str, default: &str) -> PathBuf {
 }
 
 /// Runs every check, writing one line each to `out`. True when the node is ready.
-pub fn run(state_dir: Option<&Path>, out: &mut dyn Write) -> bool {
+pub fn run(cfg: &NodeConfig, state_dir: Option<&Path>, out: &mut dyn Write) -> bool {
     let mut r = Report { out, failed: false };
-    let proc_tree = dynamig_node::backend::nvml::caps::ProcTree::from_env();
+    let proc_tree = cfg.proc_tree();
     let dev = root_from_env(DEV_ROOT_ENV, "/dev");
     let etc = root_from_env(ETC_ROOT_ENV, "/etc");
 
-    let usable = nvml::check(&mut r, &dev);
+    let usable = nvml::check(&mut r, cfg, &dev);
     devices::check_proc(&mut r, &proc_tree);
     devices::check_dev(&mut r, &dev);
-    state_dir::check(&mut r, state_dir);
+    state_dir::check(&mut r, cfg, state_dir);
     runtimes::check(&mut r, &etc);
-    driver_stack::check(&mut r);
+    driver_stack::check(&mut r, cfg);
 
     let ready = !r.failed && usable > 0;
     let verdict = if ready {

@@ -2,17 +2,12 @@
 //! nobody else can write.
 
 use super::report::{Report, Verdict};
-use super::root_from_env;
+use dynamig_node::config::NodeConfig;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-pub(super) fn check(r: &mut Report, state_dir: Option<&Path>) {
-    let path = state_dir.map(Path::to_path_buf).unwrap_or_else(|| {
-        root_from_env(
-            dynamig_node::state::dir::ENV,
-            dynamig_node::state::dir::DEFAULT,
-        )
-    });
+pub(super) fn check(r: &mut Report, cfg: &NodeConfig, state_dir: Option<&Path>) {
+    let path = state_dir.map_or_else(|| cfg.state_dir.clone(), Path::to_path_buf);
     let what = "state directory";
     match std::fs::symlink_metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => r.line(

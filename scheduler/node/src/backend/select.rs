@@ -5,6 +5,7 @@
 //! simulated node (`dynamigctl sim init`) used; with neither, a clear error. A GPU node never
 //! silently becomes a simulator.
 
+use super::nvml::caps::ProcTree;
 use super::nvml::{NvmlBackend, OpenError, LIB_NAME};
 use super::sim::SimBackend;
 use super::{Backend, BackendError};
@@ -41,18 +42,24 @@ pub enum SelectError {
 }
 
 impl BackendChoice {
-    pub fn from_env() -> Result<BackendChoice, SelectError> {
-        match std::env::var(BACKEND_ENV).ok().as_deref() {
+    /// A `DYNAMIG_BACKEND` value (unset: `auto`); a value that is none of them is returned as
+    /// the error.
+    pub fn parse(value: Option<&str>) -> Result<BackendChoice, String> {
+        match value {
             None | Some("") | Some("auto") => Ok(BackendChoice::Auto),
             Some("sim") => Ok(BackendChoice::Sim),
             Some("nvml") => Ok(BackendChoice::Nvml),
-            Some(other) => Err(SelectError::BadChoice(other.to_string())),
+            Some(other) => Err(other.to_string()),
         }
     }
 }
 
-/// Opens the backend for this node.
-pub fn open(dir: &StateDir, choice: BackendChoice) -> Result<Box<dyn Backend>, SelectError> {
+/// Opens the backend for this node (`proc`: where the NVML backend finds the capability files).
+pub fn open(
+    dir: &StateDir,
+    choice: BackendChoice,
+    proc: ProcTree,
+) -> Result<Box<dyn Backend>, SelectError> {
     let sim = || SimBackend::open(&dir.sim_file());
     let dir_s = || dir.path().display().to_string();
     match choice {
@@ -60,8 +67,8 @@ pub fn open(dir: &StateDir, choice: BackendChoice) -> Result<Box<dyn Backend>, S
             Some(s) => Ok(Box::new(s)),
             None => Err(SelectError::NoSim { dir: dir_s() }),
         },
-        BackendChoice::Nvml => open_nvml().map_err(|e| SelectError::Nvml(e.to_string())),
-        BackendChoice::Auto => match open_nvml() {
+        BackendChoice::Nvml => open_nvml(proc).map_err(|e| SelectError::Nvml(e.to_string())),
+        BackendChoice::Auto => match open_nvml(proc) {
             Ok(b) => Ok(b),
             // The library loaded: a GPU node whose driver does not answer. Never the simulator.
             Err(e @ OpenError::Init(_)) => Err(SelectError::NvmlInit {
@@ -81,8 +88,8 @@ pub fn open(dir: &StateDir, choice: BackendChoice) -> Result<Box<dyn Backend>, S
 }
 
 /// The NVML backend, when the library loads and NVML initialises.
-fn open_nvml() -> Result<Box<dyn Backend>, OpenError> {
-    match NvmlBackend::open() {
+fn open_nvml(proc: ProcTree) -> Result<Box<dyn Backend>, OpenError> {
+    match NvmlBackend::open(proc) {
         Ok(b) => Ok(Box::new(b)),
         Err(e) => {
             tracing::debug!("nvml backend unavailable: {e}");

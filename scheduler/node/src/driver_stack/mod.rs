@@ -63,20 +63,25 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// `DYNAMIG_DRIVER_STACK`, `DYNAMIG_CDI_SPEC_DIRS` and `PATH`.
-    pub fn from_env() -> Result<Settings, DriverStackError> {
-        let mode = match std::env::var(MODE_ENV).ok().as_deref() {
+    /// From the values of `DYNAMIG_DRIVER_STACK`, `DYNAMIG_CDI_SPEC_DIRS` (unset or empty:
+    /// `None`) and `PATH` (read by [`crate::config::NodeConfig::from_env`]).
+    pub fn parse(
+        mode: Option<&str>,
+        cdi_dirs: Option<std::ffi::OsString>,
+        path: Option<std::ffi::OsString>,
+    ) -> Result<Settings, DriverStackError> {
+        let mode = match mode {
             None | Some("") | Some("auto") => Mode::Auto,
             Some("none") => Mode::None,
             Some(other) => return Err(DriverStackError::BadMode(other.to_string())),
         };
-        let cdi_dirs = match std::env::var_os(CDI_DIRS_ENV).filter(|v| !v.is_empty()) {
+        let cdi_dirs = match cdi_dirs {
             Some(v) => std::env::split_paths(&v)
                 .filter(|p| !p.as_os_str().is_empty())
                 .collect(),
             None => DEFAULT_CDI_DIRS.iter().map(PathBuf::from).collect(),
         };
-        let mut hook_dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        let mut hook_dirs: Vec<PathBuf> = path
             .map(|p| {
                 std::env::split_paths(&p)
                     .filter(|d| d.is_absolute())

@@ -1,36 +1,27 @@
-//! Planner decision times, recorded per thread until the node that made them is closed.
+//! Planner decision times of one node, from its open to its close.
 //!
-//! [`dynamig_core::planner::plan`] records every decision here; [`take`] hands them to the metrics
-//! when a [`crate::node::Node`] is dropped. Per thread, so that tests running in parallel and a
-//! process's own node never mix; fixed size, so a long replay costs no memory.
+//! The node times each planner call itself (the core's queue rule takes the plan function for
+//! that) and records it here; at close it hands the histogram to the counters. No global or
+//! thread-local state: two nodes (tests in parallel, a process that opens the node again)
+//! never mix their decisions.
 
 use super::histogram::Histogram;
-use std::cell::{Cell, RefCell};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-thread_local! {
-    static PENDING: RefCell<Histogram> = RefCell::new(Histogram::default());
-    static LAST: Cell<Option<Duration>> = const { Cell::new(None) };
+/// The decisions recorded so far, and how long the latest one took.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decisions {
+    /// Decisions not yet handed to the counters.
+    pub histogram: Histogram,
+    /// The latest decision (kept when the histogram is handed over), for log lines.
+    pub last: Option<Duration>,
 }
 
-/// Runs a decision and records how long it took.
-pub fn timed<T>(decide: impl FnOnce() -> T) -> T {
-    let t = Instant::now();
-    let out = decide();
-    let d = t.elapsed();
-    PENDING.with(|p| p.borrow_mut().observe(d.as_secs_f64()));
-    LAST.with(|l| l.set(Some(d)));
-    out
-}
-
-/// The decisions recorded on this thread since the last call.
-pub fn take() -> Histogram {
-    PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()))
-}
-
-/// How long this thread's latest decision took (for log lines).
-pub fn last() -> Option<Duration> {
-    LAST.with(Cell::get)
+impl Decisions {
+    pub fn observe(&mut self, took: Duration) {
+        self.histogram.observe(took.as_secs_f64());
+        self.last = Some(took);
+    }
 }
 
 #[cfg(test)]
@@ -38,13 +29,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_then_hands_over_once() {
-        let _ = take();
-        assert_eq!(timed(|| 7), 7);
-        timed(|| ());
-        assert!(last().is_some());
-        let h = take();
-        assert_eq!(h.count, 2);
-        assert_eq!(take().count, 0);
+    fn records_each_decision_and_the_latest() {
+        let mut d = Decisions::default();
+        d.observe(Duration::from_micros(30));
+        d.observe(Duration::from_micros(7));
+        assert_eq!(d.last, Some(Duration::from_micros(7)));
+        assert_eq!(std::mem::take(&mut d.histogram).count, 2);
+        assert_eq!(d.histogram.count, 0);
+        assert_eq!(d.last, Some(Duration::from_micros(7)));
     }
 }

@@ -9,7 +9,6 @@
 //!    several simulated nodes on one machine) thus never overwrites the node's real file.
 
 use crate::state::dir::DEFAULT;
-use crate::state::StateDir;
 use std::path::{Path, PathBuf};
 
 pub const ENV: &str = "DYNAMIG_METRICS_FILE";
@@ -19,11 +18,12 @@ pub const TEXTFILE_DIRS: [&str; 2] = [
     "/var/lib/prometheus/node-exporter",
 ];
 
-/// The metrics file for a state directory, or `None` when turned off.
-pub fn metrics_file(dir: &StateDir) -> Option<PathBuf> {
+/// The metrics file for a state directory, or `None` when turned off; `setting` is
+/// `DYNAMIG_METRICS_FILE`'s value (`NodeConfig::metrics_file`).
+pub fn metrics_file(setting: Option<&Path>, dir: &Path) -> Option<PathBuf> {
     resolve(
-        std::env::var_os(ENV).map(PathBuf::from),
-        dir.path(),
+        setting.map(Path::to_path_buf),
+        dir,
         &TEXTFILE_DIRS.map(Path::new),
     )
 }

@@ -1,17 +1,19 @@
 //! Prometheus metrics for node-exporter's textfile collector.
 //!
 //! There is no daemon to scrape, so every entry point that opens the node writes the metrics
-//! file when it closes it (under the node lock): [`on_close`], called from the node's `Drop`.
-//! Gauges come from the node as it is; counters (preemptions, refusals, events) and the
-//! decision-time histogram add up across processes in [`counters`]. The file is written only
-//! when its text changes, to a temporary file renamed into place, so node-exporter never reads a
-//! half-written file. See `docs/observability.md` for the names, labels and the setup.
+//! file when it closes it (under the node lock): [`on_close`], called by `Node::close`. A leaf:
+//! the node hands over a plain [`Snapshot`] of itself, its events and the decisions it timed;
+//! nothing here knows the node. Gauges come from the snapshot; counters (preemptions, refusals,
+//! events) and the decision-time histogram add up across processes in [`counters`]. The file
+//! is written only when its text changes, to a temporary file renamed into place, so
+//! node-exporter never reads a half-written file. See `docs/observability.md` for the names,
+//! labels and the setup.
 //!
 //! - [`location`]: where the file goes (`DYNAMIG_METRICS_FILE`, node-exporter's directory, or
 //!   `<state dir>/metrics/dynamig.prom`).
 //! - [`counters`]: the persisted counters.
 //! - [`histogram`]: fixed buckets, 10 µs to 1 s.
-//! - [`decision`]: planner decision times, per thread, until the node closes.
+//! - [`decision`]: one node's planner decision times, until it closes.
 //! - [`text`]: the text exposition format.
 
 pub mod counters;
@@ -21,39 +23,64 @@ pub mod location;
 pub mod text;
 
 use crate::events::Event;
-use crate::node::Node;
-use crate::state::HolderState;
 use counters::{Counters, REFUSAL_REASONS};
+use histogram::Histogram;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use text::Text;
+
+/// What the metrics show of a node: its GPUs, its holders by state, its waiting requests.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub gpus: Vec<GpuGauges>,
+    /// Holders by state (`active`, `preempting`, `preempted`, `lost`), in that order.
+    pub holders: Vec<(&'static str, u64)>,
+    /// Requests waiting for room: the tickets of the wait queue (read under the node lock, so
+    /// a ticket that reconcile just expired is not counted).
+    pub waiting: u64,
+}
+
+/// One GPU, as the gauges show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpuGauges {
+    pub index: u32,
+    pub name: String,
+    /// The model key, or `unknown`.
+    pub model: String,
+    pub uuid: String,
+    pub usable: bool,
+    /// The profile name of each MIG instance on the GPU (dynamig's and any other).
+    pub instances: Vec<String>,
+    pub free_memory_slices: u8,
+    pub free_compute_slices: u8,
+}
 
 /// The persisted counters of a state directory.
 pub fn counters_file(dir: &Path) -> PathBuf {
     dir.join("counters.json")
 }
 
-/// Requests waiting for room: the tickets of the node state's wait queue (read under the node
-/// lock, so a ticket that reconcile just expired is not counted).
-pub fn waiting_requests(node: &Node) -> u64 {
-    node.state.queue.len() as u64
-}
-
-/// Called once when a node is closed (still under its lock): counts this process's events and
-/// decisions, and rewrites the metrics file if its text changed. Never fails the caller.
-pub fn on_close(node: &Node, events: &[Event]) {
-    let decisions = decision::take();
-    let cpath = counters_file(node.dir().path());
+/// Called when a node is closed (still under its lock): counts its events and decisions in the
+/// counters of `state_dir`, and rewrites the metrics file (where `setting`, the configured
+/// location, puts it) if its text changed. Never fails the caller.
+pub fn on_close(
+    state_dir: &Path,
+    setting: Option<&Path>,
+    snapshot: impl FnOnce() -> Snapshot,
+    events: &[Event],
+    decisions: &Histogram,
+) {
+    let cpath = counters_file(state_dir);
     let mut c = Counters::load(&cpath);
-    if c.add(events, &decisions) {
+    if c.add(events, decisions) {
         if let Err(e) = c.save(&cpath) {
             tracing::warn!(path = %cpath.display(), error = %e, "cannot write the metrics counters");
         }
     }
-    let Some(path) = location::metrics_file(node.dir()) else {
+    let Some(path) = location::metrics_file(setting, state_dir) else {
         return;
     };
-    let body = render(node, &c);
+    let body = render(&snapshot(), &c);
     if std::fs::read(&path).is_ok_and(|old| old == body.as_bytes()) {
         return;
     }
@@ -66,17 +93,36 @@ pub fn on_close(node: &Node, events: &[Event]) {
     }
 }
 
-/// The metrics text for a node and its counters.
-pub fn render(node: &Node, c: &Counters) -> String {
-    let st = crate::status::status(node);
+/// The metrics text for a node's snapshot and its counters.
+pub fn render(s: &Snapshot, c: &Counters) -> String {
     let mut t = Text::default();
+    gpu_gauges(&mut t, s);
+    t.family(
+        "dynamig_holders",
+        "gauge",
+        "Holders (containers) dynamig knows, by state: active, preempting, preempted, lost.",
+    );
+    for (state, n) in &s.holders {
+        t.sample("dynamig_holders", &[("state", state)], *n as f64);
+    }
+    t.family(
+        "dynamig_waiting_requests",
+        "gauge",
+        "Requests waiting for room.",
+    );
+    t.sample("dynamig_waiting_requests", &[], s.waiting as f64);
+    counter_samples(&mut t, c);
+    t.finish()
+}
 
+/// The per-GPU gauges: info, usable, instances by profile, free memory and compute slices.
+fn gpu_gauges(t: &mut Text, s: &Snapshot) {
     t.family(
         "dynamig_gpu_info",
         "gauge",
         "A GPU of this node (always 1), with its name, model key and UUID.",
     );
-    for g in &st.gpus {
+    for g in &s.gpus {
         let idx = g.index.to_string();
         t.sample(
             "dynamig_gpu_info",
@@ -94,7 +140,7 @@ pub fn render(node: &Node, c: &Counters) -> String {
         "gauge",
         "1 when the GPU's MIG mode is on with no change pending and its model is known.",
     );
-    for g in &st.gpus {
+    for g in &s.gpus {
         t.sample(
             "dynamig_gpu_usable",
             &[("gpu", &g.index.to_string())],
@@ -107,7 +153,7 @@ pub fn render(node: &Node, c: &Counters) -> String {
         "gauge",
         "MIG instances on the GPU by profile (dynamig's and any an administrator created).",
     );
-    for g in &st.gpus {
+    for g in &s.gpus {
         let mut per: BTreeMap<String, u64> = BTreeMap::new();
         if let Some(m) = dynamig_core::catalog::model_by_key(&g.model) {
             for p in m.profiles {
@@ -115,7 +161,7 @@ pub fn render(node: &Node, c: &Counters) -> String {
             }
         }
         for i in &g.instances {
-            *per.entry(i.profile.clone()).or_default() += 1;
+            *per.entry(i.clone()).or_default() += 1;
         }
         let idx = g.index.to_string();
         for (p, n) in per {
@@ -131,12 +177,11 @@ pub fn render(node: &Node, c: &Counters) -> String {
         "gauge",
         "Memory slices of the GPU that no MIG instance uses.",
     );
-    for g in &st.gpus {
-        let free = g.memory_slices.total.saturating_sub(g.memory_slices.used);
+    for g in &s.gpus {
         t.sample(
             "dynamig_free_memory_slices",
             &[("gpu", &g.index.to_string())],
-            f64::from(free),
+            f64::from(g.free_memory_slices),
         );
     }
     t.family(
@@ -144,40 +189,17 @@ pub fn render(node: &Node, c: &Counters) -> String {
         "gauge",
         "Compute slices of the GPU that no MIG instance uses.",
     );
-    for g in &st.gpus {
-        let free = g.compute_slices.total.saturating_sub(g.compute_slices.used);
+    for g in &s.gpus {
         t.sample(
             "dynamig_free_compute_slices",
             &[("gpu", &g.index.to_string())],
-            f64::from(free),
+            f64::from(g.free_compute_slices),
         );
     }
+}
 
-    t.family(
-        "dynamig_holders",
-        "gauge",
-        "Holders (containers) dynamig knows, by state: active, preempting, preempted, lost.",
-    );
-    for s in [
-        HolderState::Active,
-        HolderState::Preempting,
-        HolderState::Preempted,
-        HolderState::Lost,
-    ] {
-        let n = node.state.holders.iter().filter(|h| h.state == s).count();
-        t.sample("dynamig_holders", &[("state", s.as_str())], n as f64);
-    }
-    t.family(
-        "dynamig_waiting_requests",
-        "gauge",
-        "Requests waiting for room.",
-    );
-    t.sample(
-        "dynamig_waiting_requests",
-        &[],
-        waiting_requests(node) as f64,
-    );
-
+/// The counters: preemptions, refusals by reason, events by kind, the decision histogram.
+fn counter_samples(t: &mut Text, c: &Counters) {
     t.family(
         "dynamig_preemptions_total",
         "counter",
@@ -210,7 +232,6 @@ pub fn render(node: &Node, c: &Counters) -> String {
         "Time the planner took to decide (placement and victims), per decision.",
     );
     t.histogram("dynamig_decision_seconds", &c.decisions);
-    t.finish()
 }
 
 /// Writes `body` to a temporary file beside `path` (not named `*.prom`, so node-exporter never

@@ -1,4 +1,5 @@
-//! The state directory.
+//! The state directory (`DYNAMIG_STATE_DIR`, else `/run/dynamig`: see
+//! [`crate::config::NodeConfig`]).
 
 use nix::unistd::Uid;
 use std::fs;
@@ -33,19 +34,6 @@ pub struct StateDir {
 }
 
 impl StateDir {
-    /// The directory named by `DYNAMIG_STATE_DIR`, else `/run/dynamig`.
-    pub fn from_env() -> Result<StateDir, StateDirError> {
-        StateDir::open(&StateDir::env_path())
-    }
-
-    /// The path `from_env` would open, without creating or checking anything.
-    pub fn env_path() -> PathBuf {
-        std::env::var_os(ENV)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT))
-    }
-
     /// Opens (creating with mode 0700 if missing) and checks a state directory.
     pub fn open(path: &Path) -> Result<StateDir, StateDirError> {
         let io = |source| StateDirError::Io {

@@ -7,7 +7,7 @@
 //! the thread behind: should it get the lock later, it lets it go at once.
 //!
 //! Instrumented: on release, the time it was held and the time spent waiting for it are logged
-//! (`tracing` debug) and, when `DYNAMIG_LOCK_STATS` names a file, appended to it as one line
+//! (`tracing` debug) and, when `DYNAMIG_LOCK_STATS` names a file ([`NodeLock::acquire_for`]), appended to it as one line
 //! `held_us=<N> waited_us=<N> pid=<N>` (the stress test reads these).
 
 use nix::fcntl::{Flock, FlockArg};
@@ -39,18 +39,22 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct NodeLock {
     lock: Option<Flock<File>>,
+    /// Where the figures are appended on release, if anywhere.
+    stats: Option<PathBuf>,
     pub acquired_at: Instant,
     pub waited: Duration,
 }
 
 impl NodeLock {
-    /// The timeout from `DYNAMIG_LOCK_TIMEOUT_MS`, else 60 s.
-    pub fn timeout_from_env() -> Duration {
-        std::env::var(TIMEOUT_ENV)
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_millis)
-            .unwrap_or(DEFAULT_TIMEOUT)
+    /// Takes the lock as `cfg` says: its timeout (`DYNAMIG_LOCK_TIMEOUT_MS`) and the file its
+    /// figures go to (`DYNAMIG_LOCK_STATS`).
+    pub fn acquire_for(
+        path: &Path,
+        cfg: &crate::config::NodeConfig,
+    ) -> Result<NodeLock, LockError> {
+        let mut lock = NodeLock::acquire(path, cfg.lock_timeout)?;
+        lock.stats = cfg.lock_stats.clone();
+        Ok(lock)
     }
 
     pub fn acquire(path: &Path, timeout: Duration) -> Result<NodeLock, LockError> {
@@ -111,6 +115,7 @@ impl NodeLock {
     fn held(lock: Flock<File>, start: Instant) -> NodeLock {
         NodeLock {
             lock: Some(lock),
+            stats: None,
             acquired_at: Instant::now(),
             waited: start.elapsed(),
         }
@@ -127,8 +132,8 @@ impl Drop for NodeLock {
             waited_us = dynamig_core::duration::micros(self.waited),
             "node lock released"
         );
-        if let Some(path) = std::env::var_os(STATS_ENV).filter(|v| !v.is_empty()) {
-            record(Path::new(&path), held, self.waited);
+        if let Some(path) = &self.stats {
+            record(path, held, self.waited);
         }
     }
 }

@@ -13,6 +13,7 @@ mod table;
 use anyhow::{Context, Result};
 use clap::Parser;
 use cli::{Cli, Command};
+use dynamig_node::config::NodeConfig;
 use dynamig_node::node::Node;
 use dynamig_node::state::StateDir;
 use failure::{bad_input, refused, Failure};
@@ -34,6 +35,7 @@ fn init_logging() {
 fn main() -> ExitCode {
     default_sigpipe();
     init_logging();
+    config();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -56,13 +58,23 @@ fn default_sigpipe() {
     }
 }
 
-fn state_dir() -> Result<StateDir> {
-    StateDir::from_env().context("cannot use the state directory")
+/// The node's configuration, read from the environment once, first thing in `main`.
+fn config() -> &'static NodeConfig {
+    static CONFIG: std::sync::OnceLock<NodeConfig> = std::sync::OnceLock::new();
+    CONFIG.get_or_init(NodeConfig::from_env)
 }
 
-fn open_node() -> Result<Node, Failure> {
+fn state_dir() -> Result<StateDir> {
+    config()
+        .open_state_dir()
+        .context("cannot use the state directory")
+}
+
+/// Opens the node, runs `op` on it, and closes it (events and metrics written) whatever `op`
+/// returned.
+fn with_node<T>(op: impl FnOnce(&mut Node) -> Result<T, Failure>) -> Result<T, Failure> {
     let dir = state_dir()?;
-    Node::open(&dir).map_err(|e| Failure::from(anyhow::Error::new(e)))
+    Node::session(config(), &dir, op)
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {

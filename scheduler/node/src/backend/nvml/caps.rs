@@ -1,8 +1,8 @@
 //! What the NVIDIA kernel modules publish under `/proc`: the capability minors of MIG GPU and
 //! compute instances (`driver/nvidia/capabilities/gpu<minor>/mig/gi<G>[/ci<C>]/access`, line
 //! `DeviceFileMinor: N`) and the character-device majors (`devices`: `nvidia-caps`,
-//! `nvidia-uvm`, `nvidia-frontend`). The proc root is `DYNAMIG_PROC_ROOT` (default `/proc`), so
-//! tests can point it at a fake tree.
+//! `nvidia-uvm`, `nvidia-frontend`). The proc root is `DYNAMIG_PROC_ROOT` (default `/proc`, read
+//! by [`crate::config::NodeConfig`]), so tests can point it at a fake tree.
 
 use super::super::{BackendError, DeviceNode};
 use std::path::{Path, PathBuf};
@@ -28,14 +28,6 @@ pub struct Majors {
 }
 
 impl ProcTree {
-    pub fn from_env() -> ProcTree {
-        let root = std::env::var_os(PROC_ROOT_ENV)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/proc"));
-        ProcTree { root }
-    }
-
     pub fn at(root: &Path) -> ProcTree {
         ProcTree {
             root: root.to_path_buf(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 impl NvmlBackend {
     /// Loads `libnvidia-ml.so.1` and initialises NVML.
-    pub fn open() -> Result<NvmlBackend, OpenError> {
+    pub fn open(proc: ProcTree) -> Result<NvmlBackend, OpenError> {
         use nvml_wrapper::error::NvmlError;
         let nvml = nvml_wrapper::Nvml::builder()
             .lib_path(OsStr::new(LIB_NAME))
@@ -25,7 +25,7 @@ impl NvmlBackend {
             })?;
         Ok(NvmlBackend {
             nvml,
-            proc: ProcTree::from_env(),
+            proc,
             profiles: HashMap::new(),
             logged: HashSet::new(),
             in_use_retry: IN_USE_RETRY,

@@ -2,7 +2,7 @@
 //! (`--wait`, cancelled by SIGINT/SIGTERM).
 
 use crate::cli::ReqArgs;
-use crate::{bad_input, open_node, print_json, render, state_dir, Failure};
+use crate::{bad_input, config, print_json, render, state_dir, with_node, Failure};
 use dynamig_node::node::{self, AllocSpec};
 use dynamig_node::process::ProcRef;
 
@@ -23,11 +23,13 @@ pub fn run(
         creator: None,
     };
     let a = if spec.request.wait.is_zero() {
-        open_node()?.allocate(spec)
+        with_node(|node| Ok(node.allocate(spec)?))?
     } else {
         let cancel = node::cancel_on_signals();
-        node::allocate_waiting(&state_dir()?, spec, cancel).map(|(_, a)| a)
-    }?;
+        let (node, a) = node::allocate_waiting(config(), &state_dir()?, spec, cancel)?;
+        node.close();
+        a
+    };
     if json {
         print_json(&a)
     } else {

@@ -5,7 +5,7 @@ use crate::{refused, Failure};
 
 pub fn run() -> Result<(), Failure> {
     // Never opens the node: no lock taken, no state written, no GPU touched.
-    if dynamigctl::doctor::run(None, &mut std::io::stdout()) {
+    if dynamigctl::doctor::run(crate::config(), None, &mut std::io::stdout()) {
         Ok(())
     } else {
         Err(refused(anyhow::anyhow!(

@@ -1,10 +1,10 @@
 //! `dynamigctl gc`: reconcile now (opening the node does it) and say what it did.
 
-use crate::{open_node, print_json, Failure};
+use crate::{print_json, with_node, Failure};
 
 pub fn run(json: bool) -> Result<(), Failure> {
-    let node = open_node()?;
-    let r = &node.reconciled;
+    let r = with_node(|node| Ok(node.reconciled.clone()))?;
+    let r = &r;
     if json {
         return print_json(r);
     }

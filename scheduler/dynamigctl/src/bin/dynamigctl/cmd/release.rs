@@ -1,12 +1,15 @@
 //! `dynamigctl release`: frees the instance of the holder of that id in that namespace only; when
 //! it holds nothing, says which other namespaces hold that id.
 
-use crate::{open_node, Failure};
+use crate::{with_node, Failure};
+use dynamig_node::node::Node;
 use dynamig_node::state::HolderKey;
 
 pub fn run(id: String, namespace: String) -> Result<(), Failure> {
-    let mut node = open_node()?;
-    let key = HolderKey::new(namespace, id);
+    with_node(|node| release(node, HolderKey::new(namespace, id)))
+}
+
+fn release(node: &mut Node, key: HolderKey) -> Result<(), Failure> {
     if node.release(&key)? {
         println!("released {key}");
         return Ok(());

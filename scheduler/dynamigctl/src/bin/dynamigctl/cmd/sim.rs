@@ -2,14 +2,13 @@
 //! one (MIG modes, foreign instances, busy processes). Every subcommand holds the node lock.
 
 use crate::cli::SimCmd;
-use crate::{bad_input, refused, state_dir, Failure};
+use crate::{bad_input, config, refused, state_dir, Failure};
 use dynamig_node::backend::sim::SimNode;
 use dynamig_node::state::{NodeLock, StateDir};
 
 pub fn run(cmd: SimCmd) -> Result<(), Failure> {
     let dir = state_dir()?;
-    let _lock = NodeLock::acquire(&dir.lock_file(), NodeLock::timeout_from_env())
-        .map_err(anyhow::Error::from)?;
+    let _lock = NodeLock::acquire_for(&dir.lock_file(), config()).map_err(anyhow::Error::from)?;
     if let SimCmd::Init {
         models,
         driver_version,

@@ -2,7 +2,7 @@
 //! `watch`, until SIGINT or SIGTERM (or `--count N` refreshes). Each refresh holds the node lock
 //! only to read and reconcile (as a plain `status` does) and renders after letting it go.
 
-use crate::{bad_input, open_node, render, Failure};
+use crate::{bad_input, render, with_node, Failure};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -59,8 +59,8 @@ pub fn run(every: f64, count: Option<u64>, json: bool) -> Result<(), Failure> {
     let mut n = 0u64;
     while !STOP.load(Ordering::SeqCst) {
         n += 1;
-        // The lock is held from open to drop: read and reconcile, nothing else.
-        let st = open_node().map(|node| dynamig_node::status::status(&node));
+        // The lock is held from open to close: read and reconcile, nothing else.
+        let st = with_node(|node| Ok(dynamig_node::status::status(node)));
         if STOP.load(Ordering::SeqCst) {
             // Interrupted while waiting for the lock: no frame after Ctrl-C.
             break;

@@ -3,14 +3,15 @@
 //! its wait is over. The fairness rule is in [`dynamig_core::queue`]; the design in
 //! `docs/wait-queue.md`.
 
+use super::admit::policy_once;
 use super::{AllocSpec, Allocation, Node, NodeError};
+use crate::config::NodeConfig;
 use crate::events::{now_ms, Event};
 use crate::process::ProcRef;
 use crate::state::{HolderKey, StateDir, Ticket};
 use dynamig_core::duration::format_duration;
-use dynamig_core::planner::{self, Decision, PlanRequest, Refusal};
-use dynamig_core::queue::{self, Admission};
-use dynamig_core::request::Request;
+use dynamig_core::planner::Refusal;
+use dynamig_core::policy::Policy;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -23,50 +24,6 @@ const NAP_STEP: Duration = Duration::from_millis(10);
 const EXPIRY_SLACK_MS: u64 = 5_000;
 
 impl Node {
-    /// Plans `spec` under the reservations of the tickets ahead of it.
-    pub(super) fn decide(&self, spec: &AllocSpec) -> Result<Decision, NodeError> {
-        let holder = spec.key();
-        let key = match self.state.queue.iter().find(|t| t.is(&holder)) {
-            Some(t) if t.waiter != ProcRef::current() => {
-                return Err(NodeError::AlreadyQueued(holder))
-            }
-            Some(t) => queue::key(t),
-            None => queue::arrival_key(spec.request.priority),
-        };
-        let d = self.decide_at(&spec.request, key)?;
-        // The node policy (docs/policy.md): a namespace that may not evict waits for free room.
-        let victims: Vec<String> = d.victims.iter().map(|v| v.key().to_string()).collect();
-        crate::policy_file::from_env()?
-            .allowance(&spec.namespace, spec.request.k8s_namespace.as_deref())
-            .admit_victims(&victims)?;
-        Ok(d)
-    }
-
-    /// Where a new request would go now, under the queue's reservations (a dry run).
-    pub fn plan_queued(&self, request: &Request) -> Result<Decision, NodeError> {
-        self.decide_at(request, queue::arrival_key(request.priority))
-    }
-
-    fn decide_at(&self, request: &Request, key: queue::OrderKey) -> Result<Decision, NodeError> {
-        let req = PlanRequest {
-            size: request.size.clone(),
-            priority: request.priority,
-        };
-        let mut timed = |v: &_, r: &_| crate::metrics::decision::timed(|| planner::plan(v, r));
-        match queue::admit_with(&self.view(), &self.state.queue, &req, key, &mut timed) {
-            Admission::Admit(d) => Ok(d),
-            Admission::NoRoom(r) => Err(NodeError::Refused(r)),
-            Admission::Reserved(held) => Err(NodeError::Reserved {
-                request: request.size.to_string(),
-                ahead: held
-                    .iter()
-                    .map(|r| format!("{} ({} on GPU {} at {})", r.id, r.profile, r.gpu, r.start))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-        }
-    }
-
     /// Drops the tickets whose waiter is gone or whose deadline passed; true if any was.
     pub(super) fn expire_tickets(&mut self, now: u64) -> bool {
         let mut dropped = Vec::new();
@@ -126,23 +83,73 @@ fn nap(d: Duration, cancel: &AtomicBool) {
 /// Allocates for `spec`, waiting up to `spec.request.wait` for room (no wait: exactly
 /// [`Node::allocate`]). While it waits, its ticket is in the node state; it leaves none behind
 /// when it returns, whether served, out of time, or stopped by `cancel`. Returns the node, still
-/// locked, with the allocation.
+/// locked, with the allocation (the caller closes it); every node it opens and does not return
+/// is closed, so each try's events are written.
 pub fn allocate_waiting(
+    cfg: &NodeConfig,
     dir: &StateDir,
     spec: AllocSpec,
     cancel: &AtomicBool,
 ) -> Result<(Node, Allocation), NodeError> {
-    let wait = spec.request.wait;
-    let started = Instant::now();
-    let me = ProcRef::current();
-    let mut mine: Option<Ticket> = None;
+    let mut w = Waiter {
+        spec: &spec,
+        cancel,
+        started: Instant::now(),
+        me: ProcRef::current(),
+        mine: None,
+        policy: None,
+    };
     let mut next_nap = NAP_MIN;
     loop {
-        let mut node = Node::open(dir)?;
-        let waited_ms = dynamig_core::duration::millis(started.elapsed());
-        let checked = node.check_spec(&spec);
+        let mut node = Node::open(cfg, dir)?;
+        match w.try_once(&mut node) {
+            Ok(Try::Served(a)) => return Ok((node, a)),
+            Ok(Try::Wait { left }) => {
+                node.close();
+                nap(next_nap.min(left), cancel);
+                next_nap = (next_nap * 2).min(NAP_MAX);
+            }
+            Err(e) => {
+                node.close();
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// One waiting allocation, across its tries.
+struct Waiter<'a> {
+    spec: &'a AllocSpec,
+    cancel: &'a AtomicBool,
+    started: Instant,
+    me: ProcRef,
+    /// This waiter's ticket, once it took one.
+    mine: Option<Ticket>,
+    /// The node policy, read on the first try.
+    policy: Option<Policy>,
+}
+
+/// What one try came to, when it did not fail.
+enum Try {
+    Served(Allocation),
+    /// No room yet: nap (at most `left`, the rest of the wait) and try again.
+    Wait {
+        left: Duration,
+    },
+}
+
+impl Waiter<'_> {
+    /// One try under the lock: served, refused, out of time, cancelled, or queued to wait.
+    fn try_once(&mut self, node: &mut Node) -> Result<Try, NodeError> {
+        let spec = self.spec;
+        let wait = spec.request.wait;
+        let waited_ms = dynamig_core::duration::millis(self.started.elapsed());
+        let checked = node
+            .check_ids(spec)
+            .and_then(|()| policy_once(&mut self.policy, node))
+            .and_then(|p| node.check_spec(spec, p));
         if checked.is_ok() {
-            if mine.is_some()
+            if self.mine.is_some()
                 && node
                     .state
                     .evictions
@@ -155,30 +162,31 @@ pub fn allocate_waiting(
                     "takes over an eviction in flight".into(),
                 )?;
             }
-            if let Some(done) = node.take_over(&spec) {
-                return done.map(|a| (node, a));
+            if let Some(done) = node.take_over(spec) {
+                return done.map(Try::Served);
             }
         }
-        let attempt = checked
-            .and_then(|()| node.check_not_evicting(&spec))
-            .and_then(|()| node.decide(&spec));
+        let attempt = checked.and_then(|allowance| {
+            node.check_not_evicting(spec)?;
+            node.decide(spec, &allowance)
+        });
         let e = match attempt {
             Ok(d) => {
-                if mine.is_some() {
+                if self.mine.is_some() {
                     let key = spec.key();
+                    let me = self.me;
                     node.state.queue.retain(|t| !t.is(&key) || t.waiter != me);
                     node.event(
                         Event::new("served", format!("after waiting {waited_ms} ms")).holder(&key),
                     );
                 }
-                let a = node.carry_out(spec, d)?;
-                return Ok((node, a));
+                return node.carry_out(spec.clone(), d).map(Try::Served);
             }
             Err(e) => e,
         };
         let key = spec.key();
         if !waitable(&e) || wait.is_zero() {
-            if mine.is_some() {
+            if self.mine.is_some() {
                 node.withdraw(&key, "withdrawn", format!("stopped waiting: {e}"))?;
             }
             if matches!(
@@ -189,7 +197,7 @@ pub fn allocate_waiting(
             }
             return Err(e);
         }
-        if cancel.load(Ordering::Relaxed) {
+        if self.cancel.load(Ordering::Relaxed) {
             node.withdraw(
                 &key,
                 "withdrawn",
@@ -197,7 +205,7 @@ pub fn allocate_waiting(
             )?;
             return Err(NodeError::Cancelled { waited_ms });
         }
-        let elapsed = started.elapsed();
+        let elapsed = self.started.elapsed();
         if elapsed >= wait {
             node.withdraw(
                 &key,
@@ -210,39 +218,47 @@ pub fn allocate_waiting(
             });
         }
         if !node.state.queue.iter().any(|t| t.is(&key)) {
-            let t = match &mine {
-                // Re-queued in its old place (someone rewrote the state without it).
-                Some(t) => t.clone(),
-                None => {
-                    let seq = node.state.next_ticket;
-                    node.state.next_ticket += 1;
-                    let now = now_ms();
-                    Ticket {
-                        id: spec.id.clone(),
-                        namespace: spec.namespace.clone(),
-                        request: spec.request.clone(),
-                        asked: spec.request.size.to_string(),
-                        waiter: me,
-                        seq,
-                        enqueued_ms: now,
-                        deadline_ms: now + dynamig_core::duration::millis(wait),
-                    }
-                }
-            };
-            node.state.queue.push(t.clone());
-            node.save()?;
-            node.event(
-                Event::new(
-                    "queued",
-                    format!("waits up to {} for room: {e}", format_duration(wait)),
-                )
-                .holder(&key),
-            );
-            mine = Some(t);
+            self.queue(node, &e)?;
         }
-        drop(node);
-        nap(next_nap.min(wait - elapsed), cancel);
-        next_nap = (next_nap * 2).min(NAP_MAX);
+        Ok(Try::Wait {
+            left: wait - elapsed,
+        })
+    }
+
+    /// Puts this waiter's ticket in the queue: a new one, or its old one in its old place
+    /// (someone rewrote the state without it).
+    fn queue(&mut self, node: &mut Node, why: &NodeError) -> Result<(), NodeError> {
+        let spec = self.spec;
+        let wait = spec.request.wait;
+        let t = match &self.mine {
+            Some(t) => t.clone(),
+            None => {
+                let seq = node.state.next_ticket;
+                node.state.next_ticket += 1;
+                let now = now_ms();
+                Ticket {
+                    id: spec.id.clone(),
+                    namespace: spec.namespace.clone(),
+                    request: spec.request.clone(),
+                    asked: spec.request.size.to_string(),
+                    waiter: self.me,
+                    seq,
+                    enqueued_ms: now,
+                    deadline_ms: now + dynamig_core::duration::millis(wait),
+                }
+            }
+        };
+        node.state.queue.push(t.clone());
+        node.save()?;
+        node.event(
+            Event::new(
+                "queued",
+                format!("waits up to {} for room: {why}", format_duration(wait)),
+            )
+            .holder(&spec.key()),
+        );
+        self.mine = Some(t);
+        Ok(())
     }
 }
 

@@ -1,0 +1,89 @@
+//! The planner's view of the node: the hardware's instances, each with its owner (a holder,
+//! someone else, or room reserved by an eviction in flight).
+
+use super::Node;
+use crate::state::HolderState;
+use dynamig_core::planner::{
+    Decision, GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest, Refusal,
+};
+use dynamig_core::request::Request;
+
+impl Node {
+    /// The planner's view of the node.
+    pub fn view(&self) -> NodeView {
+        let mut gpus = Vec::new();
+        for g in &self.gpus {
+            let Some(model) = g.model else { continue };
+            // Room reserved by evictions in flight: occupied, and by nobody anyone may evict.
+            let reserved: Vec<PlacedInstance> = self
+                .state
+                .evictions
+                .iter()
+                .filter(|e| e.gpu == g.index)
+                .filter_map(|e| {
+                    Some(PlacedInstance {
+                        profile: model.profile_by_id(e.profile_id)?,
+                        start: e.start,
+                        owner: Owner::Foreign,
+                    })
+                })
+                .collect();
+            let in_reserved = |p: &dynamig_core::catalog::Profile, start: u8| {
+                reserved.iter().any(|r| {
+                    r.start <= start && start + p.memory_slices <= r.start + r.profile.memory_slices
+                })
+            };
+            let mut instances: Vec<PlacedInstance> = self
+                .hw_instances(g.index)
+                .iter()
+                .filter_map(|i| {
+                    let profile = model.profile_by_id(i.profile_id)?;
+                    let owner = match self.state.holder_of(g.index, i.gi) {
+                        // A victim leaving: wholly inside reserved room it is counted there;
+                        // otherwise its room is taken until it is gone (counted twice where it
+                        // overlaps reserved room, which errs on the side of refusing). Never a
+                        // victim twice.
+                        Some(h) if h.state == HolderState::Preempting => {
+                            if in_reserved(profile, i.start) {
+                                return None;
+                            }
+                            Owner::Foreign
+                        }
+                        Some(h) => Owner::Holder(HolderRef {
+                            id: h.id.clone(),
+                            namespace: h.namespace.clone(),
+                            priority: h.priority,
+                            // A container still being created is never a victim: it could only
+                            // be signalled through its creator (docs/eviction.md).
+                            preemptible: h.preemptible && !h.being_created(),
+                            seq: h.seq,
+                        }),
+                        None => Owner::Foreign,
+                    };
+                    Some(PlacedInstance {
+                        profile,
+                        start: i.start,
+                        owner,
+                    })
+                })
+                .collect();
+            instances.extend(reserved);
+            gpus.push(GpuView {
+                index: g.index,
+                model,
+                usable: g.mig.usable(),
+                instances,
+            });
+        }
+        NodeView { gpus }
+    }
+
+    pub fn plan(&self, request: &Request) -> Result<Decision, Refusal> {
+        let req = PlanRequest {
+            size: request.size.clone(),
+            priority: request.priority,
+        };
+        let view = self.view();
+        self.timed_plan(&view, &req)
+    }
+}

@@ -195,7 +195,7 @@ pub fn prepare(
     tracing::info!(
         holder = id,
         namespace,
-        gpu = alloc.gpu,
+        gpu = alloc.gpu.get(),
         profile = %alloc.profile,
         placement = %format!("{}:{}", alloc.placement.start, alloc.placement.size),
         uuid = %alloc.uuid,

@@ -39,6 +39,14 @@ macro_rules! id {
             }
         }
 
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse().map($name)
+            }
+        }
+
         impl From<u32> for $name {
             fn from(n: u32) -> Self {
                 $name(n)
@@ -57,6 +65,13 @@ id!(
     /// A GPU's NVML index (`nvidia-smi -i`).
     GpuIndex
 );
+impl GpuIndex {
+    /// Its position in a list of the node's GPUs in index order.
+    pub const fn slot(self) -> usize {
+        self.0 as usize
+    }
+}
+
 id!(
     /// A GPU instance's id on its GPU (`nvidia-smi mig -lgi`, the `GI ID` column).
     GiId

@@ -14,7 +14,7 @@
 //! `DYNAMIG_DRIVER_STACK`, `PATH`).
 
 use dynamig_node::backend::nvml::{NvmlBackend, OpenError, LIB_NAME};
-use dynamig_node::backend::BackendError;
+use dynamig_node::backend::{BackendError, BackendKind};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -372,7 +372,7 @@ fn check_driver_stack(r: &mut Report) {
     let driver = NvmlBackend::open()
         .ok()
         .and_then(|b| b.driver_version().ok());
-    match (stack.check("nvml", driver.as_deref()), &stack) {
+    match (stack.check(BackendKind::Nvml, driver.as_deref()), &stack) {
         (Err(e), _) => r.line(Verdict::Fail, what, &e.to_string()),
         (Ok(()), Stack::Nothing { .. }) => r.line(
             Verdict::Warn,

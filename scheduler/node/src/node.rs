@@ -7,7 +7,8 @@
 //! exist; process liveness (pid plus start time) is the truth for which holders are alive.
 
 use crate::backend::{
-    self, Backend, BackendChoice, BackendError, DeviceNode, GpuInfo, InstanceInfo, SelectError,
+    self, Backend, BackendChoice, BackendError, BackendKind, DeviceNode, GpuInfo, InstanceInfo,
+    SelectError,
 };
 use crate::events::{self, now_ms, Event};
 use crate::fault;
@@ -16,11 +17,12 @@ use crate::state::dir::StateDirError;
 use crate::state::file::Durability;
 use crate::state::{
     file, Holder, HolderKey, HolderState, InstanceRef, Intent, LockError, NodeLock, NodeState,
-    StateDir, StateFileError,
+    Planned, StateDir, StateFileError,
 };
 use dynamig_core::planner::{
     self, Decision, GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest, Refusal,
 };
+use dynamig_core::ids::{CiId, GiId, GpuIndex};
 use dynamig_core::request::Request;
 use serde::Serialize;
 use std::time::Duration;
@@ -58,8 +60,8 @@ pub enum NodeError {
     #[error("the state in {dir} was written by the {state} backend, but this process uses {backend}; use DYNAMIG_BACKEND={state} or another DYNAMIG_STATE_DIR")]
     BackendMismatch {
         dir: String,
-        state: String,
-        backend: String,
+        state: BackendKind,
+        backend: BackendKind,
     },
     #[error("could not evict {victim}: its process {pid} did not exit after SIGTERM and SIGKILL")]
     VictimAlive { victim: String, pid: u32 },
@@ -127,12 +129,12 @@ impl AllocSpec {
 pub struct Allocation {
     pub id: String,
     pub namespace: String,
-    pub gpu: u32,
+    pub gpu: GpuIndex,
     pub gpu_uuid: String,
     pub profile: String,
     pub placement: Placement,
-    pub gi: u32,
-    pub ci: u32,
+    pub gi: GiId,
+    pub ci: CiId,
     pub uuid: String,
     /// The evicted holders' ids (as before holders had namespaces); `evict_holders` says whose.
     pub evict: Vec<String>,
@@ -142,7 +144,7 @@ pub struct Allocation {
 
 /// Where [`Node::create_for`] creates.
 struct PlacedAt {
-    gpu: u32,
+    gpu: GpuIndex,
     start: u8,
 }
 
@@ -231,14 +233,16 @@ impl Node {
         mut backend: Box<dyn Backend>,
     ) -> Result<Node, NodeError> {
         let mut state: NodeState = file::read(&dir.state_file())?.unwrap_or_default();
-        if state.backend.is_empty() {
-            state.backend = backend.kind().to_string();
-        } else if state.backend != backend.kind() {
-            return Err(NodeError::BackendMismatch {
-                dir: dir.path().display().to_string(),
-                state: state.backend.clone(),
-                backend: backend.kind().to_string(),
-            });
+        match state.backend {
+            None => state.backend = Some(backend.kind()),
+            Some(written) if written != backend.kind() => {
+                return Err(NodeError::BackendMismatch {
+                    dir: dir.path().display().to_string(),
+                    state: written,
+                    backend: backend.kind(),
+                });
+            }
+            Some(_) => {}
         }
         let gpus = backend.gpus()?;
         let mut node = Node {
@@ -284,7 +288,7 @@ impl Node {
         Ok(out)
     }
 
-    pub fn backend_kind(&self) -> &'static str {
+    pub fn backend_kind(&self) -> BackendKind {
         self.backend.kind()
     }
 
@@ -297,8 +301,8 @@ impl Node {
         &self.gpus
     }
 
-    pub fn hw_instances(&self, gpu: u32) -> &[InstanceInfo] {
-        self.hw.get(gpu as usize).map(Vec::as_slice).unwrap_or(&[])
+    pub fn hw_instances(&self, gpu: GpuIndex) -> &[InstanceInfo] {
+        self.hw.get(gpu.slot()).map(Vec::as_slice).unwrap_or(&[])
     }
 
     fn refresh(&mut self) -> Result<(), NodeError> {
@@ -326,12 +330,12 @@ impl Node {
     }
 
     fn event(&mut self, e: Event) {
-        tracing::info!(kind = %e.kind, holder = e.holder.as_deref(), gpu = e.gpu, profile = e.profile.as_deref(), message = %e.message, "event");
+        tracing::info!(kind = %e.kind, holder = e.holder.as_deref(), gpu = e.gpu.map(GpuIndex::get), profile = e.profile.as_deref(), message = %e.message, "event");
         self.events.push(e);
     }
 
     /// Destroys an instance, retrying while NVML reports it in use.
-    fn destroy_hw(&mut self, gpu: u32, gi: u32) -> Result<(), BackendError> {
+    fn destroy_hw(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError> {
         let deadline = std::time::Instant::now() + DESTROY_RETRY;
         loop {
             match self.backend.destroy(gpu, gi) {
@@ -344,7 +348,7 @@ impl Node {
         }
     }
 
-    fn hw_has(&self, gpu: u32, gi: u32) -> bool {
+    fn hw_has(&self, gpu: GpuIndex, gi: GiId) -> bool {
         self.hw_instances(gpu).iter().any(|i| i.gi == gi)
     }
 
@@ -446,12 +450,12 @@ impl Node {
             if let Some(i) = &h.instance {
                 let gone = self
                     .gpus
-                    .get(i.gpu as usize)
-                    .is_none_or(|g| g.uuid != i.gpu_uuid)
+                    .get(i.planned.gpu.slot())
+                    .is_none_or(|g| g.uuid != i.planned.gpu_uuid)
                     || !self
                         .hw
-                        .get(i.gpu as usize)
-                        .is_some_and(|v| v.iter().any(|x| x.gi == i.gi && x.uuid == i.uuid));
+                        .get(i.planned.gpu.slot())
+                        .is_some_and(|v| v.iter().any(|x| x.gi == i.live.gi && x.uuid == i.live.uuid));
                 if gone {
                     lost.push((h.key(), i.clone()));
                     h.instance = None;
@@ -465,7 +469,7 @@ impl Node {
             self.event(
                 Event::new("lost", "its MIG instance is gone from the hardware")
                     .holder(&key)
-                    .at(i.gpu, &i.profile, i.start, Some(&i.uuid)),
+                    .at(i.planned.gpu, &i.planned.profile, i.planned.start, Some(&i.live.uuid)),
             );
             self.reconciled.lost.push(key);
         }
@@ -668,7 +672,7 @@ impl Node {
     fn create_for(
         &mut self,
         spec: AllocSpec,
-        gpu: u32,
+        gpu: GpuIndex,
         profile: &'static dynamig_core::catalog::Profile,
         start: u8,
         evicted: Vec<HolderKey>,
@@ -717,23 +721,17 @@ impl Node {
             }
         };
         fault::point("after-ci-create");
-        let ci = created.ci.unwrap_or(0);
-        let device_nodes = self.backend.device_nodes(decision.gpu, created.gi, ci)?;
+        let live = created.live();
+        let ci = live.ci;
+        let device_nodes = self.backend.device_nodes(decision.gpu, live.gi, ci)?;
         let gpu_uuid = self
             .gpus
-            .get(decision.gpu as usize)
+            .get(decision.gpu.slot())
             .map(|g| g.uuid.clone())
             .unwrap_or_default();
         let iref = InstanceRef {
-            gpu: decision.gpu,
-            gpu_uuid: gpu_uuid.clone(),
-            gi: created.gi,
-            ci,
-            profile_id: profile.id,
-            profile: profile.name.to_string(),
-            start: created.start,
-            size: created.size,
-            uuid: created.uuid.clone(),
+            planned: Planned::of(decision.gpu, gpu_uuid.clone(), profile, decision.start),
+            live,
         };
         if let Some(h) = self.state.holder_mut(&key) {
             h.instance = Some(iref);
@@ -783,14 +781,14 @@ impl Node {
         };
         if let Some(inst) = &h.instance {
             self.state.intents.push(Intent::Destroy {
-                gpu: inst.gpu,
-                gi: inst.gi,
+                gpu: inst.planned.gpu,
+                gi: inst.live.gi,
                 holder: key.id.clone(),
                 namespace: key.namespace.clone(),
             });
             self.save_intent()?;
             fault::point("after-release-intent");
-            self.destroy_hw(inst.gpu, inst.gi)?;
+            self.destroy_hw(inst.planned.gpu, inst.live.gi)?;
             fault::point("after-release-destroy");
             self.state
                 .intents
@@ -808,7 +806,7 @@ impl Node {
         }
         .holder(key);
         if let Some(i) = &h.instance {
-            e = e.at(i.gpu, &i.profile, i.start, Some(&i.uuid));
+            e = e.at(i.planned.gpu, &i.planned.profile, i.planned.start, Some(&i.live.uuid));
         }
         self.event(e);
         Ok(())

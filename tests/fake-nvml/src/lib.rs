@@ -59,6 +59,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 use dynamig_core::catalog::Profile;
+use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use dynamig_node::backend::sim::{cap_minor, SimGpu, SimInstance, SimNode};
 use dynamig_node::backend::BackendError;
 use nvml_wrapper_sys::bindings as sys;
@@ -212,7 +213,7 @@ fn gpu_of(n: &SimNode, gpu: u32) -> Result<&SimGpu, Ret> {
     n.gpus.get(gpu as usize).ok_or(INVALID_ARGUMENT)
 }
 
-fn profile_of(g: &SimGpu, id: u32) -> Result<&'static Profile, Ret> {
+fn profile_of(g: &SimGpu, id: ProfileId) -> Result<&'static Profile, Ret> {
     let m = g.model().map_err(|_| UNKNOWN)?;
     m.profile_by_id(id).ok_or(INVALID_ARGUMENT)
 }
@@ -220,7 +221,7 @@ fn profile_of(g: &SimGpu, id: u32) -> Result<&'static Profile, Ret> {
 fn instance_of(g: &SimGpu, gi: u32) -> Result<&SimInstance, Ret> {
     g.instances
         .iter()
-        .find(|i| i.gi == gi)
+        .find(|i| i.gi == GiId(gi))
         .ok_or(INVALID_ARGUMENT)
 }
 
@@ -680,7 +681,7 @@ pub unsafe extern "C" fn nvmlDeviceGetUUID(
             TAG_DEVICE => put_str(uuid, length, &g.uuid),
             TAG_MIG => {
                 let i = instance_of(g, gi)?;
-                if i.ci != Some(ci) {
+                if i.ci != Some(CiId(ci)) {
                     return Err(INVALID_ARGUMENT);
                 }
                 put_str(uuid, length, &i.uuid)
@@ -744,12 +745,12 @@ pub unsafe extern "C" fn nvmlDeviceGetComputeRunningProcesses_v3(
         let mut items = Vec::new();
         for i in &g.instances {
             // A MIG device handle: that MIG device's processes only.
-            if tag == TAG_MIG && (i.gi != only_gi || i.ci != Some(only_ci)) {
+            if tag == TAG_MIG && (i.gi != GiId(only_gi) || i.ci != Some(CiId(only_ci))) {
                 continue;
             }
             // The parent: the aggregate, not attributed to instances.
             let (gi, ci) = if tag == TAG_MIG {
-                (i.gi, i.ci.unwrap_or(0))
+                (i.gi.get(), i.ci.unwrap_or_default().get())
             } else {
                 (NO_INSTANCE, NO_INSTANCE)
             };
@@ -803,7 +804,7 @@ fn served_by_id(g: &SimGpu, id: u32) -> Result<Served, Ret> {
 
 fn profile_info(p: &Profile) -> sys::nvmlGpuInstanceProfileInfo_t {
     sys::nvmlGpuInstanceProfileInfo_t {
-        id: p.id,
+        id: p.id.get(),
         isP2pSupported: 0,
         sliceCount: u32::from(p.compute_slices),
         instanceCount: u32::from(p.max_count),
@@ -921,7 +922,7 @@ pub unsafe extern "C" fn nvmlDeviceCreateGpuInstanceWithPlacement(
                 // Listed only: the model has no such profile to place.
                 return Err(NOT_SUPPORTED);
             }
-            let p = profile_of(g, profile_id)?;
+            let p = profile_of(g, ProfileId(profile_id))?;
             if pl.size != u32::from(p.memory_slices) {
                 return Err(INVALID_ARGUMENT);
             }
@@ -929,9 +930,9 @@ pub unsafe extern "C" fn nvmlDeviceCreateGpuInstanceWithPlacement(
             if !offered_starts(p).contains(&start) {
                 return Err(INVALID_ARGUMENT);
             }
-            n.create_gi(gpu, profile_id, start).map_err(|e| code_of(&e))
+            n.create_gi(GpuIndex(gpu), ProfileId(profile_id), start).map_err(|e| code_of(&e))
         })?;
-        put(gpu_instance, handle(TAG_GI, gpu, gi, 0))
+        put(gpu_instance, handle(TAG_GI, gpu, gi.get(), 0))
     })
 }
 
@@ -953,8 +954,8 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstances(
         let items: Vec<sys::nvmlGpuInstance_t> = g
             .instances
             .iter()
-            .filter(|i| i.profile_id == profile_id)
-            .map(|i| handle(TAG_GI, gpu, i.gi, 0))
+            .filter(|i| i.profile_id == ProfileId(profile_id))
+            .map(|i| handle(TAG_GI, gpu, i.gi.get(), 0))
             .collect();
         put_list(gpu_instances, count, &items)
     })
@@ -973,7 +974,7 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceById(
         if !g.mig.current {
             return Err(NOT_SUPPORTED);
         }
-        if !g.instances.iter().any(|i| i.gi == id) {
+        if !g.instances.iter().any(|i| i.gi == GiId(id)) {
             return Err(NOT_FOUND);
         }
         put(gpu_instance, handle(TAG_GI, gpu, id, 0))
@@ -996,7 +997,7 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetInfo(
             sys::nvmlGpuInstanceInfo_t {
                 device: handle(TAG_DEVICE, gpu, 0, 0),
                 id: gi,
-                profileId: i.profile_id,
+                profileId: i.profile_id.get(),
                 placement: sys::nvmlGpuInstancePlacement_t {
                     start: u32::from(i.start),
                     size: u32::from(p.memory_slices),
@@ -1018,7 +1019,7 @@ pub unsafe extern "C" fn nvmlGpuInstanceDestroy(gpu_instance: sys::nvmlGpuInstan
             if take_busy() {
                 return Err(IN_USE);
             }
-            n.destroy(gpu, gi).map_err(|e| code_of(&e))
+            n.destroy(GpuIndex(gpu), GiId(gi)).map_err(|e| code_of(&e))
         })
     })
 }
@@ -1088,9 +1089,9 @@ pub unsafe extern "C" fn nvmlGpuInstanceCreateComputeInstance(
                 // Only compute instances spanning the GPU instance are modelled.
                 return Err(NOT_SUPPORTED);
             }
-            n.create_ci(gpu, gi).map_err(|e| code_of(&e))
+            n.create_ci(GpuIndex(gpu), GiId(gi)).map_err(|e| code_of(&e))
         })?;
-        put(compute_instance, handle(TAG_CI, gpu, gi, ci))
+        put(compute_instance, handle(TAG_CI, gpu, gi, ci.get()))
     })
 }
 
@@ -1108,7 +1109,7 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstances(
         let i = instance_of(g, gi)?;
         let p = profile_of(g, i.profile_id)?;
         let items: Vec<sys::nvmlComputeInstance_t> = match i.ci {
-            Some(c) if profile_id == full_ci_profile(p) => vec![handle(TAG_CI, gpu, gi, c)],
+            Some(c) if profile_id == full_ci_profile(p) => vec![handle(TAG_CI, gpu, gi, c.get())],
             _ => Vec::new(),
         };
         put_list(compute_instances, count, &items)
@@ -1125,7 +1126,7 @@ pub unsafe extern "C" fn nvmlComputeInstanceGetInfo_v2(
         let (gpu, gi, ci) = ci_ref(compute_instance)?;
         let g = gpu_of(&n, gpu)?;
         let i = instance_of(g, gi)?;
-        if i.ci != Some(ci) {
+        if i.ci != Some(CiId(ci)) {
             return Err(INVALID_ARGUMENT);
         }
         let p = profile_of(g, i.profile_id)?;
@@ -1160,7 +1161,7 @@ pub unsafe extern "C" fn nvmlComputeInstanceDestroy(
             let i = g
                 .instances
                 .iter_mut()
-                .find(|i| i.gi == gi && i.ci == Some(ci))
+                .find(|i| i.gi == GiId(gi) && i.ci == Some(CiId(ci)))
                 .ok_or(INVALID_ARGUMENT)?;
             if i.pids.iter().any(|p| alive(*p)) || held(gpu, gi) {
                 return Err(IN_USE);
@@ -1211,7 +1212,7 @@ pub unsafe extern "C" fn nvmlDeviceGetMigDeviceHandleByIndex(
         }
         let devs = mig_devices(g);
         let i = devs.get(index as usize).ok_or(NOT_FOUND)?;
-        put(mig_device, handle(TAG_MIG, gpu, i.gi, i.ci.unwrap_or(0)))
+        put(mig_device, handle(TAG_MIG, gpu, i.gi.get(), i.ci.unwrap_or_default().get()))
     })
 }
 

@@ -16,6 +16,7 @@ use super::report::Stats;
 use super::workload::{Job, Workload};
 use super::Policy;
 use dynamig_core::catalog::GpuModel;
+use dynamig_core::ids::GpuIndex;
 use dynamig_core::layout::Usage;
 use dynamig_core::planner::{
     candidate_profiles, Decision, GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest,
@@ -91,7 +92,7 @@ pub fn replay(node: &Replay, wl: &Workload, policy: &dyn Policy) -> Stats {
             .iter()
             .zip(0u32..)
             .map(|(m, i)| GpuView {
-                index: i,
+                index: GpuIndex(i),
                 model: m,
                 usable: true,
                 instances: Vec::new(),

@@ -4,9 +4,12 @@
 //! compute slices or engines, a profile at its instance limit, MIG off or pending, and destroying
 //! an instance that processes still use.
 
-use super::{gi_id_for, Backend, BackendError, DeviceNode, GpuInfo, InstanceInfo, MigMode};
+use super::{
+    gi_id_for, Backend, BackendError, BackendKind, DeviceNode, GpuInfo, InstanceInfo, MigMode,
+};
 use crate::state::file;
 use dynamig_core::catalog::{self, GpuModel};
+use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use dynamig_core::layout::{Conflict, Usage};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -18,9 +21,9 @@ pub const UVM_MAJOR: u32 = 510;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimInstance {
-    pub gi: u32,
-    pub ci: Option<u32>,
-    pub profile_id: u32,
+    pub gi: GiId,
+    pub ci: Option<CiId>,
+    pub profile_id: ProfileId,
     pub start: u8,
     pub uuid: String,
     /// Pids of processes using the instance (destroy is refused while any remain).
@@ -30,7 +33,7 @@ pub struct SimInstance {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimGpu {
-    pub index: u32,
+    pub index: GpuIndex,
     pub model: String,
     pub uuid: String,
     pub minor: u32,
@@ -107,7 +110,7 @@ impl SimNode {
                 ))
             })?;
             gpus.push(SimGpu {
-                index: i,
+                index: GpuIndex(i),
                 model: m.key.to_string(),
                 uuid: fake_uuid("GPU", u64::from(i), 0xA100),
                 minor: i,
@@ -137,20 +140,25 @@ impl SimNode {
             .map_err(|e| BackendError::Sim(e.to_string()))
     }
 
-    pub fn gpu(&self, gpu: u32) -> Result<&SimGpu, BackendError> {
+    pub fn gpu(&self, gpu: GpuIndex) -> Result<&SimGpu, BackendError> {
         self.gpus
-            .get(gpu as usize)
+            .get(gpu.get() as usize)
             .ok_or(BackendError::NoSuchGpu(gpu))
     }
 
-    pub fn gpu_mut(&mut self, gpu: u32) -> Result<&mut SimGpu, BackendError> {
+    pub fn gpu_mut(&mut self, gpu: GpuIndex) -> Result<&mut SimGpu, BackendError> {
         self.gpus
-            .get_mut(gpu as usize)
+            .get_mut(gpu.get() as usize)
             .ok_or(BackendError::NoSuchGpu(gpu))
     }
 
     /// Creates the GPU instance only (`nvmlDeviceCreateGpuInstanceWithPlacement`).
-    pub fn create_gi(&mut self, gpu: u32, profile_id: u32, start: u8) -> Result<u32, BackendError> {
+    pub fn create_gi(
+        &mut self,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
+        start: u8,
+    ) -> Result<GiId, BackendError> {
         let g = self.gpu(gpu)?;
         if !g.mig.usable() {
             return Err(BackendError::MigDisabled { gpu });
@@ -191,9 +199,13 @@ impl SimNode {
     }
 
     /// Creates the compute instance spanning a GPU instance (`nvmlGpuInstanceCreateComputeInstance`).
-    pub fn create_ci(&mut self, gpu: u32, gi: u32) -> Result<u32, BackendError> {
+    pub fn create_ci(&mut self, gpu: GpuIndex, gi: GiId) -> Result<CiId, BackendError> {
         self.counter += 1;
-        let uuid = fake_uuid("MIG", u64::from(gpu) << 8 | u64::from(gi), self.counter);
+        let uuid = fake_uuid(
+            "MIG",
+            u64::from(gpu.get()) << 8 | u64::from(gi.get()),
+            self.counter,
+        );
         let inst = self
             .gpu_mut(gpu)?
             .instances
@@ -208,13 +220,13 @@ impl SimNode {
                 why: "the GPU instance already has its compute instance".into(),
             });
         }
-        inst.ci = Some(0);
+        inst.ci = Some(CiId(0));
         inst.uuid = uuid;
-        Ok(0)
+        Ok(CiId(0))
     }
 
     /// Destroys the compute instance then the GPU instance; refused while processes use it.
-    pub fn destroy(&mut self, gpu: u32, gi: u32) -> Result<(), BackendError> {
+    pub fn destroy(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError> {
         let g = self.gpu_mut(gpu)?;
         let pos = g
             .instances
@@ -238,7 +250,7 @@ impl SimNode {
         Ok(())
     }
 
-    pub fn info(&self, gpu: u32, i: &SimInstance) -> Result<InstanceInfo, BackendError> {
+    pub fn info(&self, gpu: GpuIndex, i: &SimInstance) -> Result<InstanceInfo, BackendError> {
         let m = self.gpu(gpu)?.model()?;
         let size = m
             .profile_by_id(i.profile_id)
@@ -259,19 +271,19 @@ impl SimNode {
 /// The minors of `/proc/driver/nvidia-caps/mig-minors`: per GPU 15 GPU instances, each with its
 /// own access minor followed by 8 compute-instance minors; minors 1 and 2 are `config` and
 /// `monitor`.
-pub fn cap_minor(gpu_minor: u32, gi: u32, ci: Option<u32>) -> u32 {
-    let base = 3 + gpu_minor * 135 + gi * 9;
+pub fn cap_minor(gpu_minor: u32, gi: GiId, ci: Option<CiId>) -> u32 {
+    let base = 3 + gpu_minor * 135 + gi.get() * 9;
     match ci {
         None => base,
-        Some(c) => base + 1 + c,
+        Some(c) => base + 1 + c.get(),
     }
 }
 
 /// The device nodes of a MIG device on a node with the given majors.
 pub fn mig_device_nodes(
     gpu_minor: u32,
-    gi: u32,
-    ci: u32,
+    gi: GiId,
+    ci: CiId,
     caps_major: u32,
     uvm_major: u32,
 ) -> Vec<DeviceNode> {
@@ -336,8 +348,8 @@ impl SimBackend {
 }
 
 impl Backend for SimBackend {
-    fn kind(&self) -> &'static str {
-        "sim"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Sim
     }
 
     fn driver_version(&self) -> Option<String> {
@@ -370,12 +382,12 @@ impl Backend for SimBackend {
             .collect()
     }
 
-    fn instances(&mut self, gpu: u32) -> Result<Vec<InstanceInfo>, BackendError> {
+    fn instances(&mut self, gpu: GpuIndex) -> Result<Vec<InstanceInfo>, BackendError> {
         let g = self.node.gpu(gpu)?;
         g.instances.iter().map(|i| self.node.info(gpu, i)).collect()
     }
 
-    fn placements(&mut self, gpu: u32, profile_id: u32) -> Result<Vec<u8>, BackendError> {
+    fn placements(&mut self, gpu: GpuIndex, profile_id: ProfileId) -> Result<Vec<u8>, BackendError> {
         let m = self.node.gpu(gpu)?.model()?;
         let p = m
             .profile_by_id(profile_id)
@@ -385,8 +397,8 @@ impl Backend for SimBackend {
 
     fn create(
         &mut self,
-        gpu: u32,
-        profile_id: u32,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
         start: u8,
     ) -> Result<InstanceInfo, BackendError> {
         let gi = self.node.create_gi(gpu, profile_id, start)?;
@@ -403,16 +415,16 @@ impl Backend for SimBackend {
         self.node.info(gpu, inst)
     }
 
-    fn destroy(&mut self, gpu: u32, gi: u32) -> Result<(), BackendError> {
+    fn destroy(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError> {
         self.node.destroy(gpu, gi)?;
         self.save()
     }
 
     fn device_nodes(
         &mut self,
-        gpu: u32,
-        gi: u32,
-        ci: u32,
+        gpu: GpuIndex,
+        gi: GiId,
+        ci: CiId,
     ) -> Result<Vec<DeviceNode>, BackendError> {
         let g = self.node.gpu(gpu)?;
         if !g.instances.iter().any(|i| i.gi == gi && i.ci == Some(ci)) {
@@ -434,47 +446,50 @@ mod tests {
         let mut b = SimBackend::open(&p).unwrap().unwrap();
         // 3g.20gb (id 9) only at 0 or 4.
         assert!(matches!(
-            b.create(0, 9, 2),
+            b.create(GpuIndex(0), ProfileId(9), 2),
             Err(BackendError::InvalidPlacement { .. })
         ));
-        let i = b.create(0, 9, 4).unwrap();
-        assert_eq!((i.gi, i.ci, i.start, i.size), (2, Some(0), 4, 4));
+        let i = b.create(GpuIndex(0), ProfileId(9), 4).unwrap();
+        assert_eq!((i.gi, i.ci, i.start, i.size), (GiId(2), Some(CiId(0)), 4, 4));
         assert!(i.uuid.starts_with("MIG-"));
         assert!(matches!(
-            b.create(0, 14, 4),
+            b.create(GpuIndex(0), ProfileId(14), 4),
             Err(BackendError::InsufficientResources { .. })
         ));
         // Another process sees the same node.
         let mut b2 = SimBackend::open(&p).unwrap().unwrap();
-        assert_eq!(b2.instances(0).unwrap().len(), 1);
+        assert_eq!(b2.instances(GpuIndex(0)).unwrap().len(), 1);
         // In use: refused while the pid lives.
         let mut n = SimNode::load(&p).unwrap().unwrap();
         n.gpus[0].instances[0].pids = vec![std::process::id()];
         n.save(&p).unwrap();
         let mut b3 = SimBackend::open(&p).unwrap().unwrap();
-        assert!(matches!(b3.destroy(0, 2), Err(BackendError::InUse { .. })));
+        assert!(matches!(b3.destroy(GpuIndex(0), GiId(2)), Err(BackendError::InUse { .. })));
         let mut n = SimNode::load(&p).unwrap().unwrap();
         n.gpus[0].instances[0].pids.clear();
         n.gpus[0].mig.pending = false;
         n.save(&p).unwrap();
         let mut b4 = SimBackend::open(&p).unwrap().unwrap();
-        b4.destroy(0, 2).unwrap();
+        b4.destroy(GpuIndex(0), GiId(2)).unwrap();
         assert!(matches!(
-            b4.create(0, 9, 0),
+            b4.create(GpuIndex(0), ProfileId(9), 0),
             Err(BackendError::MigDisabled { .. })
         ));
         assert_eq!(
-            b4.device_nodes(0, 2, 0),
-            Err(BackendError::NoSuchInstance { gpu: 0, gi: 2 })
+            b4.device_nodes(GpuIndex(0), GiId(2), CiId(0)),
+            Err(BackendError::NoSuchInstance {
+                gpu: GpuIndex(0),
+                gi: GiId(2)
+            })
         );
     }
 
     #[test]
     fn device_nodes_follow_the_mig_minors_table() {
-        let n = mig_device_nodes(0, 0, 0, 235, 511);
+        let n = mig_device_nodes(0, GiId(0), CiId(0), 235, 511);
         assert_eq!(n[0].path, "/dev/nvidia-caps/nvidia-cap3");
         assert_eq!(n[1].path, "/dev/nvidia-caps/nvidia-cap4");
-        assert_eq!(cap_minor(0, 1, None), 12);
-        assert_eq!(cap_minor(1, 0, None), 138);
+        assert_eq!(cap_minor(0, GiId(1), None), 12);
+        assert_eq!(cap_minor(1, GiId(0), None), 138);
     }
 }

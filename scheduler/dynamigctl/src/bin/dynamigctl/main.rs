@@ -9,6 +9,7 @@ mod watch;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use dynamig_core::ids::{GiId, GpuIndex};
 use dynamig_core::request::{self, Request};
 use dynamig_node::backend::sim::SimNode;
 use dynamig_node::node::{AllocSpec, Node, NodeError};
@@ -481,7 +482,7 @@ fn sim(cmd: SimCmd) -> Result<(), Failure> {
     match cmd {
         SimCmd::Init { .. } => {}
         SimCmd::Mig { gpu, mode } => {
-            let g = node.gpu_mut(gpu).map_err(bad_input)?;
+            let g = node.gpu_mut(GpuIndex(gpu)).map_err(bad_input)?;
             (g.mig.current, g.mig.pending) = match mode.as_str() {
                 "on" => (true, true),
                 "off" => (false, false),
@@ -499,6 +500,7 @@ fn sim(cmd: SimCmd) -> Result<(), Failure> {
             profile,
             start,
         } => {
+            let gpu = GpuIndex(gpu);
             let m = node.gpu(gpu).and_then(|g| g.model()).map_err(bad_input)?;
             let p = m.profile(&profile).ok_or_else(|| {
                 bad_input(anyhow::anyhow!("{} has no profile {profile:?}", m.key))
@@ -510,17 +512,17 @@ fn sim(cmd: SimCmd) -> Result<(), Failure> {
             node.create_ci(gpu, gi).map_err(anyhow::Error::from)?;
             println!("created GPU instance {gi} ({profile}) at {start} on GPU {gpu}");
         }
-        SimCmd::Destroy { gpu, gi } => node.destroy(gpu, gi).map_err(|e| Failure {
+        SimCmd::Destroy { gpu, gi } => node.destroy(GpuIndex(gpu), GiId(gi)).map_err(|e| Failure {
             code: 1,
             err: e.into(),
         })?,
         SimCmd::Busy { gpu, gi, pids } => {
             let inst = node
-                .gpu_mut(gpu)
+                .gpu_mut(GpuIndex(gpu))
                 .map_err(bad_input)?
                 .instances
                 .iter_mut()
-                .find(|i| i.gi == gi)
+                .find(|i| i.gi == GiId(gi))
                 .ok_or_else(|| bad_input(anyhow::anyhow!("GPU {gpu} has no GPU instance {gi}")))?;
             inst.pids = pids;
         }

@@ -3,6 +3,7 @@
 use super::table::Table;
 use super::Failure;
 use dynamig_core::catalog::{self, GpuModel};
+use dynamig_core::ids::GpuIndex;
 use dynamig_core::planner::Decision;
 use dynamig_node::events::Event;
 use dynamig_node::node::{Allocation, Placement};
@@ -12,7 +13,7 @@ use serde::Serialize;
 
 #[derive(Serialize)]
 pub struct PlanOut {
-    pub gpu: u32,
+    pub gpu: GpuIndex,
     pub profile: String,
     pub placement: Placement,
     /// Holder ids, as before namespaces; `evict_holders` says whose.

@@ -5,6 +5,7 @@
 //! tests can point it at a fake tree.
 
 use super::super::{BackendError, DeviceNode};
+use dynamig_core::ids::{CiId, GiId};
 use std::path::{Path, PathBuf};
 
 pub const PROC_ROOT_ENV: &str = "DYNAMIG_PROC_ROOT";
@@ -47,7 +48,7 @@ impl ProcTree {
     }
 
     /// `.../capabilities/gpu<minor>/mig/gi<G>[/ci<C>]/access`.
-    pub fn access_path(&self, gpu_minor: u32, gi: u32, ci: Option<u32>) -> PathBuf {
+    pub fn access_path(&self, gpu_minor: u32, gi: GiId, ci: Option<CiId>) -> PathBuf {
         let mut p = self.root.join(format!(
             "driver/nvidia/capabilities/gpu{gpu_minor}/mig/gi{gi}"
         ));
@@ -58,7 +59,12 @@ impl ProcTree {
     }
 
     /// The `DeviceFileMinor` of a GPU instance's (or compute instance's) access capability.
-    pub fn cap_minor(&self, gpu_minor: u32, gi: u32, ci: Option<u32>) -> Result<u32, BackendError> {
+    pub fn cap_minor(
+        &self,
+        gpu_minor: u32,
+        gi: GiId,
+        ci: Option<CiId>,
+    ) -> Result<u32, BackendError> {
         let path = self.access_path(gpu_minor, gi, ci);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| BackendError::Io(format!("cannot read {}: {e}", path.display())))?;
@@ -99,8 +105,8 @@ impl ProcTree {
     pub fn mig_device_nodes(
         &self,
         gpu_minor: u32,
-        gi: u32,
-        ci: u32,
+        gi: GiId,
+        ci: CiId,
     ) -> Result<Vec<DeviceNode>, BackendError> {
         let (m, caps, uvm) = self.mig_majors()?;
         let gi_minor = self.cap_minor(gpu_minor, gi, None)?;

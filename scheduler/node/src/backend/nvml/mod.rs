@@ -12,9 +12,10 @@ mod ffi;
 pub use super::tables::{catalog_differences, DriverProfile};
 
 use super::tables::{self, Resolved};
-use super::{Backend, BackendError, DeviceNode, GpuInfo, InstanceInfo, MigMode};
+use super::{Backend, BackendError, BackendKind, DeviceNode, GpuInfo, InstanceInfo, MigMode};
 use caps::ProcTree;
 use dynamig_core::catalog;
+use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use ffi::{CallError, Ci, CiInfoRaw, Dev, Gi, Raw};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
@@ -43,13 +44,13 @@ pub struct NvmlBackend {
     nvml: nvml_wrapper::Nvml,
     proc: ProcTree,
     /// The driver's profiles per GPU index, read once.
-    profiles: HashMap<u32, Vec<DriverProfile>>,
+    profiles: HashMap<GpuIndex, Vec<DriverProfile>>,
     /// GPUs whose tables were logged (once per process).
-    logged: HashSet<u32>,
+    logged: HashSet<GpuIndex>,
     in_use_retry: Duration,
 }
 
-fn nvml_err(gpu: Option<u32>, e: CallError) -> BackendError {
+fn nvml_err(gpu: Option<GpuIndex>, e: CallError) -> BackendError {
     BackendError::Nvml {
         function: e.function,
         gpu,
@@ -100,14 +101,14 @@ fn enumerate<T>(
 /// A compute instance as NVML lists it.
 #[derive(Clone, Copy)]
 struct CiEntry {
-    id: u32,
+    id: CiId,
     handle: Ci,
     info: CiInfoRaw,
 }
 
 /// The MIG devices of one GPU found by one walk over its MIG indices, made at most once per
 /// listing and only when a compute instance's info does not lead to its MIG device.
-type MigWalk = Option<Vec<(u32, u32, Dev)>>;
+type MigWalk = Option<Vec<(GiId, CiId, Dev)>>;
 
 /// A compute-instance profile of a GPU instance, as the driver reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,16 +162,16 @@ impl NvmlBackend {
         self.raw().nvml_version().map_err(|e| nvml_err(None, e))
     }
 
-    fn device(&self, gpu: u32) -> Result<Dev, BackendError> {
+    fn device(&self, gpu: GpuIndex) -> Result<Dev, BackendError> {
         let raw = self.raw();
         let n = raw.device_count().map_err(|e| nvml_err(None, e))?;
-        if gpu >= n {
+        if gpu.get() >= n {
             return Err(BackendError::NoSuchGpu(gpu));
         }
-        raw.device(gpu).map_err(|e| nvml_err(Some(gpu), e))
+        raw.device(gpu.get()).map_err(|e| nvml_err(Some(gpu), e))
     }
 
-    fn mig_mode(&self, gpu: u32, d: Dev) -> Result<MigMode, BackendError> {
+    fn mig_mode(&self, gpu: GpuIndex, d: Dev) -> Result<MigMode, BackendError> {
         match self.raw().mig_mode(d) {
             Ok((cur, pend)) => Ok(MigMode {
                 current: cur == 1,
@@ -187,7 +188,7 @@ impl NvmlBackend {
 
     /// A GPU as NVML describes it, with its catalog model (`None` when the catalog lacks it).
     /// [`Backend::gpus`] replaces the model with the one [`NvmlBackend::tables`] resolves.
-    pub fn gpu_info(&self, gpu: u32) -> Result<GpuInfo, BackendError> {
+    pub fn gpu_info(&self, gpu: GpuIndex) -> Result<GpuInfo, BackendError> {
         let raw = self.raw();
         let d = self.device(gpu)?;
         let e = |e| nvml_err(Some(gpu), e);
@@ -203,7 +204,7 @@ impl NvmlBackend {
                 Ok(on) => Some(on),
                 Err(err) => {
                     tracing::debug!(
-                        gpu,
+                        gpu = gpu.get(),
                         "persistence mode not reported: {}",
                         nvml_err(Some(gpu), err)
                     );
@@ -216,12 +217,12 @@ impl NvmlBackend {
     /// Every GPU as NVML describes it, with its catalog model (no driver tables read).
     pub fn gpu_infos(&self) -> Result<Vec<GpuInfo>, BackendError> {
         let n = self.raw().device_count().map_err(|e| nvml_err(None, e))?;
-        (0..n).map(|i| self.gpu_info(i)).collect()
+        (0..n).map(|i| self.gpu_info(GpuIndex(i))).collect()
     }
 
     /// The GPU-instance profiles the driver offers on `gpu`, with their placements (read once).
     /// Empty while MIG is off.
-    pub fn driver_profiles(&mut self, gpu: u32) -> Result<Vec<DriverProfile>, BackendError> {
+    pub fn driver_profiles(&mut self, gpu: GpuIndex) -> Result<Vec<DriverProfile>, BackendError> {
         if let Some(p) = self.profiles.get(&gpu) {
             return Ok(p.clone());
         }
@@ -241,7 +242,7 @@ impl NvmlBackend {
                 .collect();
             out.push(DriverProfile {
                 index,
-                id: p.id,
+                id: ProfileId(p.id),
                 name,
                 compute_slices: p.sliceCount,
                 instance_count: p.instanceCount,
@@ -265,7 +266,7 @@ impl NvmlBackend {
 
     /// The tables GPU `gpu` is planned with: the driver's profiles and placements, merged with
     /// the catalog ([`tables::resolve`]).
-    pub fn tables(&mut self, gpu: u32) -> Result<Resolved, BackendError> {
+    pub fn tables(&mut self, gpu: GpuIndex) -> Result<Resolved, BackendError> {
         let info = self.gpu_info(gpu)?;
         self.tables_of(&info)
     }
@@ -285,7 +286,7 @@ impl NvmlBackend {
         Ok(tables::resolve(&info.name, info.model, &driver, &version))
     }
 
-    fn driver_profile(&mut self, gpu: u32, profile_id: u32) -> Result<DriverProfile, BackendError> {
+    fn driver_profile(&mut self, gpu: GpuIndex, profile_id: ProfileId) -> Result<DriverProfile, BackendError> {
         self.driver_profiles(gpu)?
             .into_iter()
             .find(|p| p.id == profile_id)
@@ -293,7 +294,7 @@ impl NvmlBackend {
     }
 
     /// The compute-instance profiles of GPU instance `gi` (shared engines), by index.
-    fn ci_profiles(&self, gpu: u32, gi: Gi) -> Result<Vec<(u32, ffi::CiProfileRaw)>, BackendError> {
+    fn ci_profiles(&self, gpu: GpuIndex, gi: Gi) -> Result<Vec<(u32, ffi::CiProfileRaw)>, BackendError> {
         let raw = self.raw();
         enumerate(ffi::CI_PROFILE_KNOWN, |index| {
             raw.ci_profile_info(gi, index)
@@ -302,9 +303,9 @@ impl NvmlBackend {
     }
 
     /// The compute-instance profiles the driver offers inside GPU instance `gi` of `gpu`.
-    pub fn compute_profiles(&self, gpu: u32, gi: u32) -> Result<Vec<CiProfile>, BackendError> {
+    pub fn compute_profiles(&self, gpu: GpuIndex, gi: GiId) -> Result<Vec<CiProfile>, BackendError> {
         let d = self.device(gpu)?;
-        let handle = match self.raw().gpu_instance_by_id(d, gi) {
+        let handle = match self.raw().gpu_instance_by_id(d, gi.get()) {
             Ok(h) => h,
             Err(e) if absent(&e) => return Err(BackendError::NoSuchInstance { gpu, gi }),
             Err(e) => return Err(nvml_err(Some(gpu), e)),
@@ -321,7 +322,7 @@ impl NvmlBackend {
     }
 
     /// Compute instances of a GPU instance, by id.
-    fn compute_instances(&self, gpu: u32, gi: Gi) -> Result<Vec<CiEntry>, BackendError> {
+    fn compute_instances(&self, gpu: GpuIndex, gi: Gi) -> Result<Vec<CiEntry>, BackendError> {
         let raw = self.raw();
         let mut out: Vec<CiEntry> = Vec::new();
         for (_, p) in self.ci_profiles(gpu, gi)? {
@@ -331,7 +332,7 @@ impl NvmlBackend {
             for ci in cis {
                 let info = raw.ci_info(ci).map_err(|e| nvml_err(Some(gpu), e))?;
                 out.push(CiEntry {
-                    id: info.id,
+                    id: CiId(info.id),
                     handle: ci,
                     info,
                 });
@@ -350,17 +351,17 @@ impl NvmlBackend {
     /// indices per listing, shared by all its instances (`walk`), never the parent's UUID.
     fn mig_device(
         &self,
-        gpu: u32,
+        gpu: GpuIndex,
         d: Dev,
-        gi: u32,
+        gi: GiId,
         ci: &CiEntry,
         walk: &mut MigWalk,
     ) -> Result<Option<Dev>, BackendError> {
         let raw = self.raw();
         let m = ffi::ci_info_device(&ci.info);
         if raw.is_mig_device_handle(m).unwrap_or(false)
-            && raw.mig_gi_id(m).ok() == Some(gi)
-            && raw.mig_ci_id(m).ok() == Some(ci.id)
+            && raw.mig_gi_id(m).ok() == Some(gi.get())
+            && raw.mig_ci_id(m).ok() == Some(ci.id.get())
         {
             return Ok(Some(m));
         }
@@ -374,7 +375,7 @@ impl NvmlBackend {
     }
 
     /// Every MIG device of a GPU: (GI id, CI id, handle), by a walk over its MIG indices.
-    fn walk_mig_devices(&self, gpu: u32, d: Dev) -> Result<Vec<(u32, u32, Dev)>, BackendError> {
+    fn walk_mig_devices(&self, gpu: GpuIndex, d: Dev) -> Result<Vec<(GiId, CiId, Dev)>, BackendError> {
         let raw = self.raw();
         let e = |e| nvml_err(Some(gpu), e);
         let max = raw.max_mig_device_count(d).map_err(e)?;
@@ -386,8 +387,8 @@ impl NvmlBackend {
                 Err(err) => return Err(e(err)),
             };
             out.push((
-                raw.mig_gi_id(m).map_err(e)?,
-                raw.mig_ci_id(m).map_err(e)?,
+                GiId(raw.mig_gi_id(m).map_err(e)?),
+                CiId(raw.mig_ci_id(m).map_err(e)?),
                 m,
             ));
         }
@@ -397,9 +398,9 @@ impl NvmlBackend {
     /// The `MIG-…` UUID of a compute instance's MIG device, or empty when NVML has none.
     fn mig_uuid(
         &self,
-        gpu: u32,
+        gpu: GpuIndex,
         d: Dev,
-        gi: u32,
+        gi: GiId,
         ci: &CiEntry,
         walk: &mut MigWalk,
     ) -> Result<String, BackendError> {
@@ -407,9 +408,9 @@ impl NvmlBackend {
             Some(m) => self.raw().uuid(m).map_err(|e| nvml_err(Some(gpu), e)),
             None => {
                 tracing::warn!(
-                    gpu,
-                    gi,
-                    ci = ci.id,
+                    gpu = gpu.get(),
+                    gi = gi.get(),
+                    ci = ci.id.get(),
                     "NVML lists no MIG device for this instance"
                 );
                 Ok(String::new())
@@ -420,10 +421,10 @@ impl NvmlBackend {
     /// Pids of compute processes running on GPU instance `gi`, read on each of its MIG device
     /// handles (what NVML documents for per-instance information; the parent's list is an
     /// aggregate only a privileged caller gets, and not used).
-    pub fn processes(&self, gpu: u32, gi: u32) -> Result<Vec<u32>, BackendError> {
+    pub fn processes(&self, gpu: GpuIndex, gi: GiId) -> Result<Vec<u32>, BackendError> {
         let d = self.device(gpu)?;
         let raw = self.raw();
-        let handle = match raw.gpu_instance_by_id(d, gi) {
+        let handle = match raw.gpu_instance_by_id(d, gi.get()) {
             Ok(h) => h,
             Err(e) if absent(&e) => return Ok(Vec::new()),
             Err(e) => return Err(nvml_err(Some(gpu), e)),
@@ -448,8 +449,8 @@ impl NvmlBackend {
     /// Runs `op` until it stops answering IN_USE or the retry time is over.
     fn retry_in_use(
         &self,
-        gpu: u32,
-        gi: u32,
+        gpu: GpuIndex,
+        gi: GiId,
         mut op: impl FnMut() -> Result<(), CallError>,
     ) -> Result<(), BackendError> {
         let deadline = Instant::now() + self.in_use_retry;
@@ -461,7 +462,12 @@ impl NvmlBackend {
                         let pids = self.processes(gpu, gi).unwrap_or_default();
                         return Err(BackendError::InUse { gpu, gi, pids });
                     }
-                    tracing::debug!(gpu, gi, function = e.function, "in use; retrying");
+                    tracing::debug!(
+                        gpu = gpu.get(),
+                        gi = gi.get(),
+                        function = e.function,
+                        "in use; retrying"
+                    );
                     std::thread::sleep(IN_USE_POLL);
                 }
                 Err(e) => return Err(nvml_err(Some(gpu), e)),
@@ -471,7 +477,7 @@ impl NvmlBackend {
 
     fn instance_info(
         &self,
-        gpu: u32,
+        gpu: GpuIndex,
         d: Dev,
         gi: Gi,
         walk: &mut MigWalk,
@@ -480,14 +486,14 @@ impl NvmlBackend {
         let first = self.compute_instances(gpu, gi)?.first().copied();
         let ci = first.map(|c| c.id);
         let uuid = match &first {
-            Some(c) => self.mig_uuid(gpu, d, info.id, c, walk)?,
+            Some(c) => self.mig_uuid(gpu, d, GiId(info.id), c, walk)?,
             None => String::new(),
         };
         Ok(InstanceInfo {
             gpu,
-            gi: info.id,
+            gi: GiId(info.id),
             ci,
-            profile_id: info.profileId,
+            profile_id: ProfileId(info.profileId),
             start: u8::try_from(info.placement.start).unwrap_or(u8::MAX),
             size: u8::try_from(info.placement.size).unwrap_or(u8::MAX),
             uuid,
@@ -496,8 +502,8 @@ impl NvmlBackend {
 }
 
 impl Backend for NvmlBackend {
-    fn kind(&self) -> &'static str {
-        "nvml"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Nvml
     }
 
     /// `nvmlSystemGetDriverVersion`.
@@ -512,7 +518,7 @@ impl Backend for NvmlBackend {
     fn gpus(&mut self) -> Result<Vec<GpuInfo>, BackendError> {
         let n = self.raw().device_count().map_err(|e| nvml_err(None, e))?;
         let mut out = Vec::new();
-        for i in 0..n {
+        for i in (0..n).map(GpuIndex) {
             let mut info = self.gpu_info(i)?;
             let r = self.tables_of(&info)?;
             if self.logged.insert(i) {
@@ -524,7 +530,7 @@ impl Backend for NvmlBackend {
         Ok(out)
     }
 
-    fn instances(&mut self, gpu: u32) -> Result<Vec<InstanceInfo>, BackendError> {
+    fn instances(&mut self, gpu: GpuIndex) -> Result<Vec<InstanceInfo>, BackendError> {
         let d = self.device(gpu)?;
         if !self.mig_mode(gpu, d)?.current {
             return Ok(Vec::new());
@@ -534,7 +540,7 @@ impl Backend for NvmlBackend {
         for p in self.driver_profiles(gpu)? {
             let gis = self
                 .raw()
-                .gpu_instances(d, p.id, p.instance_count.max(1))
+                .gpu_instances(d, p.id.get(), p.instance_count.max(1))
                 .map_err(|e| nvml_err(Some(gpu), e))?;
             for gi in gis {
                 out.push(self.instance_info(gpu, d, gi, &mut walk)?);
@@ -544,14 +550,14 @@ impl Backend for NvmlBackend {
         Ok(out)
     }
 
-    fn placements(&mut self, gpu: u32, profile_id: u32) -> Result<Vec<u8>, BackendError> {
+    fn placements(&mut self, gpu: GpuIndex, profile_id: ProfileId) -> Result<Vec<u8>, BackendError> {
         Ok(self.driver_profile(gpu, profile_id)?.starts())
     }
 
     fn create(
         &mut self,
-        gpu: u32,
-        profile_id: u32,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
         start: u8,
     ) -> Result<InstanceInfo, BackendError> {
         let d = self.device(gpu)?;
@@ -566,7 +572,7 @@ impl Backend for NvmlBackend {
         let size = p.placements.first().map(|(_, s)| *s).unwrap_or(0);
         let size8 = u8::try_from(size).unwrap_or(u8::MAX);
         let raw = self.raw();
-        let gi = match raw.create_gi_with_placement(d, profile_id, u32::from(start), size) {
+        let gi = match raw.create_gi_with_placement(d, profile_id.get(), u32::from(start), size) {
             Ok(gi) => gi,
             Err(e) if e.code == ffi::ERROR_INVALID_ARGUMENT => {
                 return Err(BackendError::InvalidPlacement {
@@ -589,13 +595,13 @@ impl Backend for NvmlBackend {
             Err(e) => return Err(nvml_err(Some(gpu), e)),
         };
         crate::fault::point("after-gi-create");
-        let gi_id = raw.gi_info(gi).map_err(|e| nvml_err(Some(gpu), e))?.id;
+        let gi_id = GiId(raw.gi_info(gi).map_err(|e| nvml_err(Some(gpu), e))?.id);
         if let Err(err) = self.create_full_ci(gpu, gi, p.compute_slices) {
             // Leave nothing half-made behind.
             if let Err(e) = raw.destroy_gi(gi) {
                 tracing::warn!(
-                    gpu,
-                    gi = gi_id,
+                    gpu = gpu.get(),
+                    gi = gi_id.get(),
                     "could not remove the GPU instance after a failed compute instance: {}",
                     nvml_err(Some(gpu), e)
                 );
@@ -605,10 +611,10 @@ impl Backend for NvmlBackend {
         self.instance_info(gpu, d, gi, &mut None)
     }
 
-    fn destroy(&mut self, gpu: u32, gi: u32) -> Result<(), BackendError> {
+    fn destroy(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError> {
         let d = self.device(gpu)?;
         let raw = self.raw();
-        let handle = match raw.gpu_instance_by_id(d, gi) {
+        let handle = match raw.gpu_instance_by_id(d, gi.get()) {
             Ok(h) => h,
             Err(e) if absent(&e) => return Err(BackendError::NoSuchInstance { gpu, gi }),
             Err(e) => return Err(nvml_err(Some(gpu), e)),
@@ -625,9 +631,9 @@ impl Backend for NvmlBackend {
 
     fn device_nodes(
         &mut self,
-        gpu: u32,
-        gi: u32,
-        ci: u32,
+        gpu: GpuIndex,
+        gi: GiId,
+        ci: CiId,
     ) -> Result<Vec<DeviceNode>, BackendError> {
         let d = self.device(gpu)?;
         let minor = self
@@ -640,7 +646,7 @@ impl Backend for NvmlBackend {
 
 impl NvmlBackend {
     /// Creates the compute instance that spans all of a GPU instance's compute slices.
-    fn create_full_ci(&self, gpu: u32, gi: Gi, slices: u32) -> Result<(), BackendError> {
+    fn create_full_ci(&self, gpu: GpuIndex, gi: Gi, slices: u32) -> Result<(), BackendError> {
         let raw = self.raw();
         for (_, p) in self.ci_profiles(gpu, gi)? {
             if p.sliceCount == slices {

@@ -19,10 +19,10 @@ use crate::state::{
     file, Holder, HolderKey, HolderState, InstanceRef, Intent, LockError, NodeLock, NodeState,
     Planned, StateDir, StateFileError,
 };
+use dynamig_core::ids::{CiId, GiId, GpuIndex};
 use dynamig_core::planner::{
     self, Decision, GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest, Refusal,
 };
-use dynamig_core::ids::{CiId, GiId, GpuIndex};
 use dynamig_core::request::Request;
 use serde::Serialize;
 use std::time::Duration;
@@ -452,10 +452,9 @@ impl Node {
                     .gpus
                     .get(i.planned.gpu.slot())
                     .is_none_or(|g| g.uuid != i.planned.gpu_uuid)
-                    || !self
-                        .hw
-                        .get(i.planned.gpu.slot())
-                        .is_some_and(|v| v.iter().any(|x| x.gi == i.live.gi && x.uuid == i.live.uuid));
+                    || !self.hw.get(i.planned.gpu.slot()).is_some_and(|v| {
+                        v.iter().any(|x| x.gi == i.live.gi && x.uuid == i.live.uuid)
+                    });
                 if gone {
                     lost.push((h.key(), i.clone()));
                     h.instance = None;
@@ -469,7 +468,12 @@ impl Node {
             self.event(
                 Event::new("lost", "its MIG instance is gone from the hardware")
                     .holder(&key)
-                    .at(i.planned.gpu, &i.planned.profile, i.planned.start, Some(&i.live.uuid)),
+                    .at(
+                        i.planned.gpu,
+                        &i.planned.profile,
+                        i.planned.start,
+                        Some(&i.live.uuid),
+                    ),
             );
             self.reconciled.lost.push(key);
         }
@@ -806,7 +810,12 @@ impl Node {
         }
         .holder(key);
         if let Some(i) = &h.instance {
-            e = e.at(i.planned.gpu, &i.planned.profile, i.planned.start, Some(&i.live.uuid));
+            e = e.at(
+                i.planned.gpu,
+                &i.planned.profile,
+                i.planned.start,
+                Some(&i.live.uuid),
+            );
         }
         self.event(e);
         Ok(())

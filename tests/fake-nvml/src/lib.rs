@@ -930,7 +930,8 @@ pub unsafe extern "C" fn nvmlDeviceCreateGpuInstanceWithPlacement(
             if !offered_starts(p).contains(&start) {
                 return Err(INVALID_ARGUMENT);
             }
-            n.create_gi(GpuIndex(gpu), ProfileId(profile_id), start).map_err(|e| code_of(&e))
+            n.create_gi(GpuIndex(gpu), ProfileId(profile_id), start)
+                .map_err(|e| code_of(&e))
         })?;
         put(gpu_instance, handle(TAG_GI, gpu, gi.get(), 0))
     })
@@ -1089,7 +1090,8 @@ pub unsafe extern "C" fn nvmlGpuInstanceCreateComputeInstance(
                 // Only compute instances spanning the GPU instance are modelled.
                 return Err(NOT_SUPPORTED);
             }
-            n.create_ci(GpuIndex(gpu), GiId(gi)).map_err(|e| code_of(&e))
+            n.create_ci(GpuIndex(gpu), GiId(gi))
+                .map_err(|e| code_of(&e))
         })?;
         put(compute_instance, handle(TAG_CI, gpu, gi, ci.get()))
     })
@@ -1212,7 +1214,10 @@ pub unsafe extern "C" fn nvmlDeviceGetMigDeviceHandleByIndex(
         }
         let devs = mig_devices(g);
         let i = devs.get(index as usize).ok_or(NOT_FOUND)?;
-        put(mig_device, handle(TAG_MIG, gpu, i.gi.get(), i.ci.unwrap_or_default().get()))
+        put(
+            mig_device,
+            handle(TAG_MIG, gpu, i.gi.get(), i.ci.unwrap_or_default().get()),
+        )
     })
 }
 

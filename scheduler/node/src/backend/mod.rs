@@ -93,7 +93,10 @@ pub enum BackendError {
     #[error("GPU {gpu}: no GPU instance {gi}")]
     NoSuchInstance { gpu: GpuIndex, gi: GiId },
     #[error("GPU {gpu}: profile id {profile_id} is not supported")]
-    UnknownProfile { gpu: GpuIndex, profile_id: ProfileId },
+    UnknownProfile {
+        gpu: GpuIndex,
+        profile_id: ProfileId,
+    },
     #[error("GPU {gpu}: MIG is not enabled (or a mode change waits for a GPU reset)")]
     MigDisabled { gpu: GpuIndex },
     #[error("GPU {gpu}: placement {start}:{size} is not valid for profile id {profile_id}")]
@@ -113,7 +116,11 @@ pub enum BackendError {
     /// The driver answers `NVML_ERROR_IN_USE`. With `pids` empty no process runs on the instance:
     /// another NVML client holds it, and the text names the likely ones.
     #[error("{}", in_use_text(*gpu, *gi, pids))]
-    InUse { gpu: GpuIndex, gi: GiId, pids: Vec<u32> },
+    InUse {
+        gpu: GpuIndex,
+        gi: GiId,
+        pids: Vec<u32>,
+    },
     #[error("{function} on GPU {gpu:?} failed: {message} (NVML error {code})")]
     Nvml {
         function: &'static str,
@@ -148,7 +155,8 @@ pub trait Backend {
     fn instances(&mut self, gpu: GpuIndex) -> Result<Vec<InstanceInfo>, BackendError>;
     /// Placement starts NVML would accept for a profile on an empty GPU (what
     /// `nvmlDeviceGetGpuInstancePossiblePlacements_v2` lists).
-    fn placements(&mut self, gpu: GpuIndex, profile_id: ProfileId) -> Result<Vec<u8>, BackendError>;
+    fn placements(&mut self, gpu: GpuIndex, profile_id: ProfileId)
+        -> Result<Vec<u8>, BackendError>;
     /// Creates a GPU instance at `start` and a compute instance spanning it; answers the
     /// instance as [`Backend::instances`] lists it, whose [`InstanceInfo::live`] is what the
     /// hardware gave.

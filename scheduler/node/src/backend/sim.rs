@@ -387,7 +387,11 @@ impl Backend for SimBackend {
         g.instances.iter().map(|i| self.node.info(gpu, i)).collect()
     }
 
-    fn placements(&mut self, gpu: GpuIndex, profile_id: ProfileId) -> Result<Vec<u8>, BackendError> {
+    fn placements(
+        &mut self,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
+    ) -> Result<Vec<u8>, BackendError> {
         let m = self.node.gpu(gpu)?.model()?;
         let p = m
             .profile_by_id(profile_id)
@@ -450,7 +454,10 @@ mod tests {
             Err(BackendError::InvalidPlacement { .. })
         ));
         let i = b.create(GpuIndex(0), ProfileId(9), 4).unwrap();
-        assert_eq!((i.gi, i.ci, i.start, i.size), (GiId(2), Some(CiId(0)), 4, 4));
+        assert_eq!(
+            (i.gi, i.ci, i.start, i.size),
+            (GiId(2), Some(CiId(0)), 4, 4)
+        );
         assert!(i.uuid.starts_with("MIG-"));
         assert!(matches!(
             b.create(GpuIndex(0), ProfileId(14), 4),
@@ -464,7 +471,10 @@ mod tests {
         n.gpus[0].instances[0].pids = vec![std::process::id()];
         n.save(&p).unwrap();
         let mut b3 = SimBackend::open(&p).unwrap().unwrap();
-        assert!(matches!(b3.destroy(GpuIndex(0), GiId(2)), Err(BackendError::InUse { .. })));
+        assert!(matches!(
+            b3.destroy(GpuIndex(0), GiId(2)),
+            Err(BackendError::InUse { .. })
+        ));
         let mut n = SimNode::load(&p).unwrap().unwrap();
         n.gpus[0].instances[0].pids.clear();
         n.gpus[0].mig.pending = false;

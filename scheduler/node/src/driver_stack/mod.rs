@@ -179,7 +179,9 @@ impl Stack {
             Stack::Nothing {
                 opted_out: false,
                 dirs,
-            } if backend == BackendKind::Nvml => Err(DriverStackError::Missing { dirs: dirs.clone() }),
+            } if backend == BackendKind::Nvml => {
+                Err(DriverStackError::Missing { dirs: dirs.clone() })
+            }
             Stack::Nothing { .. } => Ok(()),
         }
     }

@@ -152,7 +152,9 @@ fn the_legacy_hook_is_taken_on_nvml_and_never_on_sim() {
     executable(&hook);
     let s = settings(t.path());
     let mut on_nvml = discover(&s).unwrap();
-    on_nvml.check(BackendKind::Nvml, Some("580.126.09")).unwrap();
+    on_nvml
+        .check(BackendKind::Nvml, Some("580.126.09"))
+        .unwrap();
     assert_eq!(on_nvml, Stack::LegacyHook(hook));
     let mut on_sim = discover(&s).unwrap();
     on_sim.check(BackendKind::Sim, Some("580.126.09")).unwrap();

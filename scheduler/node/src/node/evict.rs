@@ -217,7 +217,12 @@ impl Node {
             self.event(
                 Event::new("preempted", format!("evicted for {by}"))
                     .holder(victim)
-                    .at(inst.planned.gpu, &inst.planned.profile, inst.planned.start, Some(&inst.live.uuid)),
+                    .at(
+                        inst.planned.gpu,
+                        &inst.planned.profile,
+                        inst.planned.start,
+                        Some(&inst.live.uuid),
+                    ),
             );
         }
         if let Some(x) = self.state.holder_mut(victim) {

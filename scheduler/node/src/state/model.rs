@@ -92,7 +92,10 @@ impl From<InstanceWire> for InstanceRef {
 
 impl From<InstanceRef> for InstanceWire {
     fn from(i: InstanceRef) -> InstanceWire {
-        let InstanceRef { planned: p, live: l } = i;
+        let InstanceRef {
+            planned: p,
+            live: l,
+        } = i;
         InstanceWire {
             gpu: p.gpu,
             gpu_uuid: p.gpu_uuid,

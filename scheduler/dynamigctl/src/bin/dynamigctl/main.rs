@@ -512,10 +512,12 @@ fn sim(cmd: SimCmd) -> Result<(), Failure> {
             node.create_ci(gpu, gi).map_err(anyhow::Error::from)?;
             println!("created GPU instance {gi} ({profile}) at {start} on GPU {gpu}");
         }
-        SimCmd::Destroy { gpu, gi } => node.destroy(GpuIndex(gpu), GiId(gi)).map_err(|e| Failure {
-            code: 1,
-            err: e.into(),
-        })?,
+        SimCmd::Destroy { gpu, gi } => {
+            node.destroy(GpuIndex(gpu), GiId(gi)).map_err(|e| Failure {
+                code: 1,
+                err: e.into(),
+            })?
+        }
         SimCmd::Busy { gpu, gi, pids } => {
             let inst = node
                 .gpu_mut(GpuIndex(gpu))

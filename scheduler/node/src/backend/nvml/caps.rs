@@ -211,16 +211,16 @@ mod tests {
             "Character devices:\n195 nvidia\n237 nvidia-caps\n511 nvidia-uvm\n",
         )
         .unwrap();
-        for (ci, minor) in [(None, 39), (Some(0), 40)] {
-            let a = p.access_path(0, 4, ci);
+        for (ci, minor) in [(None, 39), (Some(CiId(0)), 40)] {
+            let a = p.access_path(0, GiId(4), ci);
             std::fs::create_dir_all(a.parent().unwrap()).unwrap();
             std::fs::write(&a, format!("DeviceFileMinor: {minor}\n")).unwrap();
         }
-        let n = p.mig_device_nodes(0, 4, 0).unwrap();
+        let n = p.mig_device_nodes(0, GiId(4), CiId(0)).unwrap();
         assert_eq!(n[0].path, "/dev/nvidia-caps/nvidia-cap39");
         assert_eq!((n[1].major, n[1].minor), (237, 40));
         assert_eq!(n[2].path, "/dev/nvidia0");
         assert_eq!(n[5].major, 511);
-        assert!(p.mig_device_nodes(0, 5, 0).is_err());
+        assert!(p.mig_device_nodes(0, GiId(5), CiId(0)).is_err());
     }
 }

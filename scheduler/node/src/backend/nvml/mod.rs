@@ -286,7 +286,11 @@ impl NvmlBackend {
         Ok(tables::resolve(&info.name, info.model, &driver, &version))
     }
 
-    fn driver_profile(&mut self, gpu: GpuIndex, profile_id: ProfileId) -> Result<DriverProfile, BackendError> {
+    fn driver_profile(
+        &mut self,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
+    ) -> Result<DriverProfile, BackendError> {
         self.driver_profiles(gpu)?
             .into_iter()
             .find(|p| p.id == profile_id)
@@ -294,7 +298,11 @@ impl NvmlBackend {
     }
 
     /// The compute-instance profiles of GPU instance `gi` (shared engines), by index.
-    fn ci_profiles(&self, gpu: GpuIndex, gi: Gi) -> Result<Vec<(u32, ffi::CiProfileRaw)>, BackendError> {
+    fn ci_profiles(
+        &self,
+        gpu: GpuIndex,
+        gi: Gi,
+    ) -> Result<Vec<(u32, ffi::CiProfileRaw)>, BackendError> {
         let raw = self.raw();
         enumerate(ffi::CI_PROFILE_KNOWN, |index| {
             raw.ci_profile_info(gi, index)
@@ -303,7 +311,11 @@ impl NvmlBackend {
     }
 
     /// The compute-instance profiles the driver offers inside GPU instance `gi` of `gpu`.
-    pub fn compute_profiles(&self, gpu: GpuIndex, gi: GiId) -> Result<Vec<CiProfile>, BackendError> {
+    pub fn compute_profiles(
+        &self,
+        gpu: GpuIndex,
+        gi: GiId,
+    ) -> Result<Vec<CiProfile>, BackendError> {
         let d = self.device(gpu)?;
         let handle = match self.raw().gpu_instance_by_id(d, gi.get()) {
             Ok(h) => h,
@@ -375,7 +387,11 @@ impl NvmlBackend {
     }
 
     /// Every MIG device of a GPU: (GI id, CI id, handle), by a walk over its MIG indices.
-    fn walk_mig_devices(&self, gpu: GpuIndex, d: Dev) -> Result<Vec<(GiId, CiId, Dev)>, BackendError> {
+    fn walk_mig_devices(
+        &self,
+        gpu: GpuIndex,
+        d: Dev,
+    ) -> Result<Vec<(GiId, CiId, Dev)>, BackendError> {
         let raw = self.raw();
         let e = |e| nvml_err(Some(gpu), e);
         let max = raw.max_mig_device_count(d).map_err(e)?;
@@ -550,7 +566,11 @@ impl Backend for NvmlBackend {
         Ok(out)
     }
 
-    fn placements(&mut self, gpu: GpuIndex, profile_id: ProfileId) -> Result<Vec<u8>, BackendError> {
+    fn placements(
+        &mut self,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
+    ) -> Result<Vec<u8>, BackendError> {
         Ok(self.driver_profile(gpu, profile_id)?.starts())
     }
 

@@ -411,6 +411,36 @@ mod backend_word {
 mod tests {
     use super::*;
 
+    /// A holder's instance is one flat object with its keys in the order dynamig has always
+    /// written them, though it is held as the planned part and the live part.
+    #[test]
+    fn an_instance_is_written_flat_in_the_order_it_always_was() {
+        let text = r#"{"gpu":1,"gpu_uuid":"GPU-1","gi":3,"ci":0,"profile_id":14,"profile":"2g.10gb","start":0,"size":2,"uuid":"MIG-3"}"#;
+        let i: InstanceRef = serde_json::from_str(text).unwrap();
+        assert_eq!(i.planned.gpu, GpuIndex(1));
+        assert_eq!((i.planned.profile_id, i.planned.start), (ProfileId(14), 0));
+        assert_eq!(
+            (i.live.gi, i.live.ci, i.live.uuid.as_str()),
+            (GiId(3), CiId(0), "MIG-3")
+        );
+        assert_eq!(serde_json::to_string(&i).unwrap(), text);
+    }
+
+    #[test]
+    fn the_backend_is_its_word_and_empty_until_one_opens_the_node() {
+        let fresh = serde_json::to_string(&NodeState::default()).unwrap();
+        assert!(fresh.starts_with(r#"{"backend":"","#), "{fresh}");
+        let s: NodeState = serde_json::from_str(&fresh).unwrap();
+        assert_eq!(s.backend, None);
+        let s: NodeState =
+            serde_json::from_str(r#"{"backend":"nvml","next_seq":0,"holders":[],"intents":[]}"#)
+                .unwrap();
+        assert_eq!(s.backend, Some(BackendKind::Nvml));
+        assert!(serde_json::to_string(&s)
+            .unwrap()
+            .starts_with(r#"{"backend":"nvml","#));
+    }
+
     #[test]
     fn a_state_from_before_the_wait_queue_loads_with_an_empty_queue() {
         let old = r#"{"backend":"sim","next_seq":3,"holders":[],"intents":[]}"#;

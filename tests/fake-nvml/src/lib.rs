@@ -750,7 +750,7 @@ pub unsafe extern "C" fn nvmlDeviceGetComputeRunningProcesses_v3(
             }
             // The parent: the aggregate, not attributed to instances.
             let (gi, ci) = if tag == TAG_MIG {
-                (i.gi.get(), i.ci.unwrap_or_default().get())
+                (i.gi.get(), i.ci.map_or(0, CiId::get))
             } else {
                 (NO_INSTANCE, NO_INSTANCE)
             };
@@ -1216,7 +1216,7 @@ pub unsafe extern "C" fn nvmlDeviceGetMigDeviceHandleByIndex(
         let i = devs.get(index as usize).ok_or(NOT_FOUND)?;
         put(
             mig_device,
-            handle(TAG_MIG, gpu, i.gi.get(), i.ci.unwrap_or_default().get()),
+            handle(TAG_MIG, gpu, i.gi.get(), i.ci.map_or(0, CiId::get)),
         )
     })
 }

@@ -72,7 +72,7 @@ impl InstanceInfo {
     pub fn live(&self) -> Live {
         Live {
             gi: self.gi,
-            ci: self.ci.unwrap_or_default(),
+            ci: self.ci.unwrap_or(CiId(0)),
             uuid: self.uuid.clone(),
         }
     }

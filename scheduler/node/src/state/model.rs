@@ -37,7 +37,8 @@ impl Planned {
 }
 
 /// What the hardware gave for a planned instance (the live tuple): the ids the driver chose
-/// and the MIG device's uuid. Only a backend's create makes one.
+/// and the MIG device's uuid, read off the backend's create result
+/// ([`crate::backend::InstanceInfo::live`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Live {
     pub gi: GiId,
@@ -48,7 +49,7 @@ pub struct Live {
 
 /// A MIG instance that dynamig created for a holder: where it was planned, and what the
 /// hardware gave. On disk one flat object, its keys in the order they have always had
-/// ([`InstanceWire`]).
+/// (`InstanceWire`), so files written before the split read, and read back, the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "InstanceWire", into = "InstanceWire")]
 pub struct InstanceRef {

@@ -13,6 +13,10 @@
 #   BENCH_BIN_DIR=target/release (default: target/release if built, else target/debug)
 #   BENCH_STATE_FS=tmpfs   the state directory on a private tmpfs, as /run/dynamig is on a
 #                          systemd host (default: a directory under /tmp, i.e. the disk here)
+#   BENCH_COMPARE_BIN_DIR=DIR  another build's binaries (e.g. of the previous commit): adds
+#                          its shim and its dynamig-runc with a request as further cases in the
+#                          same interleaved rounds, so one table compares the two builds
+#                          side by side (the shim by absolute path: `ctr run --runtime PATH`)
 # Needs tests/e2e/lib/install-deps.sh (run here) for containerd, runc, jq.
 set -euo pipefail
 
@@ -59,6 +63,23 @@ cmds=(
     "$ctr --runtime io.containerd.dynamig.v2 $E2E_IMAGE b3 true"
     "$ctr --runtime io.containerd.dynamig.v2 --annotation dynamig.io/mig-profile=1g.5gb $E2E_IMAGE b4 true"
 )
+if [[ -n ${BENCH_COMPARE_BIN_DIR:-} ]]; then
+    CMP=$(cd "$BENCH_COMPARE_BIN_DIR" && pwd -P)
+    for b in dynamig-runc dynamig-hook containerd-shim-dynamig-v2; do
+        [[ -x $CMP/$b ]] || { echo "bench: $CMP/$b missing" >&2; exit 1; }
+    done
+    names+=(
+        "runc.v2 + dynamig-runc, request 1g.5gb"
+        "runc.v2 + dynamig-runc, request 1g.5gb [${CMP#"$ROOT"/}]"
+        "dynamig.v2, request 1g.5gb [${CMP#"$ROOT"/}]"
+    )
+    # dynamig-runc finds dynamig-hook next to itself, so each build uses its own hook.
+    cmds+=(
+        "$ctr --runtime io.containerd.runc.v2 --runc-binary $E2E_DYNAMIG_RUNC --annotation dynamig.io/mig-profile=1g.5gb $E2E_IMAGE b5 true"
+        "$ctr --runtime io.containerd.runc.v2 --runc-binary $CMP/dynamig-runc --annotation dynamig.io/mig-profile=1g.5gb $E2E_IMAGE b6 true"
+        "$ctr --runtime $CMP/containerd-shim-dynamig-v2 --annotation dynamig.io/mig-profile=1g.5gb $E2E_IMAGE b7 true"
+    )
+fi
 # Interleaved rounds (each round runs every case once, in a rotating order), so that a slow
 # phase of this shared machine hits every case alike; "added" is the median of the per-round
 # differences to the baseline of the same round.

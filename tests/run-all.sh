@@ -19,6 +19,9 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "crate boundaries: no CLI crates in the shim or the wrapper, no I/O crates in the core (tests/crate-boundaries.sh)"
+bash tests/crate-boundaries.sh
+
 step "cargo build (workspace, debug)"
 cargo build --workspace --bins
 

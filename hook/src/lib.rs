@@ -1,6 +1,7 @@
 //! dynamig's OCI glue: reading a container's request from its runtime spec and injecting its MIG
 //! device ([`spec`]), the record in a spec of whose slice it was given ([`injected`]), the
-//! runc-compatible wrapper's command line ([`runc_args`]) and work ([`runtime`]), and
+//! runc-compatible wrapper's command line ([`runc_args`]), the create/record/release lifecycle
+//! that the wrapper, the hook and the shim all call ([`lifecycle`]), and
 //! runc-style error reporting ([`errlog`]).
 //!
 //! Binaries: `dynamig-runc` (a runc wrapper for Docker, podman, CRI-O and containerd
@@ -10,9 +11,9 @@
 pub mod errlog;
 pub mod exec_env;
 pub mod injected;
+pub mod lifecycle;
 pub mod logging;
 pub mod runc_args;
-pub mod runtime;
 pub mod spec;
 
 /// Who a holder is: (namespace, container id).

@@ -1,7 +1,7 @@
 //! The create/record/release flow of `dynamig-runc` and `dynamig-hook`, against a simulated node
 //! in a private state directory (one test function: the state directory is process-global env).
 
-use dynamig_hook::runtime::{self, Prepared};
+use dynamig_hook::lifecycle::{self, Prepared};
 use dynamig_hook::spec::Config;
 use dynamig_node::backend::sim::SimNode;
 use dynamig_node::state::{HolderKey, StateDir};
@@ -46,7 +46,7 @@ fn create_record_release() {
         .modified()
         .unwrap();
     assert!(matches!(
-        runtime::prepare_create(&plain, "plain", "ns").unwrap(),
+        lifecycle::create_for_runc(&plain, "plain", "ns").unwrap(),
         Prepared::Untouched
     ));
     assert_eq!(
@@ -64,7 +64,7 @@ fn create_record_release() {
     // 2. a bad annotation: one line with key and value, nothing allocated, bundle untouched
     let bad_cfg = r#"{"annotations":{"dynamig.io/gpu-memory":"10XB"},"process":{"env":[]}}"#;
     let bad = bundle(t.path(), "bad", bad_cfg);
-    let e = runtime::prepare_create(&bad, "bad", "ns")
+    let e = lifecycle::create_for_runc(&bad, "bad", "ns")
         .unwrap_err()
         .to_string();
     assert!(
@@ -82,7 +82,7 @@ fn create_record_release() {
         "good",
         r#"{"annotations":{"dynamig.io/mig-profile":"2g.10gb"},"process":{"env":["PATH=/bin"]},"linux":{}}"#,
     );
-    let Prepared::Injected(a) = runtime::prepare_create(&good, "good", "ns").unwrap() else {
+    let Prepared::Injected(a) = lifecycle::create_for_runc(&good, "good", "ns").unwrap() else {
         panic!("expected an allocation")
     };
     assert_eq!(a.profile, "2g.10gb");
@@ -102,7 +102,7 @@ fn create_record_release() {
     // the same bundle again: its spec says it was prepared already (by the shim, with a runc
     // BinaryName of dynamig-runc): passed through, nothing more allocated
     assert!(matches!(
-        runtime::prepare_create(&good, "good", "ns").unwrap(),
+        lifecycle::create_for_runc(&good, "good", "ns").unwrap(),
         Prepared::Untouched
     ));
     // another bundle under the same id: refused, nothing more allocated
@@ -111,13 +111,14 @@ fn create_record_release() {
         "again",
         r#"{"annotations":{"dynamig.io/mig-profile":"1g.5gb"},"process":{"env":["PATH=/bin"]},"linux":{}}"#,
     );
-    let e = runtime::prepare_create(&again, "good", "ns")
+    let e = lifecycle::create_for_runc(&again, "good", "ns")
         .unwrap_err()
         .to_string();
     assert!(e.contains("ns/good already holds"), "{e}");
     // the same id in another namespace is another container: it gets its own slice, and
     // releasing it leaves ns/good's alone
-    let Prepared::Injected(other) = runtime::prepare_create(&again, "good", "ns2").unwrap() else {
+    let Prepared::Injected(other) = lifecycle::create_for_runc(&again, "good", "ns2").unwrap()
+    else {
         panic!("expected an allocation for ns2/good")
     };
     assert_ne!(other.uuid, a.uuid);
@@ -125,7 +126,7 @@ fn create_record_release() {
     assert!(injected(&again).is_for(&ns2_good()));
     assert!(!injected(&again).is_for(&ns_good()));
     assert!(injected(&good).is_for(&ns_good()));
-    assert!(runtime::release(&ns2_good()).unwrap());
+    assert!(lifecycle::release(&ns2_good()).unwrap());
     let st: dynamig_node::state::NodeState = dynamig_node::state::file::read(&dir.state_file())
         .unwrap()
         .unwrap();
@@ -137,7 +138,7 @@ fn create_record_release() {
     );
     // a refused create in another namespace under the same id releases nothing
     let refused = bundle(t.path(), "refused", bad_cfg);
-    assert!(runtime::prepare_create(&refused, "good", "ns3").is_err());
+    assert!(lifecycle::create_for_runc(&refused, "good", "ns3").is_err());
     assert!(dynamig_node::node::may_hold(&state, &ns_good()));
 
     // 4. the hook records the container's process (here: a child of ours)
@@ -145,9 +146,9 @@ fn create_record_release() {
         .arg("30")
         .spawn()
         .unwrap();
-    runtime::record_process(&ns_good(), child.id()).unwrap();
-    assert!(runtime::record_process(&HolderKey::new("ns", "nobody"), child.id()).is_err());
-    assert!(runtime::record_process(&ns2_good(), child.id()).is_err());
+    lifecycle::record(&ns_good(), child.id()).unwrap();
+    assert!(lifecycle::record(&HolderKey::new("ns", "nobody"), child.id()).is_err());
+    assert!(lifecycle::record(&ns2_good(), child.id()).is_err());
 
     // 5. release, twice; the second is answered by the lock-free read of the state
     assert!(dynamig_node::node::may_hold(&state, &ns_good()));
@@ -160,10 +161,10 @@ fn create_record_release() {
         &t.path().join("no-such-dir"),
         &ns_good()
     ));
-    assert!(!runtime::release(&ns2_good()).unwrap());
-    assert!(runtime::release(&ns_good()).unwrap());
+    assert!(!lifecycle::release(&ns2_good()).unwrap());
+    assert!(lifecycle::release(&ns_good()).unwrap());
     assert!(!dynamig_node::node::may_hold(&state, &ns_good()));
-    assert!(!runtime::release(&ns_good()).unwrap());
+    assert!(!lifecycle::release(&ns_good()).unwrap());
     // a damaged state file is never read as "no holder": release goes to the locked path and
     // reports the damage
     let good_state = std::fs::read(dir.state_file()).unwrap();
@@ -173,7 +174,7 @@ fn create_record_release() {
     )
     .unwrap();
     assert!(dynamig_node::node::may_hold(&state, &ns_good()));
-    assert!(runtime::release(&ns_good()).is_err());
+    assert!(lifecycle::release(&ns_good()).is_err());
     std::fs::write(dir.state_file(), good_state).unwrap();
     let _ = child.kill();
     let _ = child.wait();
@@ -185,13 +186,13 @@ fn create_record_release() {
         r#"{"annotations":{"dynamig.io/mig-profile":"7g.40gb"},"process":{"env":[]},"linux":{}}"#,
     );
     assert!(matches!(
-        runtime::prepare_create(&full, "full", "ns").unwrap(),
+        lifecycle::create_for_runc(&full, "full", "ns").unwrap(),
         Prepared::Injected(_)
     ));
     let waiting = r#"{"annotations":{"dynamig.io/mig-profile":"1g.5gb","dynamig.io/wait":"300ms"},"process":{"env":[]},"linux":{}}"#;
     // out of time: refused, the bundle untouched, no ticket and no holder left
     let late = bundle(t.path(), "late", waiting);
-    let e = runtime::prepare_create(&late, "late", "ns")
+    let e = lifecycle::create_for_runc(&late, "late", "ns")
         .unwrap_err()
         .to_string();
     assert!(e.contains("gave up after waiting"), "{e}");
@@ -220,9 +221,10 @@ fn create_record_release() {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        runtime::release(&HolderKey::new("ns", "full")).unwrap()
+        lifecycle::release(&HolderKey::new("ns", "full")).unwrap()
     });
-    let Prepared::Injected(a) = runtime::prepare_create(&patient, "patient", "ns").unwrap() else {
+    let Prepared::Injected(a) = lifecycle::create_for_runc(&patient, "patient", "ns").unwrap()
+    else {
         panic!("expected an allocation after waiting")
     };
     assert!(releaser.join().unwrap());

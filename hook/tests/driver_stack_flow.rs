@@ -1,9 +1,9 @@
-//! `runtime::prepare` with the host's CDI spec, against a simulated node claiming driver
+//! `lifecycle::create` with the host's CDI spec, against a simulated node claiming driver
 //! 580.126.09 (one test function: the settings are process-global env): a stale or bad spec,
 //! on the plain and on the waiting path, allocates nothing and leaves the bundle as it was; a
 //! good one is applied with dynamig's own edits.
 
-use dynamig_hook::runtime::{self, Prepared};
+use dynamig_hook::lifecycle::{self, Prepared};
 use dynamig_node::backend::sim::SimNode;
 use dynamig_node::state::StateDir;
 use serde_json::Value;
@@ -57,7 +57,7 @@ fn the_driver_stack_is_checked_before_allocating_and_applied_after() {
         let b = t.path().join(id);
         std::fs::create_dir_all(&b).unwrap();
         std::fs::write(b.join("config.json"), &cfg).unwrap();
-        let e = runtime::prepare_create(&b, id, "ns")
+        let e = lifecycle::create_for_runc(&b, id, "ns")
             .unwrap_err()
             .to_string();
         assert!(
@@ -84,7 +84,7 @@ fn the_driver_stack_is_checked_before_allocating_and_applied_after() {
         r#"{"annotations":{"dynamig.io/gpu-memory":"10GB"},"process":{"env":[]}}"#,
     )
     .unwrap();
-    let e = runtime::prepare_create(&b, "bad", "ns")
+    let e = lifecycle::create_for_runc(&b, "bad", "ns")
         .unwrap_err()
         .to_string();
     assert!(e.contains("nvidia.yaml") && !e.contains('\n'), "{e}");
@@ -92,7 +92,7 @@ fn the_driver_stack_is_checked_before_allocating_and_applied_after() {
 
     // 3. a setting that is not one: refused.
     std::env::set_var("DYNAMIG_DRIVER_STACK", "cdi");
-    let e = runtime::prepare_create(&b, "bad", "ns")
+    let e = lifecycle::create_for_runc(&b, "bad", "ns")
         .unwrap_err()
         .to_string();
     assert!(e.contains("DYNAMIG_DRIVER_STACK=\"cdi\""), "{e}");
@@ -109,7 +109,7 @@ fn the_driver_stack_is_checked_before_allocating_and_applied_after() {
         r#"{"annotations":{"dynamig.io/gpu-memory":"10GB"},"process":{"env":["PATH=/bin"]},"x-engine":{"kept":1}}"#,
     )
     .unwrap();
-    let Prepared::Injected(a) = runtime::prepare_create(&good, "good", "ns").unwrap() else {
+    let Prepared::Injected(a) = lifecycle::create_for_runc(&good, "good", "ns").unwrap() else {
         panic!("expected an allocation")
     };
     assert_eq!(instances(&dir), 1);
@@ -138,5 +138,5 @@ fn the_driver_stack_is_checked_before_allocating_and_applied_after() {
         format!("cdi {}", cdi.join("nvidia.yaml").display())
     );
     assert_eq!(v["x-engine"]["kept"], 1);
-    assert!(runtime::release(&dynamig_hook::HolderKey::new("ns", "good")).unwrap());
+    assert!(lifecycle::release(&dynamig_hook::HolderKey::new("ns", "good")).unwrap());
 }

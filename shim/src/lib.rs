@@ -18,9 +18,9 @@
 //!
 //! The real runc: the runc options' `BinaryName`, else `$DYNAMIG_RUNC`, else `runc` on `PATH`.
 
+pub mod container;
 pub mod error;
 pub mod events;
-pub mod gpu;
 pub mod io;
 pub mod manager;
 pub mod mount;

@@ -2,10 +2,11 @@
 //! container's shim and print its address), the daemon (serve the task API), and `delete`
 //! (clean up after a shim that is gone).
 
+use crate::container::slice;
 use crate::events::Events;
+use crate::mount;
 use crate::runc::Runc;
 use crate::service::Service;
-use crate::{gpu, mount};
 use containerd_shim::protos::shim::oci::Options;
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{DeleteResponse, ExitSignal, Flags, StartOpts};
@@ -77,8 +78,8 @@ impl containerd_shim::Shim for DynamigShim {
         // whose create was refused, has no record in its bundle and releases nothing, whatever
         // another namespace's container of the same id holds.
         let key = HolderKey::new(&self.namespace, &self.id);
-        if gpu::given_in_bundle(&bundle, &key) {
-            gpu::release(&key);
+        if slice::given_in_bundle(&bundle, &key) {
+            slice::release(&key);
         }
         Ok(DeleteResponse {
             exit_status: 128 + libc::SIGKILL as u32,

@@ -91,11 +91,16 @@ fn sim_node(state: &Path) {
     if !Path::new(shim).with_file_name("dynamigctl").exists() {
         panic!("dynamigctl is not built next to the shim; run `cargo build --workspace` first");
     }
-    assert!(dynamigctl(state)
+    let out = dynamigctl(state)
         .args(["sim", "init", "a100-40gb"])
-        .status()
-        .unwrap()
-        .success());
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn allocate(state: &Path, ns: &str, id: &str, profile: &str, pid: u32) {

@@ -5,7 +5,7 @@
 # The .debs come through tests/e2e/lib/debs.sh (signature-checked), all into E2E_DEB_CACHE.
 #
 #   1. symbols: every NVML function the backend resolves (the `sym!` calls of
-#      scheduler/node/src/backend/nvml/ffi.rs, mapped through the nvml-wrapper-sys bindings to the
+#      scheduler/node/src/backend/nvml/ffi/*.rs, mapped through the nvml-wrapper-sys bindings to the
 #      symbol each loads, plus nvml-wrapper's nvmlInit_v2 / nvmlShutdown) is exported, with that
 #      versioned name, by both libraries (nm -D --defined-only), and declared by both headers
 #      with the prototype the bindings call it with (gcc __builtin_types_compatible_p)
@@ -130,14 +130,16 @@ crate_src() { # CRATE -> its source directory in the cargo registry
 SYS_SRC=$(crate_src nvml-wrapper-sys) WRAP_SRC=$(crate_src nvml-wrapper)
 BINDINGS=$SYS_SRC/src/bindings.rs
 [[ -f $BINDINGS && -f $WRAP_SRC/src/lib.rs ]] || fail "nvml-wrapper(-sys) sources not found in the cargo registry (run cargo fetch)"
-FFI=$REPO/scheduler/node/src/backend/nvml/ffi.rs
+# The raw calls: every file of the backend's ffi module (the macros in mod.rs, the calls beside).
+FFI=$REPO/scheduler/node/src/backend/nvml/ffi
+FFI_SRC=$(cat "$FFI"/*.rs) || fail "cannot read $FFI/*.rs"
 # sym!(self.lib, NAME), and string_call!/list_call!(self, NAME, ...), which call sym! on NAME
-fields=$(perl -0ne 'while (/\b(?:sym!\(\s*self\.lib|string_call!\(\s*self|list_call!\(\s*self)\s*,\s*(\w+)/g) { print "$1\n" }' "$FFI" | sort -u)
-n_all=$(grep -o 'sym!(' "$FFI" | wc -l) n_direct=$(grep -o 'sym!(self\.lib' "$FFI" | wc -l)
-((n_all - n_direct == 2)) || fail "ffi.rs resolves symbols in $((n_all - n_direct)) places inside macros (this test knows string_call! and list_call!)"
+fields=$(perl -0ne 'while (/\b(?:sym!\(\s*self\.lib|string_call!\(\s*self|list_call!\(\s*self)\s*,\s*(\w+)/g) { print "$1\n" }' <<<"$FFI_SRC" | sort -u)
+n_all=$(grep -o 'sym!(' <<<"$FFI_SRC" | wc -l) n_direct=$(grep -o 'sym!(self\.lib' <<<"$FFI_SRC" | wc -l)
+((n_all - n_direct == 2)) || fail "ffi/ resolves symbols in $((n_all - n_direct)) places inside macros (this test knows string_call! and list_call!)"
 [[ $(wc -w <<<"$fields") -ge 10 ]] || fail "found only $(wc -w <<<"$fields") symbol uses in $FFI"
 # nvml-wrapper's builder without flags initialises with nvmlInit_v2 and drops with nvmlShutdown.
-grep -q '\.flags(' "$REPO/scheduler/node/src/backend/nvml/mod.rs" && fail "the backend now sets init flags: check nvmlInitWithFlags instead"
+grep -rq '\.flags(' "$REPO/scheduler/node/src/backend/nvml" && fail "the backend now sets init flags: check nvmlInitWithFlags instead"
 if ! grep -q 'lib\.nvmlInit_v2' "$WRAP_SRC/src/lib.rs" || ! grep -q 'self\.lib\.nvmlShutdown()' "$WRAP_SRC/src/lib.rs"; then
     fail "nvml-wrapper no longer initialises through nvmlInit_v2 / nvmlShutdown: update this test"
 fi
@@ -200,11 +202,11 @@ info "symbols: $(tr '\n' ' ' <"$W/symbols.txt")"
     fail "cargo test --test nvml_abi_layout failed: $(tail -5 "$W/cargo.log")"
 [[ -s $W/rust.txt ]] || fail "the layout test wrote nothing"
 # Every nvml*_t the backend names is in the Rust list, except opaque handles and the return code.
-used=$(grep -o 'nvml[A-Za-z0-9_]*_t\b' "$FFI" | sort -u | grep -vx 'nvmlDevice_t\|nvmlGpuInstance_t\|nvmlComputeInstance_t\|nvmlReturn_t')
+used=$(grep -o 'nvml[A-Za-z0-9_]*_t\b' <<<"$FFI_SRC" | sort -u | grep -vx 'nvmlDevice_t\|nvmlGpuInstance_t\|nvmlComputeInstance_t\|nvmlReturn_t')
 listed=$(awk '$1 == "struct" { print $2 }' "$W/rust.txt" | sort -u)
 typed=$(awk '$1 == "struct" || $1 == "scalar" { print $2 }' "$W/rust.txt" | sort -u)
 [[ -z $(comm -23 <(printf '%s\n' "$used") <(printf '%s\n' "$typed")) ]] ||
-    fail "types used by ffi.rs but not in nvml_abi_layout.rs: $(comm -23 <(printf '%s\n' "$used") <(printf '%s\n' "$typed") | tr '\n' ' ')"
+    fail "types used by ffi/ but not in nvml_abi_layout.rs: $(comm -23 <(printf '%s\n' "$used") <(printf '%s\n' "$typed") | tr '\n' ' ')"
 # Each struct's fields are exactly the bindings' fields.
 for t in $listed; do
     st=$(sed -n "s/^pub type $t = \([A-Za-z0-9_]*\);/\1/p" "$BINDINGS" | head -1)
@@ -213,7 +215,7 @@ for t in $listed; do
     have=$(awk -v t="$t" '$1 == "field" && $2 == t { print $3 }' "$W/rust.txt")
     [[ $want == "$have" ]] || fail "$t: the layout test lists [$(tr '\n' ' ' <<<"$have")], the bindings have [$(tr '\n' ' ' <<<"$want")]"
 done
-ok "layout test: $(wc -w <<<"$listed") structs and $(($(wc -w <<<"$typed") - $(wc -w <<<"$listed"))) enum typedefs, every field of each as the bindings declare them, and every struct ffi.rs names"
+ok "layout test: $(wc -w <<<"$listed") structs and $(($(wc -w <<<"$typed") - $(wc -w <<<"$listed"))) enum typedefs, every field of each as the bindings declare them, and every struct ffi/ names"
 {
     cat <<'EOF_C'
 #include <stdio.h>

@@ -154,8 +154,8 @@ ctr_run_d mig2 "$DYN" --annotation dynamig.io/mig-profile=2g.10gb || fail "ctr r
 ctr_run_d mig3 "$DYN" --annotation dynamig.io/mig-profile=2g.10gb || fail "ctr run mig3"
 
 # The environment reached the shim, dynamig-runc (it allocated on the fake library: the fake's
-# node holds the instances) and the hooks (their env in the spec; the createRuntime hook opened
-# the node through NVML to record the container's pid).
+# node holds the instances) and the hooks (their env in the spec). The container's pid is recorded
+# under the lock in the state file alone (scheduler/node/src/record.rs), without NVML.
 shim=$(shim_pid mig1) || fail "cannot find mig1's shim"
 for v in "${ENV_VARS[@]}" DYNAMIG_HOOK_ENV; do
     has_env "$shim" "$v" || fail "mig1's shim (pid $shim: $(tr '\0' ' ' <"/proc/$shim/cmdline")) lacks $v=${!v}; its environment: $(tr '\0' '\n' <"/proc/$shim/environ" | grep -E '^(LD_|FAKE|DYNAMIG)' | tr '\n' ' ')"
@@ -178,7 +178,7 @@ for id in mig1 mig2 mig3; do
     [[ $pid == "$tpid" ]] || fail "$id: the shim recorded pid [$pid], the task's pid is $tpid"
     check_device "$id"
 done
-ok "the createRuntime hook recorded each container's pid through the nvml backend"
+ok "each container's pid was recorded on its holder (the nvml backend's state)"
 declare -A BEFORE
 for id in mig1 mig2 mig3; do BEFORE[$id]=$(inst_of "$id"); done
 [[ $(printf '%s\n' "${BEFORE[@]}" | awk '{print $1}' | sort -u | wc -l) -eq 3 ]] || fail "the three devices are not distinct"

@@ -321,6 +321,9 @@ test_containerd() { # LABEL ROOTKEY CONFIG-WRITER
     ((rc != 0)) || fail "$label: ctr run with dynamig.io/gpu-memory=10XB succeeded"
     [[ $(wc -l <<<"$out") -eq 1 ]] || fail "$label: error is not one line: $out"
     [[ $out == *dynamig.io/gpu-memory* && $out == *10XB* && $out == *accepted* ]] || fail "$label: error lacks key/value/accepted: $out"
+    # ctr 1.x prints the error class after the message; 2.x prints the message alone (the CRI
+    # check below reads the code there)
+    [[ $label != containerd-1.* || $out == *": invalid argument" ]] || fail "$label: the refusal did not reach containerd as InvalidArgument: $out"
     [[ $(n_instances) -eq 2 ]] || fail "$label: a refused request allocated something"
     ok "$label: bad annotation refused: $out"
     e2e_ctr container rm v-bad >/dev/null 2>&1 || true
@@ -416,10 +419,32 @@ test_cri() { # LABEL
     out=$(cri start "$c1" 2>&1) || rc=$?
     ((rc != 0)) || fail "$label: an app container with pod annotation dynamig.io/gpu-memory=10XB started"
     [[ $out == *dynamig.io/gpu-memory* && $out == *10XB* && $out == *accepted* ]] || fail "$label: StartContainer error lacks key/value/accepted: $out"
+    [[ $out == "cri start: INVALID_ARGUMENT: "* ]] || fail "$label: the kubelet is not told InvalidArgument for a bad annotation: $out"
     [[ $(n_instances) -eq 0 ]] || fail "$label: a refused pod request allocated something: $(holders)"
     ok "$label: malformed pod annotation: StartContainer fails with: $(grep -o 'dynamig: annotation[^;]*' <<<"$out")"
     cri stopp "$pod" || fail "$label: StopPodSandbox of bad-pod failed"
     cri rmp "$pod" || fail "$label: RemovePodSandbox of bad-pod failed"
+
+    # no room: a pod whose first app container holds the whole GPU; the second's start fails with
+    # ResourceExhausted, which the kubelet sees where containerd knows that class (2.x; 1.x's
+    # errdefs turn it into Unknown)
+    jq '.metadata.name = "full-pod" | .metadata.uid = "full-\(.metadata.uid)" | .annotations = {"dynamig.io/mig-profile": "7g.40gb"}' \
+        "$cfg/pod.json" >"$cfg/full-pod.json"
+    pod=$(cri runp --runtime-handler dynamig "$cfg/full-pod.json") || fail "$label: RunPodSandbox of full-pod failed"
+    c1=$(cri create "$pod" "$cfg/app1.json" "$cfg/full-pod.json") || fail "$label: CreateContainer app1 in full-pod failed"
+    cri start "$c1" || fail "$label: StartContainer app1 in full-pod failed"
+    c2=$(cri create "$pod" "$cfg/app2.json" "$cfg/full-pod.json") || fail "$label: CreateContainer app2 in full-pod failed"
+    rc=0
+    out=$(cri start "$c2" 2>&1) || rc=$?
+    ((rc != 0)) || fail "$label: a second 7g.40gb container started on a full GPU"
+    local want=RESOURCE_EXHAUSTED
+    [[ $label == containerd-1.* ]] && want=UNKNOWN
+    [[ $out == "cri start: $want: "*"dynamig: no room for 7g.40gb"* ]] || fail "$label: no room is not $want to the kubelet: $out"
+    ok "$label: no room: StartContainer fails with $want: $(grep -o 'dynamig: no room[^:]*' <<<"$out")"
+    cri stopp "$pod" || fail "$label: StopPodSandbox of full-pod failed"
+    cri rmp "$pod" || fail "$label: RemovePodSandbox of full-pod failed"
+    wait_for 10 bash -c "[[ \$('$E2E_BIN_DIR/dynamigctl' status --json | jq '[.gpus[].instances[]] | length') -eq 0 ]]" ||
+        fail "$label: instances left after full-pod was removed: $(holders)"
 }
 
 # ------------------------------------------------------------------ Docker

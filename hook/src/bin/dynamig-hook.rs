@@ -19,7 +19,7 @@
 
 use anyhow::{bail, Context, Result};
 use dynamig_hook::injected::Injected;
-use dynamig_hook::runtime;
+use dynamig_hook::lifecycle;
 use dynamig_hook::spec::{self, Config};
 use dynamig_node::state::HolderKey;
 use serde::Deserialize;
@@ -119,11 +119,11 @@ fn run(args: &Args) -> Result<()> {
                 .pid
                 .filter(|&p| p > 0)
                 .context("the OCI state has no container pid")?;
-            runtime::record_process(&key, pid)
+            lifecycle::record(&key, pid)
                 .with_context(|| format!("cannot record the process of {key}"))
         }
         "poststop" => {
-            match runtime::release(&key) {
+            match lifecycle::release(&key) {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::info!(holder = %id, namespace = %key.namespace, "poststop: holds nothing (already released)")

@@ -13,8 +13,8 @@
 use anyhow::{Context, Result};
 use dynamig_hook::errlog;
 use dynamig_hook::injected::Injected;
+use dynamig_hook::lifecycle::{self, Caller, Prepared};
 use dynamig_hook::runc_args::{Invocation, Verb};
-use dynamig_hook::runtime::{self, Prepared};
 use dynamig_node::state::HolderKey;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -137,7 +137,7 @@ fn start(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
         Err(code) => return code,
     };
     if !status.success() {
-        if let Some(why) = runtime::preemption(&key) {
+        if let Some(why) = lifecycle::preemption(&key) {
             let msg = format!("dynamig: container {key} {why}");
             errlog::report(
                 inv.global.log.as_deref(),
@@ -157,12 +157,7 @@ fn create(
     args: &[OsString],
 ) -> ExitCode {
     let bundle = bundle.unwrap_or(Path::new("."));
-    match runtime::prepare(
-        bundle,
-        id,
-        &inv.namespace(),
-        runtime::Caller::Wrapper { run },
-    ) {
+    match lifecycle::create(bundle, id, &inv.namespace(), Caller::Wrapper { run }) {
         Ok(Prepared::Untouched) | Ok(Prepared::Injected(_)) => exec_runc(args),
         Err(e) => {
             dynamig_hook::logging::init("dynamig-runc");
@@ -184,7 +179,7 @@ fn delete(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
     // did not edit, one of another namespace, no record left, or no such holder, which nothing
     // can add now): hand the call straight to runc.
     let given = Injected::from_runc_state(&inv.state_root(), id).is_some_and(|r| r.is_for(&key));
-    if !given || !runtime::may_hold(&key) {
+    if !given || !lifecycle::may_hold(&key) {
         return exec_runc(args);
     }
     let status = match run_runc(args) {
@@ -193,7 +188,7 @@ fn delete(inv: &Invocation, id: &str, args: &[OsString]) -> ExitCode {
     };
     let code = status.code().unwrap_or(1);
     if status.success() {
-        if let Err(e) = runtime::release(&key) {
+        if let Err(e) = lifecycle::release(&key) {
             tracing::error!(holder = id, namespace = %key.namespace, error = %e, "release after delete failed; the next reconcile releases it");
             eprintln!(
                 "dynamig-runc: release of {key} failed: {e} (the next dynamig call reconciles it)"

@@ -6,8 +6,9 @@
 //! evictions from several processes are in flight at once (the test fails if they never are). After every operation a checker, written independently of the code under test
 //! (it reads `state.json` and `sim.json` itself, as JSON, under the node lock, and uses only
 //! the catalog's tables), checks the node. The lock's hold and wait times (from
-//! `DYNAMIG_LOCK_STATS`) and the throughput are printed and written to
-//! `target/tmp/stress-figures.txt`.
+//! `DYNAMIG_LOCK_STATS`) and the throughput are written to
+//! `target/tmp/stress-figures.txt` (and printed, which shows under `--nocapture`; run-all.sh
+//! shows the file).
 // The test's own arithmetic on small counts, indices and JSON numbers it wrote itself.
 #![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 

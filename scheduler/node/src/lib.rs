@@ -17,5 +17,6 @@ pub mod metrics;
 pub mod node;
 pub mod policy_file;
 pub mod process;
+pub mod record;
 pub mod state;
 pub mod status;

@@ -1,5 +1,5 @@
 //! The layouts of the NVML structs and constants the `nvml` backend passes across the C ABI
-//! (`scheduler/node/src/backend/nvml/ffi.rs`, from `nvml-wrapper-sys`), as Rust sees them.
+//! (`scheduler/node/src/backend/nvml/ffi/`, from `nvml-wrapper-sys`), as Rust sees them.
 //!
 //! Every field is listed, and the test fails when the listed fields do not tile the struct (a
 //! field left out). With `DYNAMIG_ABI_LAYOUT_OUT=FILE` it also writes the layouts there, one line
@@ -101,7 +101,7 @@ fn layouts() -> Vec<Layout> {
     ]
 }
 
-/// The enum typedefs ffi.rs passes by pointer (`nvmlDeviceGetPersistenceMode`'s mode): (name,
+/// The enum typedefs ffi/ passes by pointer (`nvmlDeviceGetPersistenceMode`'s mode): (name,
 /// size, align).
 fn scalars() -> Vec<(&'static str, usize, usize)> {
     vec![(
@@ -111,7 +111,7 @@ fn scalars() -> Vec<(&'static str, usize, usize)> {
     )]
 }
 
-/// The nvml.h constants ffi.rs sizes buffers and loops with.
+/// The nvml.h constants ffi/ sizes buffers and loops with.
 fn constants() -> Vec<(&'static str, u64)> {
     vec![
         (

@@ -378,7 +378,7 @@ fn the_list_of_crash_points_matches_the_source() {
             "crash point {p:?} is listed but never called"
         );
     }
-    for backend in ["sim.rs", "nvml/mod.rs"] {
+    for backend in ["sim/mod.rs", "nvml/mod.rs"] {
         assert!(
             called
                 .iter()

@@ -43,7 +43,7 @@ impl Static {
 }
 
 /// The `all-balanced` profiles of a model, placed where NVML accepts them together.
-pub fn balanced(model: &'static GpuModel) -> Vec<(&'static Profile, u8)> {
+fn balanced(model: &'static GpuModel) -> Vec<(&'static Profile, u8)> {
     let smallest = |compute: u8| {
         model
             .profiles

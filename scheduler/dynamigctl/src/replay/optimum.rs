@@ -22,7 +22,7 @@ use super::policy::{decision, evictable, usage_without, Policy};
 use dynamig_core::catalog::GpuModel;
 use dynamig_core::layout::Usage;
 use dynamig_core::planner::{
-    candidate_profiles, Decision, NodeView, Owner, PlanRequest, SIZE_CLASSES,
+    candidate_profiles, Decision, GpuView, NodeView, Owner, PlanRequest, SIZE_CLASSES,
 };
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -43,7 +43,7 @@ impl Optimum {
     }
 
     /// The most memory slices further instances could cover on a GPU with this usage.
-    pub fn packable(&self, model: &'static GpuModel, usage: &Usage) -> u8 {
+    fn packable(&self, model: &'static GpuModel, usage: &Usage) -> u8 {
         let e = usage.engines;
         let key = (
             model.key,
@@ -140,14 +140,7 @@ impl Policy for Optimum {
                             continue;
                         }
                         u.add(g.model, p, s);
-                        let (mut maxp, mut sum, mut oldest) = (i32::MIN, 0i64, u64::MAX);
-                        for &v in &victims {
-                            if let Owner::Holder(h) = &g.instances[v].owner {
-                                maxp = maxp.max(h.priority.0);
-                                sum += i64::from(h.priority.0);
-                                oldest = oldest.min(h.seq);
-                            }
-                        }
+                        let (maxp, sum, oldest) = victim_priorities(g, &victims);
                         let pack = node_pack - packs[gi] + u32::from(self.packable(g.model, &u));
                         let score = (
                             victims.len(),
@@ -168,4 +161,18 @@ impl Policy for Optimum {
         }
         best.map(|(_, gi, p, s, v)| decision(&view.gpus[gi], p, s, &v))
     }
+}
+
+/// Of the holders of instances `victims` on `g`: the highest priority, the sum of priorities
+/// and the oldest holder's sequence number (`i32::MIN`, 0 and `u64::MAX` for none).
+fn victim_priorities(g: &GpuView, victims: &[usize]) -> (i32, i64, u64) {
+    let (mut maxp, mut sum, mut oldest) = (i32::MIN, 0i64, u64::MAX);
+    for &v in victims {
+        if let Owner::Holder(h) = &g.instances[v].owner {
+            maxp = maxp.max(h.priority.0);
+            sum += i64::from(h.priority.0);
+            oldest = oldest.min(h.seq);
+        }
+    }
+    (maxp, sum, oldest)
 }

@@ -50,7 +50,7 @@ impl Stats {
         }
     }
 
-    pub fn victims_per_1000(&self) -> f64 {
+    fn victims_per_1000(&self) -> f64 {
         if self.requests == 0 {
             0.0
         } else {

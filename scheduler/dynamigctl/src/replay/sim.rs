@@ -26,7 +26,7 @@ use std::collections::BinaryHeap;
 use std::time::Instant;
 
 /// Buckets of the utilization timeline.
-pub const TIMELINE_BUCKETS: usize = 10;
+const TIMELINE_BUCKETS: usize = 10;
 
 /// A node to replay on.
 pub struct Replay<'a> {
@@ -66,6 +66,20 @@ impl Meter {
         self.last = self.last.max(t);
     }
 
+    /// A meter over the workload's arrivals, from the first to the last, on `total` slices.
+    fn new(wl: &Workload, total: u32) -> Meter {
+        let first = wl.jobs.first().map_or(0.0, |j| j.arrival);
+        Meter {
+            start: first,
+            end: wl.jobs.last().map_or(first, |j| j.arrival),
+            last: first,
+            used: 0,
+            total,
+            area: 0.0,
+            buckets: [0.0; TIMELINE_BUCKETS],
+        }
+    }
+
     fn mean(&self) -> f64 {
         let span = (self.end - self.start) * f64::from(self.total);
         if span > 0.0 {
@@ -84,46 +98,21 @@ impl Meter {
     }
 }
 
+/// Jobs running, by end time: (end time bits, job id). f64 times are non-negative, so their
+/// bits order like the values.
+type Departures = BinaryHeap<Reverse<(u64, u64)>>;
+
 /// Replays `wl` under `policy` on the node.
 pub fn replay(node: &Replay, wl: &Workload, policy: &dyn Policy) -> Stats {
-    let mut view = NodeView {
-        gpus: node
-            .gpus
-            .iter()
-            .zip(0u32..)
-            .map(|(m, i)| GpuView {
-                index: GpuIndex(i),
-                model: m,
-                usable: true,
-                instances: Vec::new(),
-            })
-            .collect(),
-    };
+    let mut view = empty_view(node);
     let mut stats = Stats::new(&wl.name, &node.node_name, policy.name());
-    let first = wl.jobs.first().map_or(0.0, |j| j.arrival);
-    let mut meter = Meter {
-        start: first,
-        end: wl.jobs.last().map_or(first, |j| j.arrival),
-        last: first,
-        used: 0,
-        total: node.gpus.iter().map(|m| u32::from(m.memory_slices)).sum(),
-        area: 0.0,
-        buckets: [0.0; TIMELINE_BUCKETS],
-    };
-    // (end time bits, job id): f64 times are non-negative, so their bits order like the values.
-    let mut departures: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::new();
+    let total = node.gpus.iter().map(|m| u32::from(m.memory_slices)).sum();
+    let mut meter = Meter::new(wl, total);
+    let mut departures = Departures::new();
     let mut times = Vec::with_capacity(wl.jobs.len());
 
     for job in &wl.jobs {
-        while let Some(&Reverse((end_bits, id))) = departures.peek() {
-            let end = f64::from_bits(end_bits);
-            if end > job.arrival {
-                break;
-            }
-            departures.pop();
-            meter.advance(end);
-            meter.used -= remove(&mut view, &id.to_string());
-        }
+        depart_until(job.arrival, &mut departures, &mut meter, &mut view);
         meter.advance(job.arrival);
         stats.requests += 1;
         let req = PlanRequest {
@@ -137,34 +126,79 @@ pub fn replay(node: &Replay, wl: &Workload, policy: &dyn Policy) -> Stats {
             stats.refused += 1;
             continue;
         };
-        if let Err(why) = check(&view, &req, &d) {
-            stats.invalid += 1;
-            stats
-                .first_invalid
-                .get_or_insert_with(|| format!("job {}: {why}", job.id));
-            continue;
+        if admit(&mut view, &mut stats, &mut meter, &req, &d, job) {
+            departures.push(Reverse(((job.arrival + job.duration).to_bits(), job.id)));
         }
-        if d.victims.is_empty() {
-            stats.admitted_free += 1;
-        } else {
-            stats.admitted_evict += 1;
-            if room_somewhere(&view, &req) {
-                stats.evict_with_room += 1;
-            }
-            stats.victims += d.victims.len() as u64;
-        }
-        for v in &d.victims {
-            meter.used -= remove(&mut view, &v.id);
-        }
-        place(&mut view, &d, job);
-        meter.used += u32::from(d.profile.memory_slices);
-        departures.push(Reverse(((job.arrival + job.duration).to_bits(), job.id)));
     }
     meter.advance(meter.end);
     stats.utilization = meter.mean();
     stats.timeline = meter.timeline();
     stats.set_times(times);
     stats
+}
+
+/// The node with no instances.
+fn empty_view(node: &Replay) -> NodeView {
+    NodeView {
+        gpus: node
+            .gpus
+            .iter()
+            .zip(0u32..)
+            .map(|(m, i)| GpuView {
+                index: GpuIndex(i),
+                model: m,
+                usable: true,
+                instances: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+/// Ends every job that ends at or before `t`, in end order.
+fn depart_until(t: f64, departures: &mut Departures, meter: &mut Meter, view: &mut NodeView) {
+    while let Some(&Reverse((end_bits, id))) = departures.peek() {
+        let end = f64::from_bits(end_bits);
+        if end > t {
+            break;
+        }
+        departures.pop();
+        meter.advance(end);
+        meter.used -= remove(view, &id.to_string());
+    }
+}
+
+/// Carries out decision `d` for `job` when it obeys the rules (an invalid one is counted and
+/// dropped): evicts its victims and places the job. True when the job now runs.
+fn admit(
+    view: &mut NodeView,
+    stats: &mut Stats,
+    meter: &mut Meter,
+    req: &PlanRequest,
+    d: &Decision,
+    job: &Job,
+) -> bool {
+    if let Err(why) = check(view, req, d) {
+        stats.invalid += 1;
+        stats
+            .first_invalid
+            .get_or_insert_with(|| format!("job {}: {why}", job.id));
+        return false;
+    }
+    if d.victims.is_empty() {
+        stats.admitted_free += 1;
+    } else {
+        stats.admitted_evict += 1;
+        if room_somewhere(view, req) {
+            stats.evict_with_room += 1;
+        }
+        stats.victims += d.victims.len() as u64;
+    }
+    for v in &d.victims {
+        meter.used -= remove(view, &v.id);
+    }
+    place(view, d, job);
+    meter.used += u32::from(d.profile.memory_slices);
+    true
 }
 
 /// Whether some usable GPU has as many free memory slices as the smallest profile the request

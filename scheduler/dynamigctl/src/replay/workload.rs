@@ -62,10 +62,10 @@ impl Mix {
 
 /// The share of interactive (non-preemptible, priority 100) requests in the random mixes; the
 /// rest are preemptible training (priority 50).
-pub const INTERACTIVE_SHARE: f64 = 0.3;
+const INTERACTIVE_SHARE: f64 = 0.3;
 
 /// Memory (MiB) of the smallest profile of each placement size 1, 2, 4, 8 on `model`.
-pub fn size_classes(model: &GpuModel) -> [(u8, u64); 4] {
+fn size_classes(model: &GpuModel) -> [(u8, u64); 4] {
     [1u8, 2, 4, 8].map(|slices| {
         let mib = model
             .profiles
@@ -78,7 +78,7 @@ pub fn size_classes(model: &GpuModel) -> [(u8, u64); 4] {
     })
 }
 
-pub fn memory_size(mib: u64) -> Size {
+fn memory_size(mib: u64) -> Size {
     Size::Memory {
         bytes: mib * 1024 * 1024,
         text: format!("{mib}MiB"),
@@ -95,73 +95,98 @@ pub fn synthetic(mix: Mix, gpus: &[&'static GpuModel], n: usize, seed: u64, load
     let mut rng = SplitMix64::new(seed);
     let total: f64 = gpus.iter().map(|m| f64::from(m.memory_slices)).sum();
     let classes = size_classes(gpus[0]);
-    let mut jobs = Vec::with_capacity(n);
-    match mix {
+    let mut jobs = match mix {
         Mix::Uniform | Mix::SmallHeavy => {
             let w: [f64; 4] = if mix == Mix::Uniform {
                 [1.0; 4]
             } else {
                 [0.55, 0.30, 0.12, 0.03]
             };
-            let mean_slices: f64 = w
-                .iter()
-                .zip(classes)
-                .map(|(w, (s, _))| w * f64::from(s))
-                .sum::<f64>()
-                / w.iter().sum::<f64>();
-            let rate = load * total / mean_slices;
-            let mut t = 0.0;
-            for id in 0..n as u64 {
-                t += rng.exp(1.0 / rate);
-                let (_, mib) = classes[rng.weighted(&w)];
-                let (priority, preemptible) = priority_of(rng.unit() < INTERACTIVE_SHARE);
-                jobs.push(Job {
-                    id,
-                    arrival: t,
-                    duration: rng.exp(1.0),
-                    size: memory_size(mib),
-                    priority,
-                    preemptible,
-                });
-            }
+            poisson_mix(&mut rng, &w, &classes, total, n, load)
         }
-        Mix::Seed => {
-            // Each cycle of length 2 / load: training 10GB-class jobs for every 2-slice placement
-            // of the node (mean life 3), then one interactive 20GB-class request per GPU half
-            // (mean life 0.5) halfway through.
-            let cycle = 2.0 / load.max(0.01);
-            // `total` is a small non-negative count of placements.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let n_train = (total / 2.0).ceil() as usize;
-            let n_int = gpus.len().max(1);
-            let mut c = 0.0;
-            let mut id = 0u64;
-            while jobs.len() < n {
-                for k in 0..(n_train + n_int) {
-                    let interactive = k >= n_train;
-                    let (_, mib) = classes[if interactive { 2 } else { 1 }];
-                    let (priority, preemptible) = priority_of(interactive);
-                    let base = if interactive { c + cycle / 2.0 } else { c };
-                    jobs.push(Job {
-                        id,
-                        arrival: base + rng.unit() * cycle * 0.05,
-                        duration: rng.exp(if interactive { 0.5 } else { 3.0 }),
-                        size: memory_size(mib),
-                        priority,
-                        preemptible,
-                    });
-                    id += 1;
-                }
-                c += cycle;
-            }
-            jobs.truncate(n);
-        }
-    }
+        Mix::Seed => seed_cycles(&mut rng, &classes, total, gpus.len(), n, load),
+    };
     sort_jobs(&mut jobs);
     Workload {
         name: mix.name().into(),
         jobs,
     }
+}
+
+/// `n` jobs arriving as a Poisson stream at offered `load`, each of a size class drawn with
+/// weights `w`, interactive with probability [`INTERACTIVE_SHARE`], of mean life 1.
+fn poisson_mix(
+    rng: &mut SplitMix64,
+    w: &[f64; 4],
+    classes: &[(u8, u64); 4],
+    total: f64,
+    n: usize,
+    load: f64,
+) -> Vec<Job> {
+    let mean_slices: f64 = w
+        .iter()
+        .zip(classes)
+        .map(|(w, (s, _))| w * f64::from(*s))
+        .sum::<f64>()
+        / w.iter().sum::<f64>();
+    let rate = load * total / mean_slices;
+    let mut t = 0.0;
+    let mut jobs = Vec::with_capacity(n);
+    for id in 0..n as u64 {
+        t += rng.exp(1.0 / rate);
+        let (_, mib) = classes[rng.weighted(w)];
+        let (priority, preemptible) = priority_of(rng.unit() < INTERACTIVE_SHARE);
+        jobs.push(Job {
+            id,
+            arrival: t,
+            duration: rng.exp(1.0),
+            size: memory_size(mib),
+            priority,
+            preemptible,
+        });
+    }
+    jobs
+}
+
+/// The seed mix: each cycle of length 2 / load, training 10GB-class jobs for every 2-slice
+/// placement of the node (mean life 3), then one interactive 20GB-class request per GPU half
+/// (mean life 0.5) halfway through.
+fn seed_cycles(
+    rng: &mut SplitMix64,
+    classes: &[(u8, u64); 4],
+    total: f64,
+    n_gpus: usize,
+    n: usize,
+    load: f64,
+) -> Vec<Job> {
+    let cycle = 2.0 / load.max(0.01);
+    // `total` is a small non-negative count of placements.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let n_train = (total / 2.0).ceil() as usize;
+    let n_int = n_gpus.max(1);
+    let mut jobs = Vec::with_capacity(n);
+    let mut c = 0.0;
+    let mut id = 0u64;
+    while jobs.len() < n {
+        for k in 0..(n_train + n_int) {
+            let interactive = k >= n_train;
+            let (_, mib) = classes[if interactive { 2 } else { 1 }];
+            let (priority, preemptible) = priority_of(interactive);
+            let base = if interactive { c + cycle / 2.0 } else { c };
+            jobs.push(Job {
+                id,
+                arrival: base + rng.unit() * cycle * 0.05,
+                duration: rng.exp(if interactive { 0.5 } else { 3.0 }),
+                size: memory_size(mib),
+                priority,
+                preemptible,
+            });
+            id += 1;
+        }
+        c += cycle;
+    }
+    jobs.truncate(n);
+    jobs
 }
 
 fn sort_jobs(jobs: &mut [Job]) {
@@ -245,7 +270,7 @@ pub fn parse_trace(path: &str, text: &str) -> Result<Vec<TracePod>, ReplayError>
 
 /// Longest job life taken from the trace; longer pods (many are still running when the trace
 /// ends) are cut to this.
-pub const TRACE_MAX_DURATION_S: f64 = 86_400.0;
+const TRACE_MAX_DURATION_S: f64 = 86_400.0;
 
 /// A workload of `n` single-GPU pods from the trace, mapped onto a node of `gpus`.
 ///
@@ -281,27 +306,42 @@ pub fn from_trace(
     let mut rng = SplitMix64::new(seed);
     let offset = rng.below(single.len());
     let picked: Vec<(u64, f64, bool)> = (0..n)
-        .map(|k| {
-            let p = single[(offset + k) % single.len()];
-            let want =
-                (u64::from(p.gpu_milli.max(1)) * u64::from(model.memory_slices)).div_ceil(1000);
-            let mib = classes
-                .iter()
-                .find(|(s, _)| u64::from(*s) >= want)
-                .map_or(classes[3].1, |(_, m)| *m);
-            let life =
-                (p.deletion.saturating_sub(p.creation) as f64).clamp(1.0, TRACE_MAX_DURATION_S);
-            (mib, life, p.latency_sensitive)
-        })
+        .map(|k| trace_job(single[(offset + k) % single.len()], model, &classes))
         .collect();
-    // Offered load from the mean slices and mean life of the picked pods.
+    let total: f64 = gpus.iter().map(|m| f64::from(m.memory_slices)).sum();
+    let jobs = trace_arrivals(&mut rng, picked, &classes, total, load);
+    Ok(Workload {
+        name: name.into(),
+        jobs,
+    })
+}
+
+/// A trace pod as (memory MiB, life s, latency-sensitive) on `model`.
+fn trace_job(p: &TracePod, model: &GpuModel, classes: &[(u8, u64); 4]) -> (u64, f64, bool) {
+    let want = (u64::from(p.gpu_milli.max(1)) * u64::from(model.memory_slices)).div_ceil(1000);
+    let mib = classes
+        .iter()
+        .find(|(s, _)| u64::from(*s) >= want)
+        .map_or(classes[3].1, |(_, m)| *m);
+    let life = (p.deletion.saturating_sub(p.creation) as f64).clamp(1.0, TRACE_MAX_DURATION_S);
+    (mib, life, p.latency_sensitive)
+}
+
+/// The picked pods as jobs arriving as a Poisson stream at offered `load`, from the mean slices
+/// and mean life of the picked pods.
+fn trace_arrivals(
+    rng: &mut SplitMix64,
+    picked: Vec<(u64, f64, bool)>,
+    classes: &[(u8, u64); 4],
+    total: f64,
+    load: f64,
+) -> Vec<Job> {
     let slices_of = |mib: u64| {
         classes
             .iter()
             .find(|(_, m)| *m >= mib)
             .map_or(8.0, |(s, _)| f64::from(*s))
     };
-    let total: f64 = gpus.iter().map(|m| f64::from(m.memory_slices)).sum();
     let work: f64 = picked
         .iter()
         .map(|(m, l, _)| slices_of(*m) * l)
@@ -309,7 +349,7 @@ pub fn from_trace(
     let mean_work = work / picked.len().max(1) as f64;
     let rate = load * total / mean_work.max(f64::MIN_POSITIVE);
     let mut t = 0.0;
-    let jobs = picked
+    picked
         .into_iter()
         .enumerate()
         .map(|(id, (mib, life, ls))| {
@@ -324,9 +364,5 @@ pub fn from_trace(
                 preemptible,
             }
         })
-        .collect();
-    Ok(Workload {
-        name: name.into(),
-        jobs,
-    })
+        .collect()
 }

@@ -25,7 +25,7 @@ use toml_edit::{Array, DocumentMut, Item, Table, TableLike, Value};
 
 /// A containerd configuration layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
+enum Layout {
     /// `version = 2`: containerd 1.5 to 1.7 (2.x reads it too, migrating it in memory).
     V2,
     /// `version = 3`: containerd 2.x.
@@ -34,26 +34,11 @@ pub enum Layout {
 
 impl Layout {
     /// The plugin whose `containerd.runtimes` table names CRI runtimes.
-    pub fn cri_plugin(self) -> &'static str {
+    fn cri_plugin(self) -> &'static str {
         match self {
             Layout::V2 => "io.containerd.grpc.v1.cri",
             Layout::V3 => "io.containerd.cri.v1.runtime",
         }
-    }
-
-    pub fn version(self) -> i64 {
-        match self {
-            Layout::V2 => 2,
-            Layout::V3 => 3,
-        }
-    }
-
-    /// The TOML path of the dynamig runtime's table.
-    pub fn runtime_table(self) -> String {
-        format!(
-            "plugins.\"{}\".containerd.runtimes.{RUNTIME_NAME}",
-            self.cri_plugin()
-        )
     }
 }
 
@@ -103,7 +88,29 @@ pub fn edit(text: &str, set_as_default: bool) -> Result<Edit, ContainerdError> {
              until it is removed from disabled_plugins (ctr and nerdctl still can)"
         ));
     }
+    let (rt, path) = dynamig_runtime(&mut doc, plugin, set_as_default, &mut changes)?;
+    if rt.get("runtime_type").and_then(Item::as_str) != Some(SHIM_RUNTIME_TYPE) {
+        rt.insert("runtime_type", toml_edit::value(SHIM_RUNTIME_TYPE));
+        changes.push(format!("set {path}.runtime_type = \"{SHIM_RUNTIME_TYPE}\""));
+    }
+    pod_annotations(rt, &path, &mut changes)?;
+    drop_binary_name(rt, &path, &mut changes);
+    Ok(Edit {
+        text: doc.to_string(),
+        changes,
+        warnings,
+    })
+}
 
+/// The dynamig runtime's table under `plugin`'s `containerd.runtimes`, and its TOML path; the
+/// tables on the way are made when missing. With `set_as_default`, names it the CRI default
+/// runtime on the way.
+fn dynamig_runtime<'a>(
+    doc: &'a mut DocumentMut,
+    plugin: &str,
+    set_as_default: bool,
+    changes: &mut Vec<String>,
+) -> Result<(&'a mut dyn TableLike, String), ContainerdError> {
     let mut path = String::from("plugins");
     let plugins = child(doc.as_table_mut(), "plugins", &path, false)?;
     path.push_str(&format!(".\"{plugin}\""));
@@ -126,11 +133,15 @@ pub fn edit(text: &str, set_as_default: bool) -> Result<Edit, ContainerdError> {
         changes.push(format!("added [{path}]"));
     }
     let rt = child(runtimes, RUNTIME_NAME, &path, true)?;
+    Ok((rt, path))
+}
 
-    if rt.get("runtime_type").and_then(Item::as_str) != Some(SHIM_RUNTIME_TYPE) {
-        rt.insert("runtime_type", toml_edit::value(SHIM_RUNTIME_TYPE));
-        changes.push(format!("set {path}.runtime_type = \"{SHIM_RUNTIME_TYPE}\""));
-    }
+/// `pod_annotations` holds `dynamig.io/*`, so the shim sees the pod's dynamig annotations.
+fn pod_annotations(
+    rt: &mut dyn TableLike,
+    path: &str,
+    changes: &mut Vec<String>,
+) -> Result<(), ContainerdError> {
     let ann_path = format!("{path}.pod_annotations");
     match rt.get_mut("pod_annotations") {
         None => {
@@ -149,8 +160,12 @@ pub fn edit(text: &str, set_as_default: bool) -> Result<Edit, ContainerdError> {
             }
         }
     }
-    // runc options' BinaryName would make the runc shim run that binary instead of looking up
-    // `runc` on the PATH that containerd-shim-dynamig-v2 prepared.
+    Ok(())
+}
+
+/// runc options' BinaryName would make the runc shim run that binary instead of looking up
+/// `runc` on the PATH that containerd-shim-dynamig-v2 prepared: removed.
+fn drop_binary_name(rt: &mut dyn TableLike, path: &str, changes: &mut Vec<String>) {
     if let Some(opts) = rt.get_mut("options").and_then(Item::as_table_like_mut) {
         if opts
             .get("BinaryName")
@@ -163,11 +178,6 @@ pub fn edit(text: &str, set_as_default: bool) -> Result<Edit, ContainerdError> {
             ));
         }
     }
-    Ok(Edit {
-        text: doc.to_string(),
-        changes,
-        warnings,
-    })
 }
 
 /// The file's layout; adds `version = 2` to a version-less file that holds no plugin settings.

@@ -63,7 +63,7 @@ pub fn read(path: &Path) -> Result<Option<Current>, FileError> {
 
 /// The first free backup name: `<file>.bak`, else `<file>.bak.1`, `<file>.bak.2`, ... (the first
 /// backup keeps the original file).
-pub fn backup_path(path: &Path) -> PathBuf {
+fn backup_path(path: &Path) -> PathBuf {
     let base = path.as_os_str().to_os_string();
     let mut n = 0u32;
     loop {

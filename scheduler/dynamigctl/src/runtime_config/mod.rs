@@ -36,7 +36,7 @@ pub enum Engine {
 
 impl Engine {
     /// The engine's configuration file on a standard install.
-    pub fn default_config(self) -> &'static Path {
+    fn default_config(self) -> &'static Path {
         match self {
             Engine::Containerd => Path::new("/etc/containerd/config.toml"),
             Engine::Docker => Path::new("/etc/docker/daemon.json"),

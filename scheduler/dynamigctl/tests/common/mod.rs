@@ -1,7 +1,7 @@
 //! Helpers for the tests that drive the real `dynamigctl` binary.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 pub struct Ctl {
@@ -93,8 +93,4 @@ pub fn assert_no_overlap(status: &serde_json::Value) {
             }
         }
     }
-}
-
-pub fn exists(p: &Path) -> bool {
-    p.exists()
 }

@@ -20,17 +20,50 @@ fn width(s: &str) -> usize {
 
 impl Table {
     pub fn render(&self) -> String {
-        let n = self.header.len();
-        let mut w: Vec<usize> = self.header.iter().map(|h| width(h)).collect();
-        for r in &self.rows {
+        let l = Layout::new(self);
+        let mut out = vec![l.sep('-', '-')];
+        if let Some(t) = &self.title {
+            out.extend(t.split('\n').map(|line| l.full(line)));
+            out.push(l.sep('-', '+'));
+        }
+        out.extend(l.row(&self.header));
+        out.push(l.sep('=', '+'));
+        if self.rows.is_empty() {
+            out.push(l.full(&self.empty));
+        }
+        for (k, r) in self.rows.iter().enumerate() {
+            out.extend(l.row(r));
+            if k + 1 < self.rows.len() && r.iter().any(|c| c.contains('\n')) {
+                out.push(l.sep('-', '+'));
+            }
+        }
+        out.push(l.sep('-', '+'));
+        out.join("\n")
+    }
+}
+
+/// A table's column widths, fitted to its header, rows and title.
+struct Layout<'a> {
+    t: &'a Table,
+    /// Each column's width.
+    w: Vec<usize>,
+    /// The width inside the outer `|`s.
+    inner: usize,
+}
+
+impl<'a> Layout<'a> {
+    fn new(t: &'a Table) -> Self {
+        let n = t.header.len();
+        let mut w: Vec<usize> = t.header.iter().map(|h| width(h)).collect();
+        for r in &t.rows {
             for (i, c) in r.iter().enumerate().take(n) {
                 w[i] = w[i].max(width(c));
             }
         }
         let inner: usize = w.iter().sum::<usize>() + 3 * n - 1;
-        if let Some(t) = &self.title {
+        if let Some(title) = &t.title {
             // A wide title widens the last column.
-            let need = width(t) + 1;
+            let need = width(title) + 1;
             if need > inner {
                 if let Some(last) = w.last_mut() {
                     *last += need - inner;
@@ -38,67 +71,64 @@ impl Table {
             }
         }
         let inner: usize = w.iter().sum::<usize>() + 3 * n - 1;
-        let bar = |i: usize| i + 1 < n && self.bars.contains(&i);
-        let sep = |ch: char, cross: char| {
-            let mut s = String::from("+");
-            for (i, wi) in w.iter().enumerate() {
-                s.push_str(&ch.to_string().repeat(wi + 2));
-                s.push(if i + 1 == n {
-                    '+'
-                } else if bar(i) {
-                    cross
-                } else {
-                    ch
-                });
-            }
-            s
-        };
-        let row = |cells: &[String]| -> Vec<String> {
-            let split: Vec<Vec<&str>> = (0..n)
-                .map(|i| {
-                    cells
-                        .get(i)
-                        .map(|c| c.split('\n').collect())
-                        .unwrap_or_default()
-                })
-                .collect();
-            let height = split.iter().map(Vec::len).max().unwrap_or(1).max(1);
-            (0..height)
-                .map(|k| {
-                    let mut s = String::from("|");
-                    for (i, wi) in w.iter().enumerate() {
-                        let c = split[i].get(k).copied().unwrap_or("");
-                        let pad = " ".repeat(wi - c.chars().count());
-                        if self.right.contains(&i) {
-                            s.push_str(&format!(" {pad}{c} "));
-                        } else {
-                            s.push_str(&format!(" {c}{pad} "));
-                        }
-                        s.push(if i + 1 == n || bar(i) { '|' } else { ' ' });
+        Layout { t, w, inner }
+    }
+
+    /// A `|` after column `i` (not after the last one, which always has its `|`).
+    fn bar(&self, i: usize) -> bool {
+        i + 1 < self.w.len() && self.t.bars.contains(&i)
+    }
+
+    /// A rule of `ch`, with `cross` where a column group ends.
+    fn sep(&self, ch: char, cross: char) -> String {
+        let n = self.w.len();
+        let mut s = String::from("+");
+        for (i, wi) in self.w.iter().enumerate() {
+            s.push_str(&ch.to_string().repeat(wi + 2));
+            s.push(if i + 1 == n {
+                '+'
+            } else if self.bar(i) {
+                cross
+            } else {
+                ch
+            });
+        }
+        s
+    }
+
+    /// The lines of one row: as many as its tallest cell.
+    fn row(&self, cells: &[String]) -> Vec<String> {
+        let n = self.w.len();
+        let split: Vec<Vec<&str>> = (0..n)
+            .map(|i| {
+                cells
+                    .get(i)
+                    .map(|c| c.split('\n').collect())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let height = split.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        (0..height)
+            .map(|k| {
+                let mut s = String::from("|");
+                for (i, wi) in self.w.iter().enumerate() {
+                    let c = split[i].get(k).copied().unwrap_or("");
+                    let pad = " ".repeat(wi - c.chars().count());
+                    if self.t.right.contains(&i) {
+                        s.push_str(&format!(" {pad}{c} "));
+                    } else {
+                        s.push_str(&format!(" {c}{pad} "));
                     }
-                    s
-                })
-                .collect()
-        };
-        let full = |text: &str| format!("| {text:<width$}|", width = inner - 1);
-        let mut out = vec![sep('-', '-')];
-        if let Some(t) = &self.title {
-            out.extend(t.split('\n').map(full));
-            out.push(sep('-', '+'));
-        }
-        out.extend(row(&self.header));
-        out.push(sep('=', '+'));
-        if self.rows.is_empty() {
-            out.push(full(&self.empty));
-        }
-        for (k, r) in self.rows.iter().enumerate() {
-            out.extend(row(r));
-            if k + 1 < self.rows.len() && r.iter().any(|c| c.contains('\n')) {
-                out.push(sep('-', '+'));
-            }
-        }
-        out.push(sep('-', '+'));
-        out.join("\n")
+                    s.push(if i + 1 == n || self.bar(i) { '|' } else { ' ' });
+                }
+                s
+            })
+            .collect()
+    }
+
+    /// One line across the whole table (the title, the empty-table text).
+    fn full(&self, text: &str) -> String {
+        format!("| {text:<width$}|", width = self.inner - 1)
     }
 }
 

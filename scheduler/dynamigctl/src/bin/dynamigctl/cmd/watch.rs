@@ -2,7 +2,7 @@
 //! `watch`, until SIGINT or SIGTERM (or `--count N` refreshes). Each refresh holds the node lock
 //! only to read and reconcile (as a plain `status` does) and renders after letting it go.
 
-use super::{render, Failure};
+use crate::{bad_input, open_node, render, Failure};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -49,7 +49,7 @@ fn pause(d: Duration) -> bool {
 
 pub fn run(every: f64, count: Option<u64>, json: bool) -> Result<(), Failure> {
     if !(every.is_finite() && (0.1..=86_400.0).contains(&every)) {
-        return Err(super::bad_input(anyhow::anyhow!(
+        return Err(bad_input(anyhow::anyhow!(
             "--watch {every}: use a number of seconds from 0.1 to 86400"
         )));
     }
@@ -60,7 +60,7 @@ pub fn run(every: f64, count: Option<u64>, json: bool) -> Result<(), Failure> {
     while !STOP.load(Ordering::SeqCst) {
         n += 1;
         // The lock is held from open to drop: read and reconcile, nothing else.
-        let st = super::open_node().map(|node| dynamig_node::status::status(&node));
+        let st = open_node().map(|node| dynamig_node::status::status(&node));
         if STOP.load(Ordering::SeqCst) {
             // Interrupted while waiting for the lock: no frame after Ctrl-C.
             break;

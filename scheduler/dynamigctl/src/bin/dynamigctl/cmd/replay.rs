@@ -1,10 +1,11 @@
 //! `dynamigctl replay`: replay workloads against the planner and the baseline policies.
 
-use super::{bad_input, print_json, Failure};
+use crate::{bad_input, print_json, Failure};
 use clap::Args;
+use dynamig_core::catalog::GpuModel;
 use dynamigctl::replay::{
-    self, load_trace, parse_node, policy_by_name, render_table, workload, Mix, Optimum, Replay,
-    ReplayError, Stats, POLICY_NAMES,
+    self, load_trace, parse_node, policy_by_name, render_table, workload, Mix, Optimum, Policy,
+    Replay, ReplayError, Stats, TracePod, Workload, POLICY_NAMES,
 };
 use std::path::PathBuf;
 
@@ -36,28 +37,8 @@ pub struct ReplayArgs {
 }
 
 pub fn run(a: ReplayArgs) -> Result<(), Failure> {
-    let names: Vec<&str> = if a.workload == "all" {
-        vec!["uniform", "small-heavy", "seed", "alibaba", "alibaba-frac"]
-    } else {
-        a.workload.split(',').map(str::trim).collect()
-    };
-    for n in &names {
-        if !n.starts_with("alibaba") && Mix::by_name(n).is_none() {
-            return Err(bad_input(ReplayError::UnknownWorkload((*n).into())));
-        }
-    }
-    let policies = a
-        .policies
-        .split(',')
-        .map(|p| {
-            policy_by_name(p.trim()).ok_or_else(|| {
-                bad_input(ReplayError::UnknownPolicy(
-                    p.into(),
-                    POLICY_NAMES.join(", "),
-                ))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let names = workload_names(&a.workload)?;
+    let policies = policies(&a.policies)?;
     if !(a.load > 0.0 && a.load.is_finite()) || a.requests == 0 {
         return Err(bad_input(anyhow::anyhow!(
             "--load must be positive and --requests at least 1"
@@ -76,19 +57,7 @@ pub fn run(a: ReplayArgs) -> Result<(), Failure> {
             node_name: spec.clone(),
         };
         for n in &names {
-            let wl = match (Mix::by_name(n), &trace) {
-                (Some(mix), _) => workload::synthetic(mix, &gpus, a.requests, a.seed, a.load),
-                (None, Some(pods)) => {
-                    let frac = match *n {
-                        "alibaba" => false,
-                        "alibaba-frac" => true,
-                        _ => return Err(bad_input(ReplayError::UnknownWorkload((*n).into()))),
-                    };
-                    workload::from_trace(pods, frac, &gpus, a.requests, a.seed, a.load, n)
-                        .map_err(bad_input)?
-                }
-                (None, None) => return Err(bad_input(ReplayError::UnknownWorkload((*n).into()))),
-            };
+            let wl = build_workload(&a, n, &gpus, trace.as_deref())?;
             for p in &policies {
                 if p.name() == "optimum" && gpus.len() > Optimum::MAX_GPUS {
                     eprintln!(
@@ -109,5 +78,58 @@ pub fn run(a: ReplayArgs) -> Result<(), Failure> {
     } else {
         print!("{}", render_table(&rows));
         Ok(())
+    }
+}
+
+/// `--workload`: `all` or known names, comma-separated.
+fn workload_names(list: &str) -> Result<Vec<&str>, Failure> {
+    let names: Vec<&str> = if list == "all" {
+        vec!["uniform", "small-heavy", "seed", "alibaba", "alibaba-frac"]
+    } else {
+        list.split(',').map(str::trim).collect()
+    };
+    for n in &names {
+        if !n.starts_with("alibaba") && Mix::by_name(n).is_none() {
+            return Err(bad_input(ReplayError::UnknownWorkload((*n).into())));
+        }
+    }
+    Ok(names)
+}
+
+/// `--policies`: known names, comma-separated.
+fn policies(list: &str) -> Result<Vec<Box<dyn Policy>>, Failure> {
+    list.split(',')
+        .map(|p| {
+            policy_by_name(p.trim()).ok_or_else(|| {
+                bad_input(ReplayError::UnknownPolicy(
+                    p.into(),
+                    POLICY_NAMES.join(", "),
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Workload `name` on `gpus`: a synthetic mix, or the trace's single-GPU (`alibaba`) or
+/// fractional-GPU (`alibaba-frac`) pods.
+fn build_workload(
+    a: &ReplayArgs,
+    name: &str,
+    gpus: &[&'static GpuModel],
+    trace: Option<&[TracePod]>,
+) -> Result<Workload, Failure> {
+    let unknown = || bad_input(ReplayError::UnknownWorkload(name.into()));
+    match (Mix::by_name(name), trace) {
+        (Some(mix), _) => Ok(workload::synthetic(mix, gpus, a.requests, a.seed, a.load)),
+        (None, Some(pods)) => {
+            let frac = match name {
+                "alibaba" => false,
+                "alibaba-frac" => true,
+                _ => return Err(unknown()),
+            };
+            workload::from_trace(pods, frac, gpus, a.requests, a.seed, a.load, name)
+                .map_err(bad_input)
+        }
+        (None, None) => Err(unknown()),
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::Failure;
 use clap::{Args, Subcommand, ValueEnum};
-use dynamigctl::runtime_config::{self, ConfigError, Engine, Options};
+use dynamigctl::runtime_config::{self, ConfigError, Engine, Options, Outcome};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -84,26 +84,38 @@ fn configure(a: ConfigureArgs) -> Result<(), Failure> {
             )),
         }
     })?;
-    let path = out.path.display();
     for w in &out.edit.warnings {
         eprintln!("dynamigctl: warning: {w}");
     }
     if a.dry_run {
-        print!("{}", out.edit.text);
-        if out.edit.changes.is_empty() && out.existed {
-            eprintln!("dry run: {path} already configures dynamig; nothing would change");
-        } else {
-            let verb = if out.existed { "change" } else { "create" };
-            eprintln!("dry run: would {verb} {path}:");
-            for c in &out.edit.changes {
-                eprintln!("  {c}");
-            }
-        }
-        return Ok(());
+        print_dry_run(&out);
+    } else {
+        print_written(&out, engine);
     }
+    Ok(())
+}
+
+/// A dry run: the resulting file on stdout, what would change on stderr.
+fn print_dry_run(out: &Outcome) {
+    let path = out.path.display();
+    print!("{}", out.edit.text);
+    if out.edit.changes.is_empty() && out.existed {
+        eprintln!("dry run: {path} already configures dynamig; nothing would change");
+    } else {
+        let verb = if out.existed { "change" } else { "create" };
+        eprintln!("dry run: would {verb} {path}:");
+        for c in &out.edit.changes {
+            eprintln!("  {c}");
+        }
+    }
+}
+
+/// What was written (and where the old file went), and how to restart the engine.
+fn print_written(out: &Outcome, engine: Engine) {
+    let path = out.path.display();
     if !out.written {
         println!("{path} already configures dynamig; nothing changed");
-        return Ok(());
+        return;
     }
     match &out.backup {
         Some(b) => println!("updated {path} (the old file is in {})", b.display()),
@@ -113,5 +125,4 @@ fn configure(a: ConfigureArgs) -> Result<(), Failure> {
         println!("  {c}");
     }
     println!("{}", engine.restart_hint());
-    Ok(())
 }

@@ -1,0 +1,29 @@
+//! Release: the container is deleted (`dynamig-runc delete`, the shim's Delete and `shim
+//! delete`, `dynamig-hook poststop` after `runc run`), so its holder's slice goes back.
+
+use super::LifecycleError;
+use dynamig_node::node::Node;
+use dynamig_node::state::{HolderKey, StateDir};
+
+/// Whether the node may have a holder `key` (lock-free, see [`dynamig_node::node::may_hold`]).
+pub fn may_hold(key: &HolderKey) -> bool {
+    dynamig_node::node::may_hold(&StateDir::env_path(), key)
+}
+
+/// Releases holder `key` (never another namespace's holder of the same id); `Ok(false)` when
+/// it held nothing. The caller has checked that this container was given that holder's slice
+/// ([`crate::injected`]). When a lock-free read of the state proves there is no such holder
+/// ([`may_hold`]), that answer comes without the lock, the backend or a write.
+pub fn release(key: &HolderKey) -> Result<bool, LifecycleError> {
+    if !may_hold(key) {
+        return Ok(false);
+    }
+    crate::logging::init("dynamig-runc");
+    let dir = StateDir::from_env()?;
+    let mut node = Node::open(&dir)?;
+    let released = node.release(key)?;
+    if released {
+        tracing::info!(holder = %key.id, namespace = %key.namespace, "released");
+    }
+    Ok(released)
+}

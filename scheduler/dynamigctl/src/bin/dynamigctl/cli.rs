@@ -1,0 +1,207 @@
+//! `dynamigctl`'s command line: the commands, their flags and their help text (clap), and how
+//! the request flags become a [`Request`] through the same parser as container annotations.
+
+use crate::cmd;
+use clap::{Args, Parser, Subcommand};
+use dynamig_core::request::{self, Request};
+use std::collections::BTreeMap;
+
+/// The namespace of holders that `dynamigctl allocate` makes (and `release` looks in).
+const DEFAULT_NAMESPACE: &str = "dynamigctl";
+#[derive(Parser)]
+#[command(
+    name = "dynamigctl",
+    version,
+    about = "Dynamic MIG slices for containers: see and drive a node"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Manage a simulated node (for demos and tests; no GPU needed).
+    #[command(subcommand)]
+    Sim(SimCmd),
+    /// The MIG profile catalog, like `nvidia-smi mig -lgip`, with placements.
+    Profiles {
+        /// A model key (a100-40gb, a100-80gb, a30-24gb, h100-80gb, h100-94gb, h200-141gb).
+        model: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// GPUs, instances, placements, holders and their states, like `nvidia-smi`'s MIG tables.
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// Redraw every SECS seconds (default 2) until interrupted (SIGINT/SIGTERM), like
+        /// `watch`. With --json: one JSON object per line per refresh.
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2")]
+        watch: Option<f64>,
+        /// With --watch: stop after N refreshes.
+        #[arg(long, value_name = "N", requires = "watch")]
+        count: Option<u64>,
+    },
+    /// Dry run: where a request would go and whom it would evict.
+    Plan {
+        #[command(flatten)]
+        req: ReqArgs,
+        /// Namespace the request would come from (the admission policy applies to it).
+        #[arg(long, default_value = DEFAULT_NAMESPACE)]
+        namespace: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Allocate a MIG instance for holder ID.
+    Allocate {
+        id: String,
+        #[command(flatten)]
+        req: ReqArgs,
+        /// Namespace of the holder.
+        #[arg(long, default_value = DEFAULT_NAMESPACE)]
+        namespace: String,
+        /// A process whose life is the holder's life; it is signalled on eviction and the
+        /// instance is released when it exits.
+        #[arg(long)]
+        pid: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release holder ID's instance (the holder of that id in that namespace only).
+    Release {
+        id: String,
+        /// Namespace of the holder: a container's containerd namespace (`default`, `k8s.io`,
+        /// `moby`); the default is the one `allocate` gives.
+        #[arg(long, default_value = DEFAULT_NAMESPACE)]
+        namespace: String,
+    },
+    /// Reconcile now: release holders whose process is gone, finish interrupted operations.
+    Gc {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read-only check of this node (NVML, driver, GPUs and MIG modes, catalog, nvidia-caps,
+    /// device nodes, state directory, runtimes). Exit 0 when ready, 1 when not. Changes nothing.
+    Doctor,
+    /// Allocations, preemptions, releases and errors.
+    Events {
+        #[arg(long)]
+        json: bool,
+        /// Only events since then: seconds ago (600), a duration ago (10m, 1h30m, 2d) or an
+        /// RFC 3339 time (2026-11-24T21:00:00Z).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+    },
+    /// Replay workloads against the planner and baseline policies; print the comparison.
+    Replay(cmd::replay::ReplayArgs),
+    /// Register dynamig with a container engine (containerd, Docker).
+    #[command(subcommand)]
+    Runtime(cmd::runtime::RuntimeCmd),
+}
+
+#[derive(Args)]
+#[group(required = false, multiple = false)]
+struct SizeArgs {
+    /// Memory wanted, e.g. 10GB, 20G, 10GiB, 512MiB.
+    #[arg(long, value_name = "M")]
+    gpu_memory: Option<String>,
+    /// An exact MIG profile, e.g. 2g.10gb.
+    #[arg(long, value_name = "P")]
+    mig_profile: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ReqArgs {
+    #[command(flatten)]
+    size: SizeArgs,
+    /// interactive, inference, training (default) or an integer.
+    #[arg(long, value_name = "C")]
+    priority: Option<String>,
+    /// true or false; overrides the class default.
+    #[arg(long, value_name = "B")]
+    preemptible: Option<String>,
+    /// How long an evicted holder gets between SIGTERM and SIGKILL, e.g. 10s.
+    #[arg(long, value_name = "D")]
+    grace_period: Option<String>,
+    /// How long to wait in the queue for room when there is none now, e.g. 30s (default 0:
+    /// fail at once). SIGINT/SIGTERM stop the wait and leave nothing behind.
+    #[arg(long, value_name = "D")]
+    wait: Option<String>,
+    /// A container annotation, as a runtime would see it (repeatable), e.g.
+    /// `dynamig.io/gpu-memory=10GB` or `io.kubernetes.cri.sandbox-namespace=team-a`.
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    annotations: Vec<String>,
+    /// A container env entry, as Docker would pass it (repeatable), e.g. `DYNAMIG_PRIORITY=training`.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+}
+
+impl ReqArgs {
+    /// The request, through the same parser as container annotations: the flags are read as
+    /// their annotations, next to any `--annotation` and `--env` given.
+    pub fn request(&self) -> Result<Request, request::RequestError> {
+        let mut a = BTreeMap::new();
+        for entry in &self.annotations {
+            let (k, v) = entry.split_once('=').ok_or_else(|| {
+                request::RequestError::Other(format!("--annotation {entry:?} is not KEY=VALUE"))
+            })?;
+            a.insert(k.to_string(), v.to_string());
+        }
+        let flags = [
+            ("--gpu-memory", request::GPU_MEMORY, &self.size.gpu_memory),
+            (
+                "--mig-profile",
+                request::MIG_PROFILE,
+                &self.size.mig_profile,
+            ),
+            ("--priority", request::PRIORITY, &self.priority),
+            ("--preemptible", request::PREEMPTIBLE, &self.preemptible),
+            ("--grace-period", request::GRACE_PERIOD, &self.grace_period),
+            ("--wait", request::WAIT, &self.wait),
+        ];
+        for (flag, key, v) in flags {
+            let Some(v) = v else { continue };
+            match a.get(key.annotation) {
+                Some(old) if old != v => {
+                    return Err(request::RequestError::Other(format!(
+                        "{flag} {v:?} and --annotation {}={old:?} disagree; give one",
+                        key.annotation
+                    )))
+                }
+                _ => {
+                    a.insert(key.annotation.to_string(), v.clone());
+                }
+            }
+        }
+        request::parse(&a, &self.env)?.ok_or_else(|| {
+            request::RequestError::Other(
+                "give --gpu-memory or --mig-profile (or a dynamig.io/ annotation)".into(),
+            )
+        })
+    }
+}
+
+#[derive(Subcommand)]
+pub enum SimCmd {
+    /// Create a simulated node with one GPU per MODEL (replaces any existing one).
+    Init {
+        #[arg(required = true)]
+        models: Vec<String>,
+        /// The NVIDIA driver version the node claims (checked against the host's CDI spec).
+        #[arg(long, default_value = dynamig_node::backend::sim::DEFAULT_DRIVER_VERSION)]
+        driver_version: String,
+    },
+    /// Set a simulated GPU's MIG mode: on, off, pending-on (on after a reset), pending-off.
+    Mig { gpu: u32, mode: String },
+    /// Create an instance as an administrator would (dynamig treats it as foreign).
+    Create {
+        gpu: u32,
+        profile: String,
+        start: u8,
+    },
+    /// Destroy an instance as an administrator would.
+    Destroy { gpu: u32, gi: u32 },
+    /// Mark processes as running on an instance (destroy is refused while they live).
+    Busy { gpu: u32, gi: u32, pids: Vec<u32> },
+}

@@ -57,7 +57,8 @@ pub struct InstanceRef {
     pub live: Live,
 }
 
-/// [`InstanceRef`] as the state file spells it.
+/// [`InstanceRef`] as the state file spells it. No test or doc reads state.json by byte order
+/// (they parse it), but `#[serde(flatten)]` would reorder the keys, so this keeps them as written.
 #[derive(Serialize, Deserialize)]
 struct InstanceWire {
     gpu: GpuIndex,

@@ -168,7 +168,7 @@ fn create_record_release() {
     assert_eq!(
         st.holder(&ns_good())
             .and_then(|h| h.instance.as_ref())
-            .map(|i| &i.uuid),
+            .map(|i| &i.live.uuid),
         Some(&a.uuid)
     );
     // a refused create in another namespace under the same id releases nothing

@@ -164,7 +164,7 @@ fn log_injected(node: &Node, alloc: &Allocation, stack: &Stack, started: Instant
     tracing::info!(
         holder = %alloc.id,
         namespace = %alloc.namespace,
-        gpu = alloc.gpu,
+        gpu = alloc.gpu.get(),
         profile = %alloc.profile,
         placement = %format!("{}:{}", alloc.placement.start, alloc.placement.size),
         uuid = %alloc.uuid,

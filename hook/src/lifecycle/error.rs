@@ -146,6 +146,7 @@ mod tests {
     use super::*;
     use dynamig_core::policy::Scope;
     use dynamig_core::request::RequestError;
+    use dynamig_node::backend::BackendKind;
     use dynamig_node::state::HolderKey;
     use std::path::PathBuf;
     use std::time::Duration;
@@ -224,8 +225,8 @@ mod tests {
         );
         let mismatch = NodeError::BackendMismatch {
             dir: "/run/dynamig".into(),
-            state: "sim".into(),
-            backend: "nvml".into(),
+            state: BackendKind::Sim,
+            backend: BackendKind::Nvml,
         };
         assert_eq!(node(mismatch), ErrorKind::FailedPrecondition);
         let stale = DriverStackError::Stale {

@@ -1,4 +1,5 @@
 use super::*;
+use dynamig_core::ids::{CiId, GiId, GpuIndex};
 use dynamig_node::backend::DeviceNode;
 use dynamig_node::node::Placement;
 
@@ -8,12 +9,12 @@ fn alloc() -> Allocation {
     Allocation {
         id: "c1".into(),
         namespace: "ns1".into(),
-        gpu: 0,
+        gpu: GpuIndex(0),
         gpu_uuid: "GPU-0".into(),
         profile: "2g.10gb".into(),
         placement: Placement { start: 4, size: 2 },
-        gi: 5,
-        ci: 0,
+        gi: GiId(5),
+        ci: CiId(0),
         uuid: "MIG-abc".into(),
         evict: vec![],
         evict_holders: vec![],

@@ -35,7 +35,7 @@ fn node(leave_room: bool) -> NodeView {
                 })
                 .collect();
             GpuView {
-                index: gi,
+                index: dynamig_core::ids::GpuIndex(gi),
                 model: m,
                 usable: true,
                 instances,

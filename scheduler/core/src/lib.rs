@@ -5,7 +5,7 @@
 //! - [`planner`]: the placement decision, with its victims and refusals; [`queue`]: the wait
 //!   queue's order and reservations.
 //! - [`policy`]: the admission policy's rules (the node reads the file).
-//! - [`holder`], [`excerpt`], [`rfc3339`]: small shared vocabulary.
+//! - [`holder`], [`ids`], [`excerpt`], [`rfc3339`]: small shared vocabulary.
 //!
 //! No I/O, no environment, no clock: the node crate (`dynamig-node`) does those and calls in.
 
@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod duration;
 pub mod excerpt;
 pub mod holder;
+pub mod ids;
 pub mod layout;
 pub mod planner;
 pub mod policy;

@@ -23,6 +23,7 @@
 //! holder gone (foreign instances in the way) reserves nothing.
 
 use crate::catalog::Profile;
+use crate::ids::GpuIndex;
 use crate::planner::{self, Decision, NodeView, Owner, PlacedInstance, PlanRequest, Victim};
 use crate::priority::Priority;
 use crate::request::Request;
@@ -69,7 +70,7 @@ pub fn ordered<T: Queued>(queue: &[T]) -> Vec<&T> {
 pub struct Reservation {
     pub id: String,
     pub namespace: String,
-    pub gpu: u32,
+    pub gpu: GpuIndex,
     pub profile: &'static str,
     pub start: u8,
     /// Holders that must leave before the ticket fits there.
@@ -90,12 +91,18 @@ fn relaxed(view: &NodeView) -> NodeView {
     v
 }
 
-fn is_victim(victims: &[Victim], gpu: u32, i: &PlacedInstance) -> bool {
+fn is_victim(victims: &[Victim], gpu: GpuIndex, i: &PlacedInstance) -> bool {
     victims.iter().any(|v| v.gpu == gpu && v.start == i.start)
 }
 
 /// Puts an immovable instance of `profile` at `start` on `gpu` in place of `victims`.
-fn occupy(view: &mut NodeView, gpu: u32, profile: &'static Profile, start: u8, victims: &[Victim]) {
+fn occupy(
+    view: &mut NodeView,
+    gpu: GpuIndex,
+    profile: &'static Profile,
+    start: u8,
+    victims: &[Victim],
+) {
     if let Some(g) = view.gpus.iter_mut().find(|g| g.index == gpu) {
         g.instances.retain(|i| !is_victim(victims, gpu, i));
         g.instances.push(PlacedInstance {

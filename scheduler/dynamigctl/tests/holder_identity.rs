@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use dynamig_core::ids::GpuIndex;
 use dynamig_core::request::{Request, Size};
 use dynamig_node::backend::sim::{SimBackend, SimNode};
 use dynamig_node::config::NodeConfig;
@@ -42,7 +43,7 @@ fn uuid_of(node: &Node, key: &HolderKey) -> Option<String> {
     node.state
         .holder(key)
         .and_then(|h| h.instance.as_ref())
-        .map(|i| i.uuid.clone())
+        .map(|i| i.live.uuid.clone())
 }
 
 #[test]
@@ -78,7 +79,11 @@ fn the_same_id_in_two_namespaces_is_two_holders() {
     assert_eq!(uuid_of(&node, &default_c1), Some(a.uuid.clone()));
     assert!(node.state.holder(&tenant_c1).is_none());
     let on_hw: Vec<String> = (0..2)
-        .flat_map(|g| node.hw_instances(g).iter().map(|i| i.uuid.clone()))
+        .flat_map(|g| {
+            node.hw_instances(GpuIndex(g))
+                .iter()
+                .map(|i| i.uuid.clone())
+        })
         .collect();
     assert_eq!(on_hw, vec![a.uuid.clone()]);
 

@@ -15,6 +15,7 @@
 mod common;
 use common::*;
 use dynamig_core::catalog;
+use dynamig_core::ids::ProfileId;
 use dynamig_node::state::NodeLock;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -111,7 +112,9 @@ fn check(dir: &Path, foreign: &BTreeMap<(u64, u64), String>, known: &Known) -> (
         for i in g["instances"].as_array().unwrap() {
             let pid = i["profile_id"].as_u64().unwrap() as u32;
             let start = i["start"].as_u64().unwrap() as u8;
-            let p = model.profile_by_id(pid).expect("profile in the catalog");
+            let p = model
+                .profile_by_id(ProfileId(pid))
+                .expect("profile in the catalog");
             assert!(
                 p.starts.contains(&start),
                 "{} at {start}: not a placement",
@@ -213,7 +216,7 @@ fn check(dir: &Path, foreign: &BTreeMap<(u64, u64), String>, known: &Known) -> (
         let gpu = e["gpu"].as_u64().unwrap();
         let model = catalog::model_by_key(gpus[gpu as usize]["model"].as_str().unwrap()).unwrap();
         let p = model
-            .profile_by_id(e["profile_id"].as_u64().unwrap() as u32)
+            .profile_by_id(ProfileId(e["profile_id"].as_u64().unwrap() as u32))
             .expect("reserved profile");
         let start = e["start"].as_u64().unwrap();
         let end = start + p.memory_slices as u64;

@@ -2,6 +2,7 @@
 //! lock. When it passes 4 MiB it is rotated to `events.jsonl.1` (one generation kept).
 
 use crate::state::HolderKey;
+use dynamig_core::ids::GpuIndex;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -17,7 +18,7 @@ pub struct Event {
     pub holder: Option<String>,
     /// The holder's namespace (absent from events written before holders were namespaced).
     pub namespace: Option<String>,
-    pub gpu: Option<u32>,
+    pub gpu: Option<GpuIndex>,
     pub profile: Option<String>,
     pub start: Option<u8>,
     pub uuid: Option<String>,
@@ -54,7 +55,7 @@ impl Event {
         })
     }
 
-    pub fn at(mut self, gpu: u32, profile: &str, start: u8, uuid: Option<&str>) -> Event {
+    pub fn at(mut self, gpu: GpuIndex, profile: &str, start: u8, uuid: Option<&str>) -> Event {
         self.gpu = Some(gpu);
         self.profile = Some(profile.into());
         self.start = Some(start);

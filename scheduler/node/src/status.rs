@@ -1,7 +1,9 @@
 //! The node's status as `dynamigctl status --json` gives it (and as the table renders it).
 
+use crate::backend::BackendKind;
 use crate::node::{Node, Placement};
 use crate::state::HolderState;
+use dynamig_core::ids::{CiId, GiId, GpuIndex};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -17,8 +19,8 @@ pub struct HolderInfo {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceStatus {
-    pub gi: u32,
-    pub ci: Option<u32>,
+    pub gi: GiId,
+    pub ci: Option<CiId>,
     pub profile: String,
     pub placement: Placement,
     pub memory_mib: u64,
@@ -39,7 +41,7 @@ pub struct Used {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GpuStatus {
-    pub index: u32,
+    pub index: GpuIndex,
     pub model: String,
     pub name: String,
     pub uuid: String,
@@ -83,7 +85,7 @@ pub struct QueuedInfo {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
-    pub backend: String,
+    pub backend: BackendKind,
     pub state_dir: String,
     pub gpus: Vec<GpuStatus>,
     /// Holders that hold no instance now: `preempted` or `lost`.
@@ -248,7 +250,7 @@ pub fn status(node: &Node) -> Status {
         })
         .collect();
     Status {
-        backend: node.backend_kind().to_string(),
+        backend: node.backend_kind(),
         state_dir: node.dir().path().display().to_string(),
         gpus,
         ended,

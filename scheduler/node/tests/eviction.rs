@@ -2,6 +2,7 @@
 //! (docs/eviction.md): a container still being created is never a victim (its creator is never
 //! signalled), and a retry of the same Kubernetes container takes an eviction in flight over.
 
+use dynamig_core::ids::{GpuIndex, ProfileId};
 use dynamig_core::priority::Priority;
 use dynamig_core::request::{Request, Size};
 use dynamig_node::backend::sim::SimNode;
@@ -174,8 +175,8 @@ fn a_retry_of_the_same_kubernetes_container_takes_the_eviction_over() {
             namespace: "k8s.io".into(),
             owner: first_ref,
             retry_key: Some("sandbox1/app".into()),
-            gpu: 0,
-            profile_id: 0,
+            gpu: GpuIndex(0),
+            profile_id: ProfileId(0),
             profile: "7g.40gb".into(),
             start: 0,
             victims: vec![k("victim")],
@@ -195,7 +196,7 @@ fn a_retry_of_the_same_kubernetes_container_takes_the_eviction_over() {
     let a = sim.node().allocate(retry).unwrap();
     assert_eq!(
         (a.gpu, a.placement.start, a.profile.as_str()),
-        (0, 0, "7g.40gb")
+        (GpuIndex(0), 0, "7g.40gb")
     );
     assert_eq!(a.evict, vec!["victim".to_string()]);
     assert!(
@@ -253,8 +254,8 @@ fn a_victim_deleted_before_its_evictor_comes_back_is_logged_as_preempted() {
             namespace: "k8s.io".into(),
             owner: requester_ref,
             retry_key: None,
-            gpu: 0,
-            profile_id: 0,
+            gpu: GpuIndex(0),
+            profile_id: ProfileId(0),
             profile: "7g.40gb".into(),
             start: 0,
             victims: vec![k("victim")],

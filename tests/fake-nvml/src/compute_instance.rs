@@ -1,6 +1,7 @@
 //! Compute instances: profile info, creation (only the one spanning its GPU instance is
 //! modelled), listing, info and destruction.
 
+use dynamig_core::ids::{CiId, GiId, GpuIndex};
 use nvml_wrapper_sys::bindings as sys;
 use std::ffi::c_uint;
 
@@ -88,9 +89,10 @@ pub unsafe extern "C" fn nvmlGpuInstanceCreateComputeInstance(
                 // Only compute instances spanning the GPU instance are modelled.
                 return Err(NOT_SUPPORTED);
             }
-            n.create_ci(gpu, gi).map_err(|e| code_of(&e))
+            n.create_ci(GpuIndex(gpu), GiId(gi))
+                .map_err(|e| code_of(&e))
         })?;
-        put(compute_instance, handle(TAG_CI, gpu, gi, ci))
+        put(compute_instance, handle(TAG_CI, gpu, gi, ci.get()))
     })
 }
 
@@ -115,7 +117,7 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstances(
         let i = instance_of(g, gi)?;
         let p = profile_of(g, i.profile_id)?;
         let items: Vec<sys::nvmlComputeInstance_t> = match i.ci {
-            Some(c) if profile_id == full_ci_profile(p) => vec![handle(TAG_CI, gpu, gi, c)],
+            Some(c) if profile_id == full_ci_profile(p) => vec![handle(TAG_CI, gpu, gi, c.get())],
             _ => Vec::new(),
         };
         put_list(compute_instances, count, &items)
@@ -138,7 +140,7 @@ pub unsafe extern "C" fn nvmlComputeInstanceGetInfo_v2(
         let (gpu, gi, ci) = ci_ref(compute_instance)?;
         let g = gpu_of(&n, gpu)?;
         let i = instance_of(g, gi)?;
-        if i.ci != Some(ci) {
+        if i.ci != Some(CiId(ci)) {
             return Err(INVALID_ARGUMENT);
         }
         let p = profile_of(g, i.profile_id)?;
@@ -177,7 +179,7 @@ pub unsafe extern "C" fn nvmlComputeInstanceDestroy(
             let i = g
                 .instances
                 .iter_mut()
-                .find(|i| i.gi == gi && i.ci == Some(ci))
+                .find(|i| i.gi == GiId(gi) && i.ci == Some(CiId(ci)))
                 .ok_or(INVALID_ARGUMENT)?;
             if i.pids.iter().any(|p| alive(*p)) || held(gpu, gi) {
                 return Err(IN_USE);

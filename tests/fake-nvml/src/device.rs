@@ -1,6 +1,7 @@
 //! Devices: the GPU count and handles, name, UUID, minor number, MIG mode and persistence
 //! mode. A MIG device handle answers name and UUID for its MIG device.
 
+use dynamig_core::ids::CiId;
 use nvml_wrapper_sys::bindings as sys;
 use std::ffi::{c_char, c_uint};
 
@@ -83,7 +84,7 @@ pub unsafe extern "C" fn nvmlDeviceGetUUID(
             TAG_DEVICE => put_str(uuid, length, &g.uuid),
             TAG_MIG => {
                 let i = instance_of(g, gi)?;
-                if i.ci != Some(ci) {
+                if i.ci != Some(CiId(ci)) {
                     return Err(INVALID_ARGUMENT);
                 }
                 put_str(uuid, length, &i.uuid)

@@ -1,6 +1,7 @@
 //! GPU instances: profile info (v1 and the named V), possible placements, creation with a
 //! placement (refused as the driver refuses), listing, lookup by id, info and destruction.
 
+use dynamig_core::ids::{GiId, GpuIndex, ProfileId};
 use nvml_wrapper_sys::bindings as sys;
 use std::ffi::{c_char, c_uint};
 
@@ -140,7 +141,7 @@ pub unsafe extern "C" fn nvmlDeviceCreateGpuInstanceWithPlacement(
                 // Listed only: the model has no such profile to place.
                 return Err(NOT_SUPPORTED);
             }
-            let p = profile_of(g, profile_id)?;
+            let p = profile_of(g, ProfileId(profile_id))?;
             if pl.size != u32::from(p.memory_slices) {
                 return Err(INVALID_ARGUMENT);
             }
@@ -148,9 +149,10 @@ pub unsafe extern "C" fn nvmlDeviceCreateGpuInstanceWithPlacement(
             if !offered_starts(p).contains(&start) {
                 return Err(INVALID_ARGUMENT);
             }
-            n.create_gi(gpu, profile_id, start).map_err(|e| code_of(&e))
+            n.create_gi(GpuIndex(gpu), ProfileId(profile_id), start)
+                .map_err(|e| code_of(&e))
         })?;
-        put(gpu_instance, handle(TAG_GI, gpu, gi, 0))
+        put(gpu_instance, handle(TAG_GI, gpu, gi.get(), 0))
     })
 }
 
@@ -179,8 +181,8 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstances(
         let items: Vec<sys::nvmlGpuInstance_t> = g
             .instances
             .iter()
-            .filter(|i| i.profile_id == profile_id)
-            .map(|i| handle(TAG_GI, gpu, i.gi, 0))
+            .filter(|i| i.profile_id == ProfileId(profile_id))
+            .map(|i| handle(TAG_GI, gpu, i.gi.get(), 0))
             .collect();
         put_list(gpu_instances, count, &items)
     })
@@ -205,7 +207,7 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceById(
         if !g.mig.current {
             return Err(NOT_SUPPORTED);
         }
-        if !g.instances.iter().any(|i| i.gi == id) {
+        if !g.instances.iter().any(|i| i.gi == GiId(id)) {
             return Err(NOT_FOUND);
         }
         put(gpu_instance, handle(TAG_GI, gpu, id, 0))
@@ -234,7 +236,7 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetInfo(
             sys::nvmlGpuInstanceInfo_t {
                 device: handle(TAG_DEVICE, gpu, 0, 0),
                 id: gi,
-                profileId: i.profile_id,
+                profileId: i.profile_id.get(),
                 placement: sys::nvmlGpuInstancePlacement_t {
                     start: u32::from(i.start),
                     size: u32::from(p.memory_slices),
@@ -260,7 +262,7 @@ pub unsafe extern "C" fn nvmlGpuInstanceDestroy(gpu_instance: sys::nvmlGpuInstan
             if take_busy() {
                 return Err(IN_USE);
             }
-            n.destroy(gpu, gi).map_err(|e| code_of(&e))
+            n.destroy(GpuIndex(gpu), GiId(gi)).map_err(|e| code_of(&e))
         })
     })
 }

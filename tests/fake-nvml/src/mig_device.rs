@@ -1,6 +1,7 @@
 //! MIG device handles: the maximum count, the handle at a MIG index (logged to
 //! `FAKE_NVML_CALL_LOG`), and a handle's GPU- and compute-instance ids.
 
+use dynamig_core::ids::CiId;
 use nvml_wrapper_sys::bindings as sys;
 use std::ffi::c_uint;
 
@@ -59,7 +60,10 @@ pub unsafe extern "C" fn nvmlDeviceGetMigDeviceHandleByIndex(
         }
         let devs = mig_devices(g);
         let i = devs.get(index as usize).ok_or(NOT_FOUND)?;
-        put(mig_device, handle(TAG_MIG, gpu, i.gi, i.ci.unwrap_or(0)))
+        put(
+            mig_device,
+            handle(TAG_MIG, gpu, i.gi.get(), i.ci.map_or(0, CiId::get)),
+        )
     })
 }
 

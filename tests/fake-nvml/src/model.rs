@@ -2,6 +2,7 @@
 //! compute-instance profile table (profile id = `NVML_COMPUTE_INSTANCE_PROFILE_*` index).
 
 use dynamig_core::catalog::Profile;
+use dynamig_core::ids::{GiId, ProfileId};
 use dynamig_node::backend::sim::{SimGpu, SimInstance, SimNode};
 
 use crate::errors::{Ret, INVALID_ARGUMENT, UNKNOWN};
@@ -10,7 +11,7 @@ pub(crate) fn gpu_of(n: &SimNode, gpu: u32) -> Result<&SimGpu, Ret> {
     n.gpus.get(gpu as usize).ok_or(INVALID_ARGUMENT)
 }
 
-pub(crate) fn profile_of(g: &SimGpu, id: u32) -> Result<&'static Profile, Ret> {
+pub(crate) fn profile_of(g: &SimGpu, id: ProfileId) -> Result<&'static Profile, Ret> {
     let m = g.model().map_err(|_| UNKNOWN)?;
     m.profile_by_id(id).ok_or(INVALID_ARGUMENT)
 }
@@ -18,7 +19,7 @@ pub(crate) fn profile_of(g: &SimGpu, id: u32) -> Result<&'static Profile, Ret> {
 pub(crate) fn instance_of(g: &SimGpu, gi: u32) -> Result<&SimInstance, Ret> {
     g.instances
         .iter()
-        .find(|i| i.gi == gi)
+        .find(|i| i.gi == GiId(gi))
         .ok_or(INVALID_ARGUMENT)
 }
 

@@ -1,6 +1,7 @@
 //! Compute processes: on a MIG device handle, that MIG device's (pids alive in the node's
 //! instances); on a parent GPU, the aggregate with the instance ids unset.
 
+use dynamig_core::ids::{CiId, GiId};
 use nvml_wrapper_sys::bindings as sys;
 use std::ffi::c_uint;
 
@@ -35,12 +36,12 @@ pub unsafe extern "C" fn nvmlDeviceGetComputeRunningProcesses_v3(
         let mut items = Vec::new();
         for i in &g.instances {
             // A MIG device handle: that MIG device's processes only.
-            if tag == TAG_MIG && (i.gi != only_gi || i.ci != Some(only_ci)) {
+            if tag == TAG_MIG && (i.gi != GiId(only_gi) || i.ci != Some(CiId(only_ci))) {
                 continue;
             }
             // The parent: the aggregate, not attributed to instances.
             let (gi, ci) = if tag == TAG_MIG {
-                (i.gi, i.ci.unwrap_or(0))
+                (i.gi.get(), i.ci.map_or(0, CiId::get))
             } else {
                 (NO_INSTANCE, NO_INSTANCE)
             };

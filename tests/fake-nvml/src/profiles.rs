@@ -123,7 +123,7 @@ pub(crate) fn served_by_id(g: &SimGpu, id: u32) -> Result<Served, Ret> {
 
 pub(crate) fn profile_info(p: &Profile) -> sys::nvmlGpuInstanceProfileInfo_t {
     sys::nvmlGpuInstanceProfileInfo_t {
-        id: p.id,
+        id: p.id.get(),
         isP2pSupported: 0,
         sliceCount: u32::from(p.compute_slices),
         instanceCount: u32::from(p.max_count),

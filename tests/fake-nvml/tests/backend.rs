@@ -3,6 +3,7 @@
 mod common;
 
 use common::{child_state, edit, run, Fake};
+use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use dynamig_node::backend::nvml::{catalog_differences, NvmlBackend, OpenError};
 use dynamig_node::backend::sim::cap_minor;
 use dynamig_node::backend::{self, Backend, BackendChoice, BackendError, MigMode, SelectError};
@@ -10,10 +11,10 @@ use dynamig_node::config::NodeConfig;
 use dynamig_node::state::StateDir;
 use std::time::Duration;
 
-const TWO_G: u32 = 14; // 2g.10gb on A100-40GB
-const THREE_G: u32 = 9; // 3g.20gb
-const ONE_G: u32 = 19; // 1g.5gb
-const ONE_G_ME: u32 = 20; // 1g.5gb+me, one per GPU
+const TWO_G: ProfileId = ProfileId(14); // 2g.10gb on A100-40GB
+const THREE_G: ProfileId = ProfileId(9); // 3g.20gb
+const ONE_G: ProfileId = ProfileId(19); // 1g.5gb
+const ONE_G_ME: ProfileId = ProfileId(20); // 1g.5gb+me, one per GPU
 
 fn open() -> NvmlBackend {
     match NvmlBackend::open(NodeConfig::from_env().proc_tree()) {
@@ -50,16 +51,19 @@ fn discovers_gpus_and_the_drivers_profiles() {
                 assert_eq!(prof.len(), model.profiles.len());
                 assert_eq!(catalog_differences(model, &prof), Vec::<String>::new());
             }
-            assert_eq!(b.placements(0, THREE_G).unwrap(), vec![0, 4]);
-            assert_eq!(b.placements(0, TWO_G).unwrap(), vec![0, 2, 4]);
+            assert_eq!(b.placements(GpuIndex(0), THREE_G).unwrap(), vec![0, 4]);
+            assert_eq!(b.placements(GpuIndex(0), TWO_G).unwrap(), vec![0, 2, 4]);
             assert!(matches!(
-                b.placements(0, 777),
+                b.placements(GpuIndex(0), ProfileId(777)),
                 Err(BackendError::UnknownProfile {
-                    gpu: 0,
-                    profile_id: 777
+                    gpu: GpuIndex(0),
+                    profile_id: ProfileId(777)
                 })
             ));
-            assert!(matches!(b.instances(5), Err(BackendError::NoSuchGpu(5))));
+            assert!(matches!(
+                b.instances(GpuIndex(5)),
+                Err(BackendError::NoSuchGpu(GpuIndex(5)))
+            ));
             // The library loads, so `auto` picks nvml even with a simulated node present.
             let dir = state_dir();
             dynamig_node::backend::sim::SimNode::new(&["a30-24gb"])
@@ -88,7 +92,7 @@ fn the_driver_differing_from_the_catalog_is_seen() {
         },
         || {
             let mut b = open();
-            let prof = b.driver_profiles(0).unwrap();
+            let prof = b.driver_profiles(GpuIndex(0)).unwrap();
             let gpus = b.gpus().unwrap();
             let catalog = dynamig_core::catalog::model_by_name(&gpus[0].name).unwrap();
             let d = catalog_differences(catalog, &prof);
@@ -116,20 +120,26 @@ fn creates_lists_and_destroys_with_device_nodes() {
             let mut b = open();
             let mut made = Vec::new();
             for start in [0, 2, 4] {
-                let i = b.create(0, TWO_G, start).unwrap();
-                assert_eq!((i.gpu, i.ci, i.start, i.size), (0, Some(0), start, 2));
+                let i = b.create(GpuIndex(0), TWO_G, start).unwrap();
+                assert_eq!(
+                    (i.gpu, i.ci, i.start, i.size),
+                    (GpuIndex(0), Some(CiId(0)), start, 2)
+                );
                 assert!(i.uuid.starts_with("MIG-"), "{i:?}");
                 made.push(i);
             }
-            assert_eq!(made.iter().map(|i| i.gi).collect::<Vec<_>>(), vec![3, 4, 5]);
-            assert_eq!(b.instances(0).unwrap(), made);
+            assert_eq!(
+                made.iter().map(|i| i.gi).collect::<Vec<_>>(),
+                vec![GiId(3), GiId(4), GiId(5)]
+            );
+            assert_eq!(b.instances(GpuIndex(0)).unwrap(), made);
             // Another process (a new backend) sees the same instances.
             let mut b2 = open();
-            assert_eq!(b2.instances(0).unwrap(), made);
+            assert_eq!(b2.instances(GpuIndex(0)).unwrap(), made);
 
-            let nodes = b.device_nodes(0, 4, 0).unwrap();
-            let gi_minor = cap_minor(0, 4, None);
-            let ci_minor = cap_minor(0, 4, Some(0));
+            let nodes = b.device_nodes(GpuIndex(0), GiId(4), CiId(0)).unwrap();
+            let gi_minor = cap_minor(0, GiId(4), None);
+            let ci_minor = cap_minor(0, GiId(4), Some(CiId(0)));
             assert_eq!(
                 nodes[0].path,
                 format!("/dev/nvidia-caps/nvidia-cap{gi_minor}")
@@ -151,26 +161,29 @@ fn creates_lists_and_destroys_with_device_nodes() {
                 ]
             );
             assert_eq!(nodes[4].major, 508);
-            assert!(b.device_nodes(0, 6, 0).is_err());
+            assert!(b.device_nodes(GpuIndex(0), GiId(6), CiId(0)).is_err());
 
-            b.destroy(0, 4).unwrap();
+            b.destroy(GpuIndex(0), GiId(4)).unwrap();
             assert!(matches!(
-                b.destroy(0, 4),
-                Err(BackendError::NoSuchInstance { gpu: 0, gi: 4 })
+                b.destroy(GpuIndex(0), GiId(4)),
+                Err(BackendError::NoSuchInstance {
+                    gpu: GpuIndex(0),
+                    gi: GiId(4)
+                })
             ));
             let proc_tree = NodeConfig::from_env().proc_tree();
-            assert!(!proc_tree.access_path(0, 4, None).exists());
-            assert_eq!(b.instances(0).unwrap().len(), 2);
+            assert!(!proc_tree.access_path(0, GiId(4), None).exists());
+            assert_eq!(b.instances(GpuIndex(0)).unwrap().len(), 2);
             // The freed slots (GI 4 was the 2g.10gb at 2) take a 1g.5gb now.
-            let one = b.create(0, ONE_G, 2).unwrap();
-            assert_eq!(one.gi, 9);
+            let one = b.create(GpuIndex(0), ONE_G, 2).unwrap();
+            assert_eq!(one.gi, GiId(9));
             for gi in [3, 5, 9] {
-                b.destroy(0, gi).unwrap();
+                b.destroy(GpuIndex(0), GiId(gi)).unwrap();
             }
-            assert!(b.instances(0).unwrap().is_empty());
+            assert!(b.instances(GpuIndex(0)).unwrap().is_empty());
             // And the whole GPU.
-            let full = b.create(0, 0, 0).unwrap();
-            assert_eq!((full.gi, full.size), (0, 8));
+            let full = b.create(GpuIndex(0), ProfileId(0), 0).unwrap();
+            assert_eq!((full.gi, full.size), (GiId(0), 8));
         },
     );
 }
@@ -183,7 +196,7 @@ fn refuses_what_the_driver_refuses() {
         || {
             let mut b = open();
             assert!(matches!(
-                b.create(0, THREE_G, 2),
+                b.create(GpuIndex(0), THREE_G, 2),
                 Err(BackendError::InvalidPlacement {
                     profile_id: THREE_G,
                     start: 2,
@@ -191,32 +204,32 @@ fn refuses_what_the_driver_refuses() {
                     ..
                 })
             ));
-            b.create(0, THREE_G, 4).unwrap();
+            b.create(GpuIndex(0), THREE_G, 4).unwrap();
             assert!(matches!(
-                b.create(0, TWO_G, 4),
+                b.create(GpuIndex(0), TWO_G, 4),
                 Err(BackendError::InsufficientResources { start: 4, .. })
             ));
             assert!(matches!(
-                b.create(0, 777, 0),
+                b.create(GpuIndex(0), ProfileId(777), 0),
                 Err(BackendError::UnknownProfile {
-                    profile_id: 777,
+                    profile_id: ProfileId(777),
                     ..
                 })
             ));
-            b.create(0, ONE_G_ME, 0).unwrap();
+            b.create(GpuIndex(0), ONE_G_ME, 0).unwrap();
             // One +me instance per GPU.
             assert!(matches!(
-                b.create(0, ONE_G_ME, 1),
+                b.create(GpuIndex(0), ONE_G_ME, 1),
                 Err(BackendError::InsufficientResources { .. })
             ));
             assert!(matches!(
-                b.create(3, ONE_G, 1),
-                Err(BackendError::NoSuchGpu(3))
+                b.create(GpuIndex(3), ONE_G, 1),
+                Err(BackendError::NoSuchGpu(GpuIndex(3)))
             ));
             // Nothing half-made was left behind by the refusals.
-            let inst = b.instances(0).unwrap();
+            let inst = b.instances(GpuIndex(0)).unwrap();
             assert_eq!(inst.len(), 2);
-            assert!(inst.iter().all(|i| i.ci == Some(0)));
+            assert!(inst.iter().all(|i| i.ci == Some(CiId(0))));
         },
     );
 }
@@ -229,44 +242,47 @@ fn destroy_refuses_while_processes_run_and_retries_a_brief_in_use() {
         || {
             let state = child_state();
             let mut b = open();
-            let i = b.create(0, TWO_G, 2).unwrap();
+            let i = b.create(GpuIndex(0), TWO_G, 2).unwrap();
             let me = std::process::id();
             edit(&state, |n| n.gpus[0].instances[0].pids = vec![me]);
-            assert_eq!(b.processes(0, i.gi).unwrap(), vec![me]);
-            assert_eq!(b.processes(0, 5).unwrap(), Vec::<u32>::new());
+            assert_eq!(b.processes(GpuIndex(0), i.gi).unwrap(), vec![me]);
             assert_eq!(
-                b.destroy(0, i.gi),
+                b.processes(GpuIndex(0), GiId(5)).unwrap(),
+                Vec::<u32>::new()
+            );
+            assert_eq!(
+                b.destroy(GpuIndex(0), i.gi),
                 Err(BackendError::InUse {
-                    gpu: 0,
+                    gpu: GpuIndex(0),
                     gi: i.gi,
                     pids: vec![me]
                 })
             );
             // Still there: the node's eviction path waits on InUse with its own timeout.
-            assert_eq!(b.instances(0).unwrap().len(), 1);
+            assert_eq!(b.instances(GpuIndex(0)).unwrap().len(), 1);
             // A process that is gone no longer counts.
             edit(&state, |n| n.gpus[0].instances[0].pids = vec![]);
             // The driver's brief "in use" after the compute instance goes: destroy retries.
             std::fs::write(format!("{}.busy", state.display()), "3\n").unwrap();
-            b.destroy(0, i.gi).unwrap();
-            assert!(b.instances(0).unwrap().is_empty());
+            b.destroy(GpuIndex(0), i.gi).unwrap();
+            assert!(b.instances(GpuIndex(0)).unwrap().is_empty());
             // A lasting "in use" becomes InUse, leaving the GPU instance without its compute
             // instance; a later destroy finishes the job.
-            let i = b.create(0, TWO_G, 2).unwrap();
+            let i = b.create(GpuIndex(0), TWO_G, 2).unwrap();
             std::fs::write(format!("{}.busy", state.display()), "1000\n").unwrap();
             b.set_in_use_retry(Duration::from_millis(250));
             assert!(matches!(
-                b.destroy(0, i.gi),
+                b.destroy(GpuIndex(0), i.gi),
                 Err(BackendError::InUse { .. })
             ));
-            let left = b.instances(0).unwrap();
+            let left = b.instances(GpuIndex(0)).unwrap();
             assert_eq!(
                 (left.len(), left[0].ci, left[0].uuid.as_str()),
                 (1, None, "")
             );
             std::fs::write(format!("{}.busy", state.display()), "0\n").unwrap();
-            b.destroy(0, i.gi).unwrap();
-            assert!(b.instances(0).unwrap().is_empty());
+            b.destroy(GpuIndex(0), i.gi).unwrap();
+            assert!(b.instances(GpuIndex(0)).unwrap().is_empty());
         },
     );
 }
@@ -278,29 +294,32 @@ fn lists_instances_someone_else_made() {
         || {
             let f = Fake::new(&["a100-40gb"], true);
             f.edit(|n| {
-                let gi = n.create_gi(0, ONE_G, 6).unwrap();
-                n.create_ci(0, gi).unwrap();
-                n.create_gi(0, ONE_G, 5).unwrap(); // a GPU instance with no compute instance
+                let gi = n.create_gi(GpuIndex(0), ONE_G, 6).unwrap();
+                n.create_ci(GpuIndex(0), gi).unwrap();
+                n.create_gi(GpuIndex(0), ONE_G, 5).unwrap(); // a GPU instance with no compute instance
             });
             f
         },
         || {
             let mut b = open();
-            let inst = b.instances(0).unwrap();
+            let inst = b.instances(GpuIndex(0)).unwrap();
             assert_eq!(inst.len(), 2);
-            assert_eq!((inst[0].start, inst[0].gi, inst[0].ci), (5, 12, None));
+            assert_eq!((inst[0].start, inst[0].gi, inst[0].ci), (5, GiId(12), None));
             assert!(inst[0].uuid.is_empty());
-            assert_eq!((inst[1].start, inst[1].gi, inst[1].ci), (6, 13, Some(0)));
+            assert_eq!(
+                (inst[1].start, inst[1].gi, inst[1].ci),
+                (6, GiId(13), Some(CiId(0)))
+            );
             assert!(inst[1].uuid.starts_with("MIG-"));
             assert!(matches!(
-                b.create(0, ONE_G, 6),
+                b.create(GpuIndex(0), ONE_G, 6),
                 Err(BackendError::InsufficientResources { .. })
             ));
             assert!(matches!(
-                b.create(0, TWO_G, 4),
+                b.create(GpuIndex(0), TWO_G, 4),
                 Err(BackendError::InsufficientResources { .. })
             ));
-            b.create(0, TWO_G, 2).unwrap();
+            b.create(GpuIndex(0), TWO_G, 2).unwrap();
         },
     );
 }
@@ -354,12 +373,12 @@ fn a_gpu_with_mig_off_or_pending_is_reported_not_used() {
             );
             for g in 0..3 {
                 assert_eq!(
-                    b.create(g, TWO_G, 0),
-                    Err(BackendError::MigDisabled { gpu: g })
+                    b.create(GpuIndex(g), TWO_G, 0),
+                    Err(BackendError::MigDisabled { gpu: GpuIndex(g) })
                 );
             }
-            assert!(b.instances(0).unwrap().is_empty());
-            assert!(b.instances(1).unwrap().is_empty());
+            assert!(b.instances(GpuIndex(0)).unwrap().is_empty());
+            assert!(b.instances(GpuIndex(1)).unwrap().is_empty());
         },
     );
 }

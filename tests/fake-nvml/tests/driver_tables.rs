@@ -5,6 +5,7 @@
 mod common;
 
 use common::{ctl_json, ctl_output, dynamigctl, hardware_instances, Fake};
+use dynamig_core::ids::{GpuIndex, ProfileId};
 use std::path::Path;
 
 const THREE_G: u32 = 9; // 3g.20gb on A100-40GB
@@ -69,7 +70,10 @@ fn a_placement_the_driver_does_not_offer_is_never_chosen() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(a["placement"]["start"], 0, "{a}");
-    assert_eq!(hardware_instances(&f), vec![(0, THREE_G, 0)]);
+    assert_eq!(
+        hardware_instances(&f),
+        vec![(GpuIndex(0), ProfileId(THREE_G), 0)]
+    );
     // The difference is logged at warn, with structured fields.
     let w = logged(&o.stderr, "differ from the catalog");
     assert_eq!(w.len(), 1, "{}", String::from_utf8_lossy(&o.stderr));
@@ -90,7 +94,10 @@ fn a_placement_the_driver_does_not_offer_is_never_chosen() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("no room for 3g.20gb"), "{err}");
     assert!(!err.contains("NVML"), "{err}");
-    assert_eq!(hardware_instances(&f), vec![(0, THREE_G, 0)]);
+    assert_eq!(
+        hardware_instances(&f),
+        vec![(GpuIndex(0), ProfileId(THREE_G), 0)]
+    );
     let ev = ctl_json(&f, &ctl, &["events", "--json"]);
     let kinds: Vec<&str> = ev
         .as_array()

@@ -6,15 +6,16 @@
 mod common;
 
 use common::{child_state, ctl_json, ctl_output, dynamigctl, hardware_instances, run, Fake};
+use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use dynamig_node::backend::nvml::NvmlBackend;
 use dynamig_node::backend::{Backend, BackendError};
 use dynamig_node::config::NodeConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const TWO_G: u32 = 14; // 2g.10gb on A100-40GB
-const ONE_G: u32 = 19; // 1g.5gb
-const SEVEN_G: u32 = 0; // 7g.40gb
+const TWO_G: ProfileId = ProfileId(14); // 2g.10gb on A100-40GB
+const ONE_G: ProfileId = ProfileId(19); // 1g.5gb
+const SEVEN_G: ProfileId = ProfileId(0); // 7g.40gb
 const WALK: &str = "nvmlDeviceGetMigDeviceHandleByIndex";
 
 fn open() -> NvmlBackend {
@@ -56,13 +57,13 @@ fn an_instance_held_by_a_foreign_nvml_client_is_one_clear_error() {
             let state = child_state();
             let mut b = open();
             b.set_in_use_retry(Duration::from_millis(300));
-            let i = b.create(0, TWO_G, 0).unwrap();
+            let i = b.create(GpuIndex(0), TWO_G, 0).unwrap();
             std::fs::write(held_file(&state), format!("0:{}\n", i.gi)).unwrap();
-            let e = b.destroy(0, i.gi).unwrap_err();
+            let e = b.destroy(GpuIndex(0), i.gi).unwrap_err();
             assert_eq!(
                 e,
                 BackendError::InUse {
-                    gpu: 0,
+                    gpu: GpuIndex(0),
                     gi: i.gi,
                     pids: vec![]
                 }
@@ -78,11 +79,11 @@ fn an_instance_held_by_a_foreign_nvml_client_is_one_clear_error() {
             }
             assert!(!msg.contains('\n'), "{msg}");
             // Nothing was half-destroyed: the instance is whole, its MIG device intact.
-            assert_eq!(b.instances(0).unwrap(), vec![i.clone()]);
+            assert_eq!(b.instances(GpuIndex(0)).unwrap(), vec![i.clone()]);
             // The holder lets go: destroy works.
             std::fs::remove_file(held_file(&state)).unwrap();
-            b.destroy(0, i.gi).unwrap();
-            assert!(b.instances(0).unwrap().is_empty());
+            b.destroy(GpuIndex(0), i.gi).unwrap();
+            assert!(b.instances(GpuIndex(0)).unwrap().is_empty());
         },
     );
 }
@@ -108,7 +109,7 @@ fn dynamigctl_release_names_the_likely_holders_of_a_held_instance() {
             && err.contains("dcgm-exporter"),
         "{err}"
     );
-    assert_eq!(hardware_instances(&f), vec![(0, TWO_G, start)]);
+    assert_eq!(hardware_instances(&f), vec![(GpuIndex(0), TWO_G, start)]);
     std::fs::remove_file(held_file(&f.state())).unwrap();
     let o = ctl_output(&f, &ctl, &["release", "a"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -123,8 +124,8 @@ fn processes_are_read_per_mig_device_not_from_the_parent() {
         || {
             let state = child_state();
             let mut b = open();
-            let a = b.create(0, TWO_G, 0).unwrap();
-            let c = b.create(0, TWO_G, 2).unwrap();
+            let a = b.create(GpuIndex(0), TWO_G, 0).unwrap();
+            let c = b.create(GpuIndex(0), TWO_G, 2).unwrap();
             let me = std::process::id();
             // The fake's parent handle lists this pid without instance ids (0xFFFFFFFF), as an
             // unprivileged caller sees it: only the MIG device handle attributes it.
@@ -132,13 +133,13 @@ fn processes_are_read_per_mig_device_not_from_the_parent() {
                 let i = n.gpus[0].instances.iter_mut().find(|i| i.gi == a.gi);
                 i.unwrap().pids = vec![me];
             });
-            assert_eq!(b.processes(0, a.gi).unwrap(), vec![me]);
-            assert_eq!(b.processes(0, c.gi).unwrap(), Vec::<u32>::new());
+            assert_eq!(b.processes(GpuIndex(0), a.gi).unwrap(), vec![me]);
+            assert_eq!(b.processes(GpuIndex(0), c.gi).unwrap(), Vec::<u32>::new());
             assert!(matches!(
-                b.destroy(0, a.gi),
+                b.destroy(GpuIndex(0), a.gi),
                 Err(BackendError::InUse { pids, .. }) if pids == vec![me]
             ));
-            b.destroy(0, c.gi).unwrap();
+            b.destroy(GpuIndex(0), c.gi).unwrap();
         },
     );
 }
@@ -159,7 +160,7 @@ fn dynamigctl_release_names_the_processes_on_that_mig_device_only() {
     // A process of this test runs on a's MIG device (the parent lists it unattributed).
     let me = std::process::id();
     f.edit(|n| {
-        let i = n.gpus[0].instances.iter_mut().find(|i| i.gi == gi[0]);
+        let i = n.gpus[0].instances.iter_mut().find(|i| i.gi == GiId(gi[0]));
         i.unwrap().pids = vec![me];
     });
     // b's MIG device runs nothing: it goes.
@@ -194,7 +195,7 @@ fn the_mig_uuid_comes_from_the_compute_instance_without_a_walk() {
             let mut b = open();
             let made: Vec<_> = [0, 2, 4]
                 .iter()
-                .map(|s| b.create(0, TWO_G, *s).unwrap())
+                .map(|s| b.create(GpuIndex(0), TWO_G, *s).unwrap())
                 .collect();
             let node = dynamig_node::backend::sim::SimNode::load(&child_state())
                 .unwrap()
@@ -208,9 +209,9 @@ fn the_mig_uuid_comes_from_the_compute_instance_without_a_walk() {
                 assert_eq!(m.uuid, hw.uuid);
                 assert!(m.uuid.starts_with("MIG-"), "{m:?}");
             }
-            assert_eq!(b.instances(0).unwrap(), made);
-            b.processes(0, made[0].gi).unwrap();
-            b.destroy(0, made[1].gi).unwrap();
+            assert_eq!(b.instances(GpuIndex(0)).unwrap(), made);
+            b.processes(GpuIndex(0), made[0].gi).unwrap();
+            b.destroy(GpuIndex(0), made[1].gi).unwrap();
             assert_eq!(walks(&log), 0, "a walk over the MIG indices was made");
         },
     );
@@ -230,13 +231,15 @@ fn where_the_driver_gives_the_parent_device_one_walk_serves_a_listing() {
             let log = PathBuf::from(std::env::var("FAKE_NVML_CALL_LOG").unwrap());
             let mut b = open();
             let gpu_uuid = b.gpus().unwrap()[0].uuid.clone();
-            let made: Vec<_> = (0..7).map(|s| b.create(0, ONE_G, s).unwrap()).collect();
+            let made: Vec<_> = (0..7)
+                .map(|s| b.create(GpuIndex(0), ONE_G, s).unwrap())
+                .collect();
             for m in &made {
                 // Never the parent's UUID, which the CI info's `device` would give here.
                 assert!(m.uuid.starts_with("MIG-") && m.uuid != gpu_uuid, "{m:?}");
             }
             let before = walks(&log);
-            assert_eq!(b.instances(0).unwrap(), made);
+            assert_eq!(b.instances(GpuIndex(0)).unwrap(), made);
             // One walk over the 7 MIG indices for 7 instances, not one per instance (28).
             assert_eq!(walks(&log) - before, 7);
         },
@@ -285,31 +288,31 @@ fn profiles_of_nvml_13_and_past_it_are_listed_holes_skipped() {
         },
         || {
             let mut b = open();
-            let prof = b.driver_profiles(0).unwrap();
+            let prof = b.driver_profiles(GpuIndex(0)).unwrap();
             let idx: Vec<u32> = prof.iter().map(|p| p.index).collect();
             assert_eq!(idx, vec![0, 1, 2, 3, 4, 7, 9, 13, 15, 17, 19]);
             let by = |i: u32| prof.iter().find(|p| p.index == i).unwrap();
-            assert_eq!(by(13).id, 67);
+            assert_eq!(by(13).id, ProfileId(67));
             assert_eq!(by(13).name.as_deref(), Some("MIG 1g.5gb-me"));
             assert_eq!(&by(13).engines[1..], &[0, 0, 0, 0]);
             assert_eq!(by(15).instance_count, 1);
             assert_eq!(by(19).placements, vec![(0, 2), (2, 2), (4, 2)]);
             // Planned with: the driver's tables, with the new profiles by the driver's names.
-            let t = b.tables(0).unwrap();
+            let t = b.tables(GpuIndex(0)).unwrap();
             let m = t.model.unwrap();
             for name in ["1g.5gb-me", "1g.5gb+me.all", "3g.20gb+gfx", "2g.10gb+gfx"] {
                 assert!(m.profile(name).is_some(), "{name} in {:?}", m.profiles);
             }
             // Compute-instance profiles too: NVML 13's 7_SLICE_NVL (0x08) inside a 7g.
-            let full = b.create(0, SEVEN_G, 0).unwrap();
-            let ci = b.compute_profiles(0, full.gi).unwrap();
+            let full = b.create(GpuIndex(0), SEVEN_G, 0).unwrap();
+            let ci = b.compute_profiles(GpuIndex(0), full.gi).unwrap();
             let seven: Vec<u32> = ci
                 .iter()
                 .filter(|p| p.compute_slices == 7)
                 .map(|p| p.index)
                 .collect();
             assert_eq!(seven, vec![4, 8]);
-            assert_eq!(full.ci, Some(0));
+            assert_eq!(full.ci, Some(CiId(0)));
         },
     );
 }
@@ -325,13 +328,13 @@ fn a_node_without_nvidia_uvm_refuses_before_creating_anything() {
         },
         || {
             let mut b = open();
-            match b.create(0, TWO_G, 0) {
+            match b.create(GpuIndex(0), TWO_G, 0) {
                 Err(BackendError::Io(msg)) => {
                     assert!(msg.contains("nvidia-uvm") && !msg.contains('\n'), "{msg}")
                 }
                 other => panic!("wanted an Io error naming nvidia-uvm, got {other:?}"),
             }
-            assert!(b.instances(0).unwrap().is_empty());
+            assert!(b.instances(GpuIndex(0)).unwrap().is_empty());
         },
     );
     let ctl = dynamigctl();

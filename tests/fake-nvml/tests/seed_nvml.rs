@@ -6,6 +6,7 @@
 mod common;
 
 use common::{dynamigctl, Fake};
+use dynamig_core::ids::CiId;
 use dynamig_node::backend::sim::{cap_minor, SimNode};
 
 fn json(f: &Fake, ctl: &std::path::Path, args: &[&str]) -> serde_json::Value {
@@ -84,7 +85,10 @@ fn seed_walkthrough_on_the_fake_nvml() {
             i.gi
         ));
         let text = std::fs::read_to_string(&access).unwrap();
-        assert!(text.contains(&format!("DeviceFileMinor: {}", cap_minor(0, i.gi, Some(0)))));
+        assert!(text.contains(&format!(
+            "DeviceFileMinor: {}",
+            cap_minor(0, i.gi, Some(CiId(0)))
+        )));
     }
 
     let a4 = json(

@@ -15,6 +15,7 @@
 //! - Total memory 40536 MiB: `nvidia-smi` on A100-SXM4-40GB (the seed walkthrough).
 
 use super::{Engines, GpuModel, Profile};
+use crate::ids::ProfileId;
 
 pub(super) const MODEL: GpuModel = GpuModel {
     key: "a100-40gb",
@@ -28,7 +29,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
     profiles: &[
         Profile {
             name: "1g.5gb",
-            id: 19,
+            id: ProfileId(19),
             index: 0,
             memory_mib: 4864,
             compute_slices: 1,
@@ -40,7 +41,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "1g.5gb+me",
-            id: 20,
+            id: ProfileId(20),
             index: 7,
             memory_mib: 4864,
             compute_slices: 1,
@@ -52,7 +53,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "1g.10gb",
-            id: 15,
+            id: ProfileId(15),
             index: 9,
             memory_mib: 9984,
             compute_slices: 1,
@@ -64,7 +65,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "2g.10gb",
-            id: 14,
+            id: ProfileId(14),
             index: 1,
             memory_mib: 9984,
             compute_slices: 2,
@@ -76,7 +77,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "3g.20gb",
-            id: 9,
+            id: ProfileId(9),
             index: 2,
             memory_mib: 20096,
             compute_slices: 3,
@@ -88,7 +89,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "4g.20gb",
-            id: 5,
+            id: ProfileId(5),
             index: 3,
             memory_mib: 20096,
             compute_slices: 4,
@@ -100,7 +101,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "7g.40gb",
-            id: 0,
+            id: ProfileId(0),
             index: 4,
             memory_mib: 40320,
             compute_slices: 7,

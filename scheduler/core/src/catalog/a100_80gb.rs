@@ -11,6 +11,7 @@
 //! - Total memory 81920 MiB: `nvidia-smi` on A100-SXM4-80GB.
 
 use super::{Engines, GpuModel, Profile};
+use crate::ids::ProfileId;
 
 pub(super) const MODEL: GpuModel = GpuModel {
     key: "a100-80gb",
@@ -24,7 +25,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
     profiles: &[
         Profile {
             name: "1g.10gb",
-            id: 19,
+            id: ProfileId(19),
             index: 0,
             memory_mib: 9728,
             compute_slices: 1,
@@ -36,7 +37,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "1g.10gb+me",
-            id: 20,
+            id: ProfileId(20),
             index: 7,
             memory_mib: 9728,
             compute_slices: 1,
@@ -48,7 +49,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "1g.20gb",
-            id: 15,
+            id: ProfileId(15),
             index: 9,
             memory_mib: 19968,
             compute_slices: 1,
@@ -60,7 +61,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "2g.20gb",
-            id: 14,
+            id: ProfileId(14),
             index: 1,
             memory_mib: 19968,
             compute_slices: 2,
@@ -72,7 +73,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "3g.40gb",
-            id: 9,
+            id: ProfileId(9),
             index: 2,
             memory_mib: 40192,
             compute_slices: 3,
@@ -84,7 +85,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "4g.40gb",
-            id: 5,
+            id: ProfileId(5),
             index: 3,
             memory_mib: 40192,
             compute_slices: 4,
@@ -96,7 +97,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "7g.80gb",
-            id: 0,
+            id: ProfileId(0),
             index: 4,
             memory_mib: 80896,
             compute_slices: 7,

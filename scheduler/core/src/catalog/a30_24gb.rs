@@ -10,6 +10,7 @@
 //! - Total memory 24576 MiB: `nvidia-smi` on A30.
 
 use super::{Engines, GpuModel, Profile};
+use crate::ids::ProfileId;
 
 pub(super) const MODEL: GpuModel = GpuModel {
     key: "a30-24gb",
@@ -23,7 +24,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
     profiles: &[
         Profile {
             name: "1g.6gb",
-            id: 14,
+            id: ProfileId(14),
             index: 0,
             memory_mib: 5952,
             compute_slices: 1,
@@ -35,7 +36,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "1g.6gb+me",
-            id: 21,
+            id: ProfileId(21),
             index: 7,
             memory_mib: 5952,
             compute_slices: 1,
@@ -47,7 +48,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "2g.12gb",
-            id: 5,
+            id: ProfileId(5),
             index: 1,
             memory_mib: 11968,
             compute_slices: 2,
@@ -59,7 +60,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "2g.12gb+me",
-            id: 6,
+            id: ProfileId(6),
             index: 8,
             memory_mib: 11968,
             compute_slices: 2,
@@ -71,7 +72,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "4g.24gb",
-            id: 0,
+            id: ProfileId(0),
             index: 4,
             memory_mib: 24000,
             compute_slices: 4,

@@ -13,6 +13,7 @@
 //! - Total memory 143771 MiB: `nvidia-smi` on H200.
 
 use super::{Engines, GpuModel, Profile};
+use crate::ids::ProfileId;
 
 pub(super) const MODEL: GpuModel = GpuModel {
     key: "h200-141gb",
@@ -26,7 +27,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
     profiles: &[
         Profile {
             name: "1g.18gb",
-            id: 19,
+            id: ProfileId(19),
             index: 0,
             memory_mib: 16384,
             compute_slices: 1,
@@ -38,7 +39,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "1g.18gb+me",
-            id: 20,
+            id: ProfileId(20),
             index: 7,
             memory_mib: 16384,
             compute_slices: 1,
@@ -50,7 +51,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "1g.35gb",
-            id: 15,
+            id: ProfileId(15),
             index: 9,
             memory_mib: 33024,
             compute_slices: 1,
@@ -62,7 +63,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "2g.35gb",
-            id: 14,
+            id: ProfileId(14),
             index: 1,
             memory_mib: 33024,
             compute_slices: 2,
@@ -74,7 +75,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "3g.71gb",
-            id: 9,
+            id: ProfileId(9),
             index: 2,
             memory_mib: 71168,
             compute_slices: 3,
@@ -86,7 +87,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "4g.71gb",
-            id: 5,
+            id: ProfileId(5),
             index: 3,
             memory_mib: 71168,
             compute_slices: 4,
@@ -98,7 +99,7 @@ pub(super) const MODEL: GpuModel = GpuModel {
         },
         Profile {
             name: "7g.141gb",
-            id: 0,
+            id: ProfileId(0),
             index: 4,
             memory_mib: 143104,
             compute_slices: 7,

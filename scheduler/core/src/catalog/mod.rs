@@ -12,6 +12,7 @@ mod h100_80gb;
 mod h100_94gb;
 mod h200_141gb;
 
+use crate::ids::ProfileId;
 use serde::Serialize;
 
 /// Hardware engines a GPU instance owns exclusively (copy, decode, encode, JPEG, optical flow).
@@ -64,7 +65,7 @@ pub struct Profile {
     pub name: &'static str,
     /// The NVML GPU-instance profile id (the `ID` column of `-lgip`), which the placement and
     /// create calls take.
-    pub id: u32,
+    pub id: ProfileId,
     /// The `NVML_GPU_INSTANCE_PROFILE_*` index that `nvmlDeviceGetGpuInstanceProfileInfo` takes.
     pub index: u32,
     /// Memory in MiB as NVML reports it (`memorySizeMB`).
@@ -131,7 +132,7 @@ impl GpuModel {
         self.profiles.iter().find(|p| p.name == name)
     }
 
-    pub fn profile_by_id(&self, id: u32) -> Option<&'static Profile> {
+    pub fn profile_by_id(&self, id: ProfileId) -> Option<&'static Profile> {
         self.profiles.iter().find(|p| p.id == id)
     }
 

@@ -41,6 +41,7 @@ pub use search::candidate_profiles;
 pub use view::{GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest};
 
 use crate::catalog::Profile;
+use crate::ids::GpuIndex;
 use serde::Serialize;
 
 /// One instance to evict.
@@ -48,7 +49,7 @@ use serde::Serialize;
 pub struct Victim {
     pub id: String,
     pub namespace: String,
-    pub gpu: u32,
+    pub gpu: GpuIndex,
     pub profile: &'static str,
     pub start: u8,
     pub priority: i32,
@@ -63,7 +64,7 @@ impl Victim {
 /// What the planner decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
-    pub gpu: u32,
+    pub gpu: GpuIndex,
     pub profile: &'static Profile,
     pub start: u8,
     pub victims: Vec<Victim>,

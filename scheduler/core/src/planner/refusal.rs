@@ -2,6 +2,7 @@
 
 use super::search::candidate_profiles;
 use super::view::{NodeView, Owner, PlanRequest};
+use crate::ids::GpuIndex;
 use crate::quantity::format_bytes;
 use crate::request::Size;
 use serde::Serialize;
@@ -19,7 +20,7 @@ pub struct Blocker {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GpuBlockers {
-    pub gpu: u32,
+    pub gpu: GpuIndex,
     pub model: &'static str,
     pub usable: bool,
     pub held: Vec<Blocker>,

@@ -5,6 +5,7 @@ use super::score::{capacity, loss, Loss};
 use super::view::{GpuView, NodeView, Owner, PlanRequest};
 use super::{Decision, Victim};
 use crate::catalog::{GpuModel, Profile};
+use crate::ids::{GpuIndex, ProfileId};
 use crate::layout::Usage;
 use crate::request::Size;
 use std::cmp::Reverse;
@@ -27,7 +28,7 @@ pub fn candidate_profiles(model: &'static GpuModel, size: &Size) -> Vec<&'static
 }
 
 /// Smaller is preferred: fewer compute slices, fewer memory slices, no media extensions.
-fn profile_rank(p: &Profile) -> (u8, u8, bool, u32) {
+fn profile_rank(p: &Profile) -> (u8, u8, bool, ProfileId) {
     (
         p.compute_slices,
         p.memory_slices,
@@ -37,16 +38,16 @@ fn profile_rank(p: &Profile) -> (u8, u8, bool, u32) {
 }
 
 /// The key that orders candidate placements that need no eviction.
-type FreeKey = ((u8, u8, bool, u32), Loss, u32, u8);
+type FreeKey = ((u8, u8, bool, ProfileId), Loss, GpuIndex, u8);
 /// The key that orders candidates that need evictions (see the module doc of `planner`).
 type EvictKey = (
     usize,
     i32,
     i64,
     Reverse<u64>,
-    (u8, u8, bool, u32),
+    (u8, u8, bool, ProfileId),
     Loss,
-    u32,
+    GpuIndex,
     u8,
 );
 

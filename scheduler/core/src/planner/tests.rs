@@ -1,11 +1,12 @@
 use super::*;
 use crate::catalog::model_by_key;
+use crate::ids::GpuIndex;
 use crate::priority::Priority;
 use crate::request::Size;
 
 fn gpu(index: u32, key: &str) -> GpuView {
     GpuView {
-        index,
+        index: GpuIndex(index),
         model: model_by_key(key).unwrap(),
         usable: true,
         instances: vec![],
@@ -252,7 +253,7 @@ fn mig_off_gpus_are_skipped() {
         gpus: vec![g, gpu(1, "h100-80gb")],
     };
     let d = plan(&node, &req(mem("10GB"), "training")).unwrap();
-    assert_eq!(d.gpu, 1);
+    assert_eq!(d.gpu, GpuIndex(1));
     assert_eq!(d.profile.name, "1g.10gb");
 }
 

@@ -1,6 +1,7 @@
 //! The planner's read-only view of the node: GPUs, their instances and who holds each.
 
 use crate::catalog::{GpuModel, Profile};
+use crate::ids::GpuIndex;
 use crate::priority::Priority;
 use crate::request::Size;
 
@@ -32,7 +33,7 @@ pub struct PlacedInstance {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GpuView {
-    pub index: u32,
+    pub index: GpuIndex,
     pub model: &'static GpuModel,
     /// False when MIG is off or a mode change is pending: nothing is placed there.
     pub usable: bool,

@@ -1,5 +1,6 @@
 use super::*;
 use crate::catalog::model_by_key;
+use crate::ids::GpuIndex;
 use crate::planner::{GpuView, HolderRef};
 use crate::request::{Request, Size};
 
@@ -7,7 +8,7 @@ fn gpu(index: u32, smalls: &[(u8, &str)]) -> GpuView {
     let model = model_by_key("a100-40gb").unwrap();
     let p = model.profile("1g.5gb").unwrap();
     GpuView {
-        index,
+        index: GpuIndex(index),
         model,
         usable: true,
         instances: smalls
@@ -153,11 +154,11 @@ fn small_requests_backfill_where_the_target_is_not() {
     let Admission::Admit(d) = admit(&view, &q, &small(50), arrival_key(Priority(50))) else {
         panic!("a backfill was refused")
     };
-    assert_eq!((d.gpu, d.start), (0, 6));
+    assert_eq!((d.gpu, d.start), (GpuIndex(0), 6));
     let (_, held) = reserved_view(&view, &q, arrival_key(Priority(50)));
     assert_eq!(
         (held[0].gpu, held[0].blockers.clone()),
-        (1, vec!["b6".into()])
+        (GpuIndex(1), vec!["b6".into()])
     );
 }
 

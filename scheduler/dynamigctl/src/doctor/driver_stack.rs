@@ -3,6 +3,7 @@
 
 use super::report::{Report, Verdict};
 use dynamig_node::backend::nvml::NvmlBackend;
+use dynamig_node::backend::BackendKind;
 use dynamig_node::config::NodeConfig;
 
 /// Which driver user space containers will get (docs/driver-stack.md), judged as a creation on
@@ -17,7 +18,7 @@ pub(super) fn check(r: &mut Report, cfg: &NodeConfig) {
     let driver = NvmlBackend::open(cfg.proc_tree())
         .ok()
         .and_then(|b| b.driver_version().ok());
-    match (stack.check("nvml", driver.as_deref()), &stack) {
+    match (stack.check(BackendKind::Nvml, driver.as_deref()), &stack) {
         (Err(e), _) => r.line(Verdict::Fail, what, &e.to_string()),
         (Ok(()), Stack::Nothing { .. }) => r.line(
             Verdict::Warn,

@@ -16,6 +16,7 @@ use super::report::Stats;
 use super::workload::{Job, Workload};
 use super::Policy;
 use dynamig_core::catalog::GpuModel;
+use dynamig_core::ids::GpuIndex;
 use dynamig_core::layout::Usage;
 use dynamig_core::planner::{
     candidate_profiles, Decision, GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest,
@@ -144,7 +145,7 @@ fn empty_view(node: &Replay) -> NodeView {
             .iter()
             .zip(0u32..)
             .map(|(m, i)| GpuView {
-                index: i,
+                index: GpuIndex(i),
                 model: m,
                 usable: true,
                 instances: Vec::new(),

@@ -3,14 +3,18 @@
 //! Both answer the same questions and refuse what NVML refuses. The node logic
 //! ([`crate::node`]) only ever talks to a `dyn Backend`.
 
+mod kind;
 pub mod nvml;
 mod select;
 pub mod sim;
 pub mod tables;
 
+pub use kind::BackendKind;
 pub use select::{open, BackendChoice, SelectError, BACKEND_ENV};
 
+use crate::state::Live;
 use dynamig_core::catalog::GpuModel;
+use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -31,7 +35,7 @@ impl MigMode {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GpuInfo {
-    pub index: u32,
+    pub index: GpuIndex,
     pub uuid: String,
     /// The product name NVML reports.
     pub name: String,
@@ -52,15 +56,26 @@ pub struct GpuInfo {
 /// A GPU instance with its compute instance, as the hardware has it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceInfo {
-    pub gpu: u32,
-    pub gi: u32,
+    pub gpu: GpuIndex,
+    pub gi: GiId,
     /// None when the GPU instance has no compute instance (a half-made instance).
-    pub ci: Option<u32>,
-    pub profile_id: u32,
+    pub ci: Option<CiId>,
+    pub profile_id: ProfileId,
     pub start: u8,
     pub size: u8,
     /// `MIG-<uuid>`; empty when there is no compute instance.
     pub uuid: String,
+}
+
+impl InstanceInfo {
+    /// What the hardware gave, as a holder records it (CI 0 when there is none yet).
+    pub fn live(&self) -> Live {
+        Live {
+            gi: self.gi,
+            ci: self.ci.unwrap_or(CiId(0)),
+            uuid: self.uuid.clone(),
+        }
+    }
 }
 
 /// A device node to hand to a container.
@@ -74,35 +89,42 @@ pub struct DeviceNode {
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum BackendError {
     #[error("GPU {0} does not exist")]
-    NoSuchGpu(u32),
+    NoSuchGpu(GpuIndex),
     #[error("GPU {gpu}: no GPU instance {gi}")]
-    NoSuchInstance { gpu: u32, gi: u32 },
+    NoSuchInstance { gpu: GpuIndex, gi: GiId },
     #[error("GPU {gpu}: profile id {profile_id} is not supported")]
-    UnknownProfile { gpu: u32, profile_id: u32 },
+    UnknownProfile {
+        gpu: GpuIndex,
+        profile_id: ProfileId,
+    },
     #[error("GPU {gpu}: MIG is not enabled (or a mode change waits for a GPU reset)")]
-    MigDisabled { gpu: u32 },
+    MigDisabled { gpu: GpuIndex },
     #[error("GPU {gpu}: placement {start}:{size} is not valid for profile id {profile_id}")]
     InvalidPlacement {
-        gpu: u32,
-        profile_id: u32,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
         start: u8,
         size: u8,
     },
     #[error("GPU {gpu}: not enough free resources for profile id {profile_id} at {start} ({why})")]
     InsufficientResources {
-        gpu: u32,
-        profile_id: u32,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
         start: u8,
         why: String,
     },
     /// The driver answers `NVML_ERROR_IN_USE`. With `pids` empty no process runs on the instance:
     /// another NVML client holds it, and the text names the likely ones.
     #[error("{}", in_use_text(*gpu, *gi, pids))]
-    InUse { gpu: u32, gi: u32, pids: Vec<u32> },
+    InUse {
+        gpu: GpuIndex,
+        gi: GiId,
+        pids: Vec<u32>,
+    },
     #[error("{function} on GPU {gpu:?} failed: {message} (NVML error {code})")]
     Nvml {
         function: &'static str,
-        gpu: Option<u32>,
+        gpu: Option<GpuIndex>,
         code: i32,
         message: String,
     },
@@ -112,7 +134,7 @@ pub enum BackendError {
     Sim(String),
 }
 
-fn in_use_text(gpu: u32, gi: u32, pids: &[u32]) -> String {
+fn in_use_text(gpu: GpuIndex, gi: GiId, pids: &[u32]) -> String {
     if pids.is_empty() {
         format!(
             "GPU {gpu}: GPU instance {gi} is held by another NVML client (the driver answers \
@@ -127,26 +149,33 @@ fn in_use_text(gpu: u32, gi: u32, pids: &[u32]) -> String {
 /// A GPU backend.
 pub trait Backend {
     /// `sim` or `nvml`.
-    fn kind(&self) -> &'static str;
+    fn kind(&self) -> BackendKind;
     fn gpus(&mut self) -> Result<Vec<GpuInfo>, BackendError>;
     /// Every GPU instance on `gpu`, ours and foreign.
-    fn instances(&mut self, gpu: u32) -> Result<Vec<InstanceInfo>, BackendError>;
+    fn instances(&mut self, gpu: GpuIndex) -> Result<Vec<InstanceInfo>, BackendError>;
     /// Placement starts NVML would accept for a profile on an empty GPU (what
     /// `nvmlDeviceGetGpuInstancePossiblePlacements_v2` lists).
-    fn placements(&mut self, gpu: u32, profile_id: u32) -> Result<Vec<u8>, BackendError>;
-    /// Creates a GPU instance at `start` and a compute instance spanning it.
+    fn placements(&mut self, gpu: GpuIndex, profile_id: ProfileId)
+        -> Result<Vec<u8>, BackendError>;
+    /// Creates a GPU instance at `start` and a compute instance spanning it; answers the
+    /// instance as [`Backend::instances`] lists it, whose [`InstanceInfo::live`] is what the
+    /// hardware gave.
     fn create(
         &mut self,
-        gpu: u32,
-        profile_id: u32,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
         start: u8,
     ) -> Result<InstanceInfo, BackendError>;
     /// Destroys the compute instances of GPU instance `gi`, then `gi`.
-    fn destroy(&mut self, gpu: u32, gi: u32) -> Result<(), BackendError>;
+    fn destroy(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError>;
     /// Device nodes a container needs to use the MIG device: the GI and CI access capability
     /// nodes, the parent GPU, `nvidiactl`, `nvidia-uvm` and `nvidia-uvm-tools`.
-    fn device_nodes(&mut self, gpu: u32, gi: u32, ci: u32)
-        -> Result<Vec<DeviceNode>, BackendError>;
+    fn device_nodes(
+        &mut self,
+        gpu: GpuIndex,
+        gi: GiId,
+        ci: CiId,
+    ) -> Result<Vec<DeviceNode>, BackendError>;
     /// The NVIDIA driver version (`580.126.09`), to check the host's CDI spec against
     /// (docs/driver-stack.md); `None` when it cannot be told.
     fn driver_version(&self) -> Option<String>;
@@ -159,14 +188,14 @@ pub trait Backend {
 
 /// GPU instance ids as the driver numbers them: a binary tree over the memory slices, so the
 /// id follows from the placement (A100: 7g → 0, 3g/4g → 1-2, 2g → 3-6, 1g → 7-14).
-pub fn gi_id_for(memory_slices: u8, start: u8, size: u8) -> u32 {
+pub fn gi_id_for(memory_slices: u8, start: u8, size: u8) -> GiId {
     let mut offset = 0u32;
     let mut level_size = memory_slices;
     while level_size > size && level_size > 1 {
         offset += u32::from(memory_slices / level_size);
         level_size /= 2;
     }
-    offset + u32::from(start / size.max(1))
+    GiId(offset + u32::from(start / size.max(1)))
 }
 
 #[cfg(test)]
@@ -175,15 +204,15 @@ mod tests {
 
     #[test]
     fn gi_ids_follow_the_driver_tree() {
-        assert_eq!(gi_id_for(8, 0, 8), 0);
-        assert_eq!(gi_id_for(8, 0, 4), 1);
-        assert_eq!(gi_id_for(8, 4, 4), 2);
+        assert_eq!(gi_id_for(8, 0, 8), GiId(0));
+        assert_eq!(gi_id_for(8, 0, 4), GiId(1));
+        assert_eq!(gi_id_for(8, 4, 4), GiId(2));
         // The seed's three 2g.10gb devices are GI 3, 4, 5.
-        assert_eq!(gi_id_for(8, 0, 2), 3);
-        assert_eq!(gi_id_for(8, 4, 2), 5);
-        assert_eq!(gi_id_for(8, 6, 1), 13);
-        assert_eq!(gi_id_for(4, 0, 4), 0);
-        assert_eq!(gi_id_for(4, 2, 2), 2);
-        assert_eq!(gi_id_for(4, 3, 1), 6);
+        assert_eq!(gi_id_for(8, 0, 2), GiId(3));
+        assert_eq!(gi_id_for(8, 4, 2), GiId(5));
+        assert_eq!(gi_id_for(8, 6, 1), GiId(13));
+        assert_eq!(gi_id_for(4, 0, 4), GiId(0));
+        assert_eq!(gi_id_for(4, 2, 2), GiId(2));
+        assert_eq!(gi_id_for(4, 3, 1), GiId(6));
     }
 }

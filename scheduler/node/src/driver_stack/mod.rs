@@ -14,6 +14,7 @@
 
 pub mod cdi;
 
+use crate::backend::BackendKind;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -151,7 +152,11 @@ impl Stack {
     /// driver reports `driver` (checked before anything is allocated): a spec for another
     /// driver version is stale, then what it names must exist on the host (its device nodes
     /// are completed from the host's); no stack at all is an error on `nvml` unless opted out.
-    pub fn check(&mut self, backend: &str, driver: Option<&str>) -> Result<(), DriverStackError> {
+    pub fn check(
+        &mut self,
+        backend: BackendKind,
+        driver: Option<&str>,
+    ) -> Result<(), DriverStackError> {
         match self {
             Stack::Cdi(spec) => {
                 if let Some(driver) = driver {
@@ -168,7 +173,7 @@ impl Stack {
             }
             // The legacy hook injects the real driver's files for the MIG UUID it is handed,
             // which on `sim` names no real device: the simulator takes a CDI spec only.
-            Stack::LegacyHook(_) if backend == "sim" => {
+            Stack::LegacyHook(_) if backend == BackendKind::Sim => {
                 *self = Stack::Nothing {
                     opted_out: false,
                     dirs: String::new(),
@@ -179,7 +184,9 @@ impl Stack {
             Stack::Nothing {
                 opted_out: false,
                 dirs,
-            } if backend == "nvml" => Err(DriverStackError::Missing { dirs: dirs.clone() }),
+            } if backend == BackendKind::Nvml => {
+                Err(DriverStackError::Missing { dirs: dirs.clone() })
+            }
             Stack::Nothing { .. } => Ok(()),
         }
     }

@@ -83,16 +83,16 @@ fn opting_out_looks_for_nothing_and_passes_on_nvml() {
             ..
         }
     ));
-    stack.check("nvml", Some("580.126.09")).unwrap();
+    stack.check(BackendKind::Nvml, Some("580.126.09")).unwrap();
 }
 
 #[test]
 fn nothing_fails_on_nvml_only_with_both_fixes_named() {
     let t = tempfile::tempdir().unwrap();
     let mut stack = discover(&settings(t.path())).unwrap();
-    stack.check("sim", Some("580.126.09")).unwrap();
+    stack.check(BackendKind::Sim, Some("580.126.09")).unwrap();
     let e = stack
-        .check("nvml", Some("580.126.09"))
+        .check(BackendKind::Nvml, Some("580.126.09"))
         .unwrap_err()
         .to_string();
     assert!(!e.contains('\n'));
@@ -106,15 +106,15 @@ fn a_spec_for_another_driver_is_stale() {
     let t = tempfile::tempdir().unwrap();
     spec_for(t.path(), "535.183.01");
     let mut stack = discover(&settings(t.path())).unwrap();
-    stack.check("sim", Some("535.183.01")).unwrap();
+    stack.check(BackendKind::Sim, Some("535.183.01")).unwrap();
     let e = stack
-        .check("nvml", Some("580.126.09"))
+        .check(BackendKind::Nvml, Some("580.126.09"))
         .unwrap_err()
         .to_string();
     assert!(e.contains("535.183.01") && e.contains("580.126.09"), "{e}");
     assert!(e.contains("nvidia-ctk cdi generate --output="), "{e}");
     // A driver that cannot tell its version is not refused for it.
-    stack.check("nvml", None).unwrap();
+    stack.check(BackendKind::Nvml, None).unwrap();
 }
 
 #[test]
@@ -136,11 +136,11 @@ fn stale_is_told_before_the_old_libraries_are_found_missing() {
     fs::remove_file(t.path().join("libcuda.so.535.183.01")).unwrap();
     let mut stack = discover(&settings(t.path())).unwrap();
     assert!(matches!(
-        stack.check("nvml", Some("580.126.09")),
+        stack.check(BackendKind::Nvml, Some("580.126.09")),
         Err(DriverStackError::Stale { .. })
     ));
     assert!(matches!(
-        stack.check("nvml", Some("535.183.01")),
+        stack.check(BackendKind::Nvml, Some("535.183.01")),
         Err(DriverStackError::Cdi(CdiError::Bad { .. }))
     ));
 }
@@ -152,10 +152,12 @@ fn the_legacy_hook_is_taken_on_nvml_and_never_on_sim() {
     executable(&hook);
     let s = settings(t.path());
     let mut on_nvml = discover(&s).unwrap();
-    on_nvml.check("nvml", Some("580.126.09")).unwrap();
+    on_nvml
+        .check(BackendKind::Nvml, Some("580.126.09"))
+        .unwrap();
     assert_eq!(on_nvml, Stack::LegacyHook(hook));
     let mut on_sim = discover(&s).unwrap();
-    on_sim.check("sim", Some("580.126.09")).unwrap();
+    on_sim.check(BackendKind::Sim, Some("580.126.09")).unwrap();
     assert!(on_sim.path().is_none(), "{on_sim:?}");
     assert!(
         on_sim.describe().contains("device nodes only"),

@@ -82,6 +82,7 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dynamig_core::ids::GpuIndex;
     use dynamig_core::planner::{GpuBlockers, Refusal};
 
     #[test]
@@ -92,7 +93,7 @@ mod tests {
                     request: "20GB".into(),
                     priority: 50,
                     gpus: vec![GpuBlockers {
-                        gpu: 0,
+                        gpu: GpuIndex(0),
                         model: "a100-40gb",
                         usable: true,
                         held: vec![],

@@ -24,6 +24,7 @@ pub mod text;
 
 use crate::events::Event;
 use counters::{Counters, REFUSAL_REASONS};
+use dynamig_core::ids::GpuIndex;
 use histogram::Histogram;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,7 +44,7 @@ pub struct Snapshot {
 /// One GPU, as the gauges show it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GpuGauges {
-    pub index: u32,
+    pub index: GpuIndex,
     pub name: String,
     /// The model key, or `unknown`.
     pub model: String,

@@ -6,7 +6,8 @@ use super::{valid_id, AllocSpec, Allocation, Node, NodeError, Placement};
 use crate::events::{now_ms, Event};
 use crate::fault;
 use crate::process::ProcRef;
-use crate::state::{Holder, HolderKey, HolderState, InstanceRef, Intent};
+use crate::state::{Holder, HolderKey, HolderState, InstanceRef, Intent, Planned};
+use dynamig_core::ids::GpuIndex;
 use dynamig_core::planner::Decision;
 use dynamig_core::policy::{Allowance, Policy};
 
@@ -100,7 +101,7 @@ impl Node {
     pub(super) fn create_for(
         &mut self,
         spec: AllocSpec,
-        gpu: u32,
+        gpu: GpuIndex,
         profile: &'static dynamig_core::catalog::Profile,
         start: u8,
         evicted: Vec<HolderKey>,
@@ -145,23 +146,17 @@ impl Node {
             }
         };
         fault::point("after-ci-create");
-        let ci = created.ci.unwrap_or(0);
-        let device_nodes = self.backend.device_nodes(gpu, created.gi, ci)?;
+        let live = created.live();
+        let ci = live.ci;
+        let device_nodes = self.backend.device_nodes(gpu, live.gi, ci)?;
         let gpu_uuid = self
             .gpus
-            .get(gpu as usize)
+            .get(gpu.slot())
             .map(|g| g.uuid.clone())
             .unwrap_or_default();
         let iref = InstanceRef {
-            gpu,
-            gpu_uuid: gpu_uuid.clone(),
-            gi: created.gi,
-            ci,
-            profile_id: profile.id,
-            profile: profile.name.to_string(),
-            start: created.start,
-            size: created.size,
-            uuid: created.uuid.clone(),
+            planned: Planned::of(gpu, gpu_uuid.clone(), profile, start),
+            live,
         };
         if let Some(h) = self.state.holder_mut(&key) {
             h.instance = Some(iref);

@@ -1,6 +1,6 @@
 //! What a node operation can fail with, and the exit status `dynamigctl` maps each failure to.
 
-use crate::backend::{BackendError, SelectError};
+use crate::backend::{BackendError, BackendKind, SelectError};
 use crate::state::dir::StateDirError;
 use crate::state::{HolderKey, LockError, StateFileError};
 use dynamig_core::planner::Refusal;
@@ -27,8 +27,8 @@ pub enum NodeError {
     #[error("the state in {dir} was written by the {state} backend, but this process uses {backend}; use DYNAMIG_BACKEND={state} or another DYNAMIG_STATE_DIR")]
     BackendMismatch {
         dir: String,
-        state: String,
-        backend: String,
+        state: BackendKind,
+        backend: BackendKind,
     },
     #[error("could not evict {victim}: its process {pid} did not exit after SIGTERM and SIGKILL")]
     VictimAlive { victim: String, pid: u32 },

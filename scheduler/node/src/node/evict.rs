@@ -177,7 +177,7 @@ impl Node {
         self.state.evictions.remove(at);
         let profile = self
             .gpus
-            .get(ev.gpu as usize)
+            .get(ev.gpu.slot())
             .and_then(|g| g.model)
             .and_then(|m| m.profile_by_id(ev.profile_id))
             .ok_or(NodeError::Backend(
@@ -202,14 +202,14 @@ impl Node {
         };
         if let Some(inst) = h.instance.clone() {
             self.state.intents.push(Intent::Destroy {
-                gpu: inst.gpu,
-                gi: inst.gi,
+                gpu: inst.planned.gpu,
+                gi: inst.live.gi,
                 holder: victim.id.clone(),
                 namespace: victim.namespace.clone(),
             });
             self.save_intent()?;
             fault::point("after-evict-intent");
-            self.destroy_hw(inst.gpu, inst.gi)?;
+            self.destroy_hw(inst.planned.gpu, inst.live.gi)?;
             fault::point("after-evict-destroy");
             self.state
                 .intents
@@ -217,7 +217,12 @@ impl Node {
             self.event(
                 Event::new("preempted", format!("evicted for {by}"))
                     .holder(victim)
-                    .at(inst.gpu, &inst.profile, inst.start, Some(&inst.uuid)),
+                    .at(
+                        inst.planned.gpu,
+                        &inst.planned.profile,
+                        inst.planned.start,
+                        Some(&inst.live.uuid),
+                    ),
             );
         }
         if let Some(x) = self.state.holder_mut(victim) {

@@ -13,12 +13,13 @@
 //! ([`Node::close`] and [`Node::session`]: events and metrics are written there, never on drop);
 //! `spec.rs` and `error.rs` hold the types they take and return.
 
-use crate::backend::{self, Backend, BackendError, GpuInfo, InstanceInfo};
+use crate::backend::{self, Backend, BackendError, BackendKind, GpuInfo, InstanceInfo};
 use crate::config::NodeConfig;
 use crate::events::Event;
 use crate::metrics::decision::Decisions;
 use crate::state::file::Durability;
 use crate::state::{file, HolderKey, NodeLock, NodeState, StateDir};
+use dynamig_core::ids::{GiId, GpuIndex};
 use std::cell::RefCell;
 use std::time::Duration;
 
@@ -94,14 +95,16 @@ impl Node {
         mut backend: Box<dyn Backend>,
     ) -> Result<Node, NodeError> {
         let mut state: NodeState = file::read(&dir.state_file())?.unwrap_or_default();
-        if state.backend.is_empty() {
-            state.backend = backend.kind().to_string();
-        } else if state.backend != backend.kind() {
-            return Err(NodeError::BackendMismatch {
-                dir: dir.path().display().to_string(),
-                state: state.backend.clone(),
-                backend: backend.kind().to_string(),
-            });
+        match state.backend {
+            None => state.backend = Some(backend.kind()),
+            Some(written) if written != backend.kind() => {
+                return Err(NodeError::BackendMismatch {
+                    dir: dir.path().display().to_string(),
+                    state: written,
+                    backend: backend.kind(),
+                });
+            }
+            Some(_) => {}
         }
         let gpus = backend.gpus()?;
         let mut node = Node {
@@ -155,7 +158,7 @@ impl Node {
         Ok(out)
     }
 
-    pub fn backend_kind(&self) -> &'static str {
+    pub fn backend_kind(&self) -> BackendKind {
         self.backend.kind()
     }
 
@@ -168,8 +171,8 @@ impl Node {
         &self.gpus
     }
 
-    pub fn hw_instances(&self, gpu: u32) -> &[InstanceInfo] {
-        self.hw.get(gpu as usize).map(Vec::as_slice).unwrap_or(&[])
+    pub fn hw_instances(&self, gpu: GpuIndex) -> &[InstanceInfo] {
+        self.hw.get(gpu.slot()).map(Vec::as_slice).unwrap_or(&[])
     }
 
     fn refresh(&mut self) -> Result<(), NodeError> {
@@ -197,12 +200,12 @@ impl Node {
     }
 
     fn event(&mut self, e: Event) {
-        tracing::info!(kind = %e.kind, holder = e.holder.as_deref(), gpu = e.gpu, profile = e.profile.as_deref(), message = %e.message, "event");
+        tracing::info!(kind = %e.kind, holder = e.holder.as_deref(), gpu = e.gpu.map(GpuIndex::get), profile = e.profile.as_deref(), message = %e.message, "event");
         self.events.push(e);
     }
 
     /// Destroys an instance, retrying while NVML reports it in use.
-    fn destroy_hw(&mut self, gpu: u32, gi: u32) -> Result<(), BackendError> {
+    fn destroy_hw(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError> {
         let deadline = std::time::Instant::now() + DESTROY_RETRY;
         loop {
             match self.backend.destroy(gpu, gi) {
@@ -215,7 +218,7 @@ impl Node {
         }
     }
 
-    fn hw_has(&self, gpu: u32, gi: u32) -> bool {
+    fn hw_has(&self, gpu: GpuIndex, gi: GiId) -> bool {
         self.hw_instances(gpu).iter().any(|i| i.gi == gi)
     }
 }

@@ -184,12 +184,11 @@ impl Node {
             if let Some(i) = &h.instance {
                 let gone = self
                     .gpus
-                    .get(i.gpu as usize)
-                    .is_none_or(|g| g.uuid != i.gpu_uuid)
-                    || !self
-                        .hw
-                        .get(i.gpu as usize)
-                        .is_some_and(|v| v.iter().any(|x| x.gi == i.gi && x.uuid == i.uuid));
+                    .get(i.planned.gpu.slot())
+                    .is_none_or(|g| g.uuid != i.planned.gpu_uuid)
+                    || !self.hw.get(i.planned.gpu.slot()).is_some_and(|v| {
+                        v.iter().any(|x| x.gi == i.live.gi && x.uuid == i.live.uuid)
+                    });
                 if gone {
                     lost.push((h.key(), i.clone()));
                     h.instance = None;
@@ -203,7 +202,12 @@ impl Node {
             self.event(
                 Event::new("lost", "its MIG instance is gone from the hardware")
                     .holder(&key)
-                    .at(i.gpu, &i.profile, i.start, Some(&i.uuid)),
+                    .at(
+                        i.planned.gpu,
+                        &i.planned.profile,
+                        i.planned.start,
+                        Some(&i.live.uuid),
+                    ),
             );
             self.reconciled.lost.push(key);
         }

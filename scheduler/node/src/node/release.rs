@@ -14,14 +14,14 @@ impl Node {
         };
         if let Some(inst) = &h.instance {
             self.state.intents.push(Intent::Destroy {
-                gpu: inst.gpu,
-                gi: inst.gi,
+                gpu: inst.planned.gpu,
+                gi: inst.live.gi,
                 holder: key.id.clone(),
                 namespace: key.namespace.clone(),
             });
             self.save_intent()?;
             fault::point("after-release-intent");
-            self.destroy_hw(inst.gpu, inst.gi)?;
+            self.destroy_hw(inst.planned.gpu, inst.live.gi)?;
             fault::point("after-release-destroy");
             self.state
                 .intents
@@ -39,7 +39,12 @@ impl Node {
         }
         .holder(key);
         if let Some(i) = &h.instance {
-            e = e.at(i.gpu, &i.profile, i.start, Some(&i.uuid));
+            e = e.at(
+                i.planned.gpu,
+                &i.planned.profile,
+                i.planned.start,
+                Some(&i.live.uuid),
+            );
         }
         self.event(e);
         Ok(())

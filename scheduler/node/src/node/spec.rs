@@ -3,6 +3,7 @@
 use crate::backend::DeviceNode;
 use crate::process::ProcRef;
 use crate::state::HolderKey;
+use dynamig_core::ids::{CiId, GiId, GpuIndex};
 use dynamig_core::request::Request;
 use serde::Serialize;
 
@@ -34,12 +35,12 @@ impl AllocSpec {
 pub struct Allocation {
     pub id: String,
     pub namespace: String,
-    pub gpu: u32,
+    pub gpu: GpuIndex,
     pub gpu_uuid: String,
     pub profile: String,
     pub placement: Placement,
-    pub gi: u32,
-    pub ci: u32,
+    pub gi: GiId,
+    pub ci: CiId,
     pub uuid: String,
     /// The evicted holders' ids (as before holders had namespaces); `evict_holders` says whose.
     pub evict: Vec<String>,

@@ -63,6 +63,7 @@ fn v1_to_v2(mut body: Value) -> Result<Value, String> {
 mod tests {
     use super::super::{file, HolderKey, Intent};
     use super::*;
+    use dynamig_core::ids::GiId;
 
     /// A version-1 state file as dynamig 0.x wrote it: a holder `c1` in `default` with a
     /// release of it interrupted, and a ticket.
@@ -101,7 +102,7 @@ mod tests {
         );
         assert!(s.holder(&HolderKey::new("tenant", "c1")).is_none());
         assert_eq!(s.intents.len(), 2);
-        assert!(matches!(&s.intents[0], Intent::Destroy { gi: 1, .. }));
+        assert!(matches!(&s.intents[0], Intent::Destroy { gi: GiId(1), .. }));
         assert_eq!(s.intents[0].key(), c1);
         // an intent whose holder is gone matches no holder, as before
         assert_eq!(s.intents[1].key(), HolderKey::new("", "gone"));

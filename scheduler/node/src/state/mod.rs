@@ -18,4 +18,6 @@ pub mod regular;
 pub use dir::StateDir;
 pub use file::StateFileError;
 pub use lock::{LockError, NodeLock};
-pub use model::{Eviction, Holder, HolderKey, HolderState, InstanceRef, Intent, NodeState, Ticket};
+pub use model::{
+    Eviction, Holder, HolderKey, HolderState, InstanceRef, Intent, Live, NodeState, Planned, Ticket,
+};

@@ -1,23 +1,115 @@
 //! What the state file holds.
 
+use crate::backend::BackendKind;
 use crate::process::ProcRef;
+use dynamig_core::catalog::Profile;
 pub use dynamig_core::holder::HolderKey;
+use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use dynamig_core::priority::Priority;
 use dynamig_core::request::Request;
 use serde::{Deserialize, Serialize};
 
-/// A MIG instance that dynamig created for a holder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InstanceRef {
-    pub gpu: u32,
+/// Where an instance was planned: the parent GPU, the profile and the placement (the spec
+/// tuple). Known before anything is created, from the planner's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub gpu: GpuIndex,
+    /// The parent GPU's `GPU-<uuid>`, to tell it is still the same GPU at that index.
     pub gpu_uuid: String,
-    pub gi: u32,
-    pub ci: u32,
-    pub profile_id: u32,
+    pub profile_id: ProfileId,
     pub profile: String,
     pub start: u8,
     pub size: u8,
+}
+
+impl Planned {
+    /// The instance the planner decided on `gpu` (whose uuid is `gpu_uuid`).
+    pub fn of(gpu: GpuIndex, gpu_uuid: String, profile: &Profile, start: u8) -> Planned {
+        Planned {
+            gpu,
+            gpu_uuid,
+            profile_id: profile.id,
+            profile: profile.name.to_string(),
+            start,
+            size: profile.memory_slices,
+        }
+    }
+}
+
+/// What the hardware gave for a planned instance (the live tuple): the ids the driver chose
+/// and the MIG device's uuid, read off the backend's create result
+/// ([`crate::backend::InstanceInfo::live`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Live {
+    pub gi: GiId,
+    pub ci: CiId,
+    /// `MIG-<uuid>`.
     pub uuid: String,
+}
+
+/// A MIG instance that dynamig created for a holder: where it was planned, and what the
+/// hardware gave. On disk one flat object, its keys in the order they have always had
+/// (`InstanceWire`), so files written before the split read, and read back, the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "InstanceWire", into = "InstanceWire")]
+pub struct InstanceRef {
+    pub planned: Planned,
+    pub live: Live,
+}
+
+/// [`InstanceRef`] as the state file spells it. No test or doc reads state.json by byte order
+/// (they parse it), but `#[serde(flatten)]` would reorder the keys, so this keeps them as written.
+#[derive(Serialize, Deserialize)]
+struct InstanceWire {
+    gpu: GpuIndex,
+    gpu_uuid: String,
+    gi: GiId,
+    ci: CiId,
+    profile_id: ProfileId,
+    profile: String,
+    start: u8,
+    size: u8,
+    uuid: String,
+}
+
+impl From<InstanceWire> for InstanceRef {
+    fn from(w: InstanceWire) -> InstanceRef {
+        InstanceRef {
+            planned: Planned {
+                gpu: w.gpu,
+                gpu_uuid: w.gpu_uuid,
+                profile_id: w.profile_id,
+                profile: w.profile,
+                start: w.start,
+                size: w.size,
+            },
+            live: Live {
+                gi: w.gi,
+                ci: w.ci,
+                uuid: w.uuid,
+            },
+        }
+    }
+}
+
+impl From<InstanceRef> for InstanceWire {
+    fn from(i: InstanceRef) -> InstanceWire {
+        let InstanceRef {
+            planned: p,
+            live: l,
+        } = i;
+        InstanceWire {
+            gpu: p.gpu,
+            gpu_uuid: p.gpu_uuid,
+            gi: l.gi,
+            ci: l.ci,
+            profile_id: p.profile_id,
+            profile: p.profile,
+            start: p.start,
+            size: p.size,
+            uuid: l.uuid,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,8 +208,8 @@ pub struct Eviction {
     /// the CRI: a retry of the same container takes the reservation over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_key: Option<String>,
-    pub gpu: u32,
-    pub profile_id: u32,
+    pub gpu: GpuIndex,
+    pub profile_id: ProfileId,
     pub profile: String,
     pub start: u8,
     /// The holders being preempted for it (all `preempting`).
@@ -133,16 +225,16 @@ pub struct Eviction {
 pub enum Intent {
     /// Creating `profile_id@start` on `gpu` for `namespace/holder`.
     Create {
-        gpu: u32,
-        profile_id: u32,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
         start: u8,
         holder: String,
         namespace: String,
     },
     /// Destroying GPU instance `gi` on `gpu`, held by `namespace/holder`.
     Destroy {
-        gpu: u32,
-        gi: u32,
+        gpu: GpuIndex,
+        gi: GiId,
         holder: String,
         namespace: String,
     },
@@ -231,8 +323,10 @@ impl Ticket {
 /// The whole state file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct NodeState {
-    /// `sim` or `nvml`: a state written by one backend is not read by the other.
-    pub backend: String,
+    /// `sim` or `nvml`: a state written by one backend is not read by the other. `None` (written
+    /// `""`) until a backend first opens the node.
+    #[serde(with = "backend_word")]
+    pub backend: Option<BackendKind>,
     pub next_seq: u64,
     pub holders: Vec<Holder>,
     pub intents: Vec<Intent>,
@@ -283,18 +377,71 @@ impl NodeState {
     }
 
     /// The holder of GPU instance `gi` on `gpu`.
-    pub fn holder_of(&self, gpu: u32, gi: u32) -> Option<&Holder> {
+    pub fn holder_of(&self, gpu: GpuIndex, gi: GiId) -> Option<&Holder> {
         self.holders.iter().find(|h| {
             h.instance
                 .as_ref()
-                .is_some_and(|i| i.gpu == gpu && i.gi == gi)
+                .is_some_and(|i| i.planned.gpu == gpu && i.live.gi == gi)
         })
+    }
+}
+
+/// [`NodeState::backend`] as the file spells it: the backend's word, `""` for none yet.
+mod backend_word {
+    use crate::backend::BackendKind;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &Option<BackendKind>, s: S) -> Result<S::Ok, S::Error> {
+        match b {
+            Some(k) => k.serialize(s),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BackendKind>, D::Error> {
+        let word = String::deserialize(d)?;
+        match word.as_str() {
+            "" => Ok(None),
+            "sim" => Ok(Some(BackendKind::Sim)),
+            "nvml" => Ok(Some(BackendKind::Nvml)),
+            other => Err(serde::de::Error::unknown_variant(other, &["sim", "nvml"])),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A holder's instance is one flat object with its keys in the order dynamig has always
+    /// written them, though it is held as the planned part and the live part.
+    #[test]
+    fn an_instance_is_written_flat_in_the_order_it_always_was() {
+        let text = r#"{"gpu":1,"gpu_uuid":"GPU-1","gi":3,"ci":0,"profile_id":14,"profile":"2g.10gb","start":0,"size":2,"uuid":"MIG-3"}"#;
+        let i: InstanceRef = serde_json::from_str(text).unwrap();
+        assert_eq!(i.planned.gpu, GpuIndex(1));
+        assert_eq!((i.planned.profile_id, i.planned.start), (ProfileId(14), 0));
+        assert_eq!(
+            (i.live.gi, i.live.ci, i.live.uuid.as_str()),
+            (GiId(3), CiId(0), "MIG-3")
+        );
+        assert_eq!(serde_json::to_string(&i).unwrap(), text);
+    }
+
+    #[test]
+    fn the_backend_is_its_word_and_empty_until_one_opens_the_node() {
+        let fresh = serde_json::to_string(&NodeState::default()).unwrap();
+        assert!(fresh.starts_with(r#"{"backend":"","#), "{fresh}");
+        let s: NodeState = serde_json::from_str(&fresh).unwrap();
+        assert_eq!(s.backend, None);
+        let s: NodeState =
+            serde_json::from_str(r#"{"backend":"nvml","next_seq":0,"holders":[],"intents":[]}"#)
+                .unwrap();
+        assert_eq!(s.backend, Some(BackendKind::Nvml));
+        assert!(serde_json::to_string(&s)
+            .unwrap()
+            .starts_with(r#"{"backend":"nvml","#));
+    }
 
     #[test]
     fn a_state_from_before_the_wait_queue_loads_with_an_empty_queue() {

@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+use dynamig_core::ids::{GpuIndex, ProfileId};
 use dynamig_node::backend::sim::SimNode;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -184,7 +185,7 @@ pub fn ctl_json(f: &Fake, ctl: &Path, args: &[&str]) -> serde_json::Value {
 }
 
 /// (gpu, profile id, start) of every instance on the fake hardware.
-pub fn hardware_instances(f: &Fake) -> Vec<(u32, u32, u8)> {
+pub fn hardware_instances(f: &Fake) -> Vec<(GpuIndex, ProfileId, u8)> {
     let n = SimNode::load(&f.state()).expect("load").expect("a node");
     let mut v: Vec<_> = n
         .gpus

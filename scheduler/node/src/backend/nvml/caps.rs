@@ -5,6 +5,7 @@
 //! by [`crate::config::NodeConfig`]), so tests can point it at a fake tree.
 
 use super::super::{BackendError, DeviceNode};
+use dynamig_core::ids::{CiId, GiId};
 use std::path::{Path, PathBuf};
 
 pub const PROC_ROOT_ENV: &str = "DYNAMIG_PROC_ROOT";
@@ -39,7 +40,7 @@ impl ProcTree {
     }
 
     /// `.../capabilities/gpu<minor>/mig/gi<G>[/ci<C>]/access`.
-    pub fn access_path(&self, gpu_minor: u32, gi: u32, ci: Option<u32>) -> PathBuf {
+    pub fn access_path(&self, gpu_minor: u32, gi: GiId, ci: Option<CiId>) -> PathBuf {
         let mut p = self.root.join(format!(
             "driver/nvidia/capabilities/gpu{gpu_minor}/mig/gi{gi}"
         ));
@@ -50,7 +51,12 @@ impl ProcTree {
     }
 
     /// The `DeviceFileMinor` of a GPU instance's (or compute instance's) access capability.
-    pub fn cap_minor(&self, gpu_minor: u32, gi: u32, ci: Option<u32>) -> Result<u32, BackendError> {
+    pub fn cap_minor(
+        &self,
+        gpu_minor: u32,
+        gi: GiId,
+        ci: Option<CiId>,
+    ) -> Result<u32, BackendError> {
         let path = self.access_path(gpu_minor, gi, ci);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| BackendError::Io(format!("cannot read {}: {e}", path.display())))?;
@@ -91,8 +97,8 @@ impl ProcTree {
     pub fn mig_device_nodes(
         &self,
         gpu_minor: u32,
-        gi: u32,
-        ci: u32,
+        gi: GiId,
+        ci: CiId,
     ) -> Result<Vec<DeviceNode>, BackendError> {
         let (m, caps, uvm) = self.mig_majors()?;
         let gi_minor = self.cap_minor(gpu_minor, gi, None)?;
@@ -197,16 +203,16 @@ mod tests {
             "Character devices:\n195 nvidia\n237 nvidia-caps\n511 nvidia-uvm\n",
         )
         .unwrap();
-        for (ci, minor) in [(None, 39), (Some(0), 40)] {
-            let a = p.access_path(0, 4, ci);
+        for (ci, minor) in [(None, 39), (Some(CiId(0)), 40)] {
+            let a = p.access_path(0, GiId(4), ci);
             std::fs::create_dir_all(a.parent().unwrap()).unwrap();
             std::fs::write(&a, format!("DeviceFileMinor: {minor}\n")).unwrap();
         }
-        let n = p.mig_device_nodes(0, 4, 0).unwrap();
+        let n = p.mig_device_nodes(0, GiId(4), CiId(0)).unwrap();
         assert_eq!(n[0].path, "/dev/nvidia-caps/nvidia-cap39");
         assert_eq!((n[1].major, n[1].minor), (237, 40));
         assert_eq!(n[2].path, "/dev/nvidia0");
         assert_eq!(n[5].major, 511);
-        assert!(p.mig_device_nodes(0, 5, 0).is_err());
+        assert!(p.mig_device_nodes(0, GiId(5), CiId(0)).is_err());
     }
 }

@@ -8,6 +8,7 @@ use super::tables::{self, Resolved};
 use super::{absent, nvml_err, DriverProfile, NvmlBackend};
 use crate::backend::{BackendError, GpuInfo, MigMode};
 use dynamig_core::catalog;
+use dynamig_core::ids::{GiId, GpuIndex, ProfileId};
 
 /// Probes profile indices from 0, with no fixed table bound. Below `known` (the count of the
 /// newest nvml.h dynamig knows) an absent answer is a hole (a profile this GPU lacks, an index an
@@ -50,16 +51,16 @@ pub struct CiProfile {
 }
 
 impl NvmlBackend {
-    pub(super) fn device(&self, gpu: u32) -> Result<Dev, BackendError> {
+    pub(super) fn device(&self, gpu: GpuIndex) -> Result<Dev, BackendError> {
         let raw = self.raw();
         let n = raw.device_count().map_err(|e| nvml_err(None, e))?;
-        if gpu >= n {
+        if gpu.get() >= n {
             return Err(BackendError::NoSuchGpu(gpu));
         }
-        raw.device(gpu).map_err(|e| nvml_err(Some(gpu), e))
+        raw.device(gpu.get()).map_err(|e| nvml_err(Some(gpu), e))
     }
 
-    pub(super) fn mig_mode(&self, gpu: u32, d: Dev) -> Result<MigMode, BackendError> {
+    pub(super) fn mig_mode(&self, gpu: GpuIndex, d: Dev) -> Result<MigMode, BackendError> {
         match self.raw().mig_mode(d) {
             Ok((cur, pend)) => Ok(MigMode {
                 current: cur == 1,
@@ -76,7 +77,7 @@ impl NvmlBackend {
 
     /// A GPU as NVML describes it, with its catalog model (`None` when the catalog lacks it).
     /// [`Backend::gpus`] replaces the model with the one [`NvmlBackend::tables`] resolves.
-    pub fn gpu_info(&self, gpu: u32) -> Result<GpuInfo, BackendError> {
+    pub fn gpu_info(&self, gpu: GpuIndex) -> Result<GpuInfo, BackendError> {
         let raw = self.raw();
         let d = self.device(gpu)?;
         let e = |e| nvml_err(Some(gpu), e);
@@ -92,7 +93,7 @@ impl NvmlBackend {
                 Ok(on) => Some(on),
                 Err(err) => {
                     tracing::debug!(
-                        gpu,
+                        gpu = gpu.get(),
                         "persistence mode not reported: {}",
                         nvml_err(Some(gpu), err)
                     );
@@ -105,12 +106,12 @@ impl NvmlBackend {
     /// Every GPU as NVML describes it, with its catalog model (no driver tables read).
     pub fn gpu_infos(&self) -> Result<Vec<GpuInfo>, BackendError> {
         let n = self.raw().device_count().map_err(|e| nvml_err(None, e))?;
-        (0..n).map(|i| self.gpu_info(i)).collect()
+        (0..n).map(|i| self.gpu_info(GpuIndex(i))).collect()
     }
 
     /// The GPU-instance profiles the driver offers on `gpu`, with their placements (read once).
     /// Empty while MIG is off.
-    pub fn driver_profiles(&mut self, gpu: u32) -> Result<Vec<DriverProfile>, BackendError> {
+    pub fn driver_profiles(&mut self, gpu: GpuIndex) -> Result<Vec<DriverProfile>, BackendError> {
         if let Some(p) = self.profiles.get(&gpu) {
             return Ok(p.clone());
         }
@@ -130,7 +131,7 @@ impl NvmlBackend {
                 .collect();
             out.push(DriverProfile {
                 index,
-                id: p.id,
+                id: ProfileId(p.id),
                 name,
                 compute_slices: p.sliceCount,
                 instance_count: p.instanceCount,
@@ -154,7 +155,7 @@ impl NvmlBackend {
 
     /// The tables GPU `gpu` is planned with: the driver's profiles and placements, merged with
     /// the catalog ([`tables::resolve`]).
-    pub fn tables(&mut self, gpu: u32) -> Result<Resolved, BackendError> {
+    pub fn tables(&mut self, gpu: GpuIndex) -> Result<Resolved, BackendError> {
         let info = self.gpu_info(gpu)?;
         self.tables_of(&info)
     }
@@ -176,8 +177,8 @@ impl NvmlBackend {
 
     pub(super) fn driver_profile(
         &mut self,
-        gpu: u32,
-        profile_id: u32,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
     ) -> Result<DriverProfile, BackendError> {
         self.driver_profiles(gpu)?
             .into_iter()
@@ -188,7 +189,7 @@ impl NvmlBackend {
     /// The compute-instance profiles of GPU instance `gi` (shared engines), by index.
     pub(super) fn ci_profiles(
         &self,
-        gpu: u32,
+        gpu: GpuIndex,
         gi: Gi,
     ) -> Result<Vec<(u32, ffi::CiProfileRaw)>, BackendError> {
         let raw = self.raw();
@@ -199,9 +200,13 @@ impl NvmlBackend {
     }
 
     /// The compute-instance profiles the driver offers inside GPU instance `gi` of `gpu`.
-    pub fn compute_profiles(&self, gpu: u32, gi: u32) -> Result<Vec<CiProfile>, BackendError> {
+    pub fn compute_profiles(
+        &self,
+        gpu: GpuIndex,
+        gi: GiId,
+    ) -> Result<Vec<CiProfile>, BackendError> {
         let d = self.device(gpu)?;
-        let handle = match self.raw().gpu_instance_by_id(d, gi) {
+        let handle = match self.raw().gpu_instance_by_id(d, gi.get()) {
             Ok(h) => h,
             Err(e) if absent(&e) => return Err(BackendError::NoSuchInstance { gpu, gi }),
             Err(e) => return Err(nvml_err(Some(gpu), e)),

@@ -5,11 +5,16 @@
 use super::ffi::{self, CallError, Dev, Gi};
 use super::{nvml_err, CiEntry, MigWalk, NvmlBackend, IN_USE_POLL};
 use crate::backend::{BackendError, InstanceInfo};
+use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use std::time::Instant;
 
 impl NvmlBackend {
     /// Compute instances of a GPU instance, by id.
-    pub(super) fn compute_instances(&self, gpu: u32, gi: Gi) -> Result<Vec<CiEntry>, BackendError> {
+    pub(super) fn compute_instances(
+        &self,
+        gpu: GpuIndex,
+        gi: Gi,
+    ) -> Result<Vec<CiEntry>, BackendError> {
         let raw = self.raw();
         let mut out: Vec<CiEntry> = Vec::new();
         for (_, p) in self.ci_profiles(gpu, gi)? {
@@ -19,7 +24,7 @@ impl NvmlBackend {
             for ci in cis {
                 let info = raw.ci_info(ci).map_err(|e| nvml_err(Some(gpu), e))?;
                 out.push(CiEntry {
-                    id: info.id,
+                    id: CiId(info.id),
                     handle: ci,
                     info,
                 });
@@ -33,8 +38,8 @@ impl NvmlBackend {
     /// Runs `op` until it stops answering IN_USE or the retry time is over.
     pub(super) fn retry_in_use(
         &self,
-        gpu: u32,
-        gi: u32,
+        gpu: GpuIndex,
+        gi: GiId,
         mut op: impl FnMut() -> Result<(), CallError>,
     ) -> Result<(), BackendError> {
         let deadline = Instant::now() + self.in_use_retry;
@@ -46,7 +51,12 @@ impl NvmlBackend {
                         let pids = self.processes(gpu, gi).unwrap_or_default();
                         return Err(BackendError::InUse { gpu, gi, pids });
                     }
-                    tracing::debug!(gpu, gi, function = e.function, "in use; retrying");
+                    tracing::debug!(
+                        gpu = gpu.get(),
+                        gi = gi.get(),
+                        function = e.function,
+                        "in use; retrying"
+                    );
                     std::thread::sleep(IN_USE_POLL);
                 }
                 Err(e) => return Err(nvml_err(Some(gpu), e)),
@@ -56,7 +66,7 @@ impl NvmlBackend {
 
     pub(super) fn instance_info(
         &self,
-        gpu: u32,
+        gpu: GpuIndex,
         d: Dev,
         gi: Gi,
         walk: &mut MigWalk,
@@ -65,14 +75,14 @@ impl NvmlBackend {
         let first = self.compute_instances(gpu, gi)?.first().copied();
         let ci = first.map(|c| c.id);
         let uuid = match &first {
-            Some(c) => self.mig_uuid(gpu, d, info.id, c, walk)?,
+            Some(c) => self.mig_uuid(gpu, d, GiId(info.id), c, walk)?,
             None => String::new(),
         };
         Ok(InstanceInfo {
             gpu,
-            gi: info.id,
+            gi: GiId(info.id),
             ci,
-            profile_id: info.profileId,
+            profile_id: ProfileId(info.profileId),
             start: u8::try_from(info.placement.start).unwrap_or(u8::MAX),
             size: u8::try_from(info.placement.size).unwrap_or(u8::MAX),
             uuid,
@@ -80,7 +90,12 @@ impl NvmlBackend {
     }
 
     /// Creates the compute instance that spans all of a GPU instance's compute slices.
-    pub(super) fn create_full_ci(&self, gpu: u32, gi: Gi, slices: u32) -> Result<(), BackendError> {
+    pub(super) fn create_full_ci(
+        &self,
+        gpu: GpuIndex,
+        gi: Gi,
+        slices: u32,
+    ) -> Result<(), BackendError> {
         let raw = self.raw();
         for (_, p) in self.ci_profiles(gpu, gi)? {
             if p.sliceCount == slices {

@@ -5,6 +5,7 @@
 use super::ffi::{self, Dev};
 use super::{absent, nvml_err, CiEntry, MigWalk, NvmlBackend};
 use crate::backend::BackendError;
+use dynamig_core::ids::{CiId, GiId, GpuIndex};
 
 impl NvmlBackend {
     /// The MIG device handle of compute instance `ci` of GPU instance `gi`: the `device` of
@@ -15,17 +16,17 @@ impl NvmlBackend {
     /// indices per listing, shared by all its instances (`walk`), never the parent's UUID.
     pub(super) fn mig_device(
         &self,
-        gpu: u32,
+        gpu: GpuIndex,
         d: Dev,
-        gi: u32,
+        gi: GiId,
         ci: &CiEntry,
         walk: &mut MigWalk,
     ) -> Result<Option<Dev>, BackendError> {
         let raw = self.raw();
         let m = ffi::ci_info_device(&ci.info);
         if raw.is_mig_device_handle(m).unwrap_or(false)
-            && raw.mig_gi_id(m).ok() == Some(gi)
-            && raw.mig_ci_id(m).ok() == Some(ci.id)
+            && raw.mig_gi_id(m).ok() == Some(gi.get())
+            && raw.mig_ci_id(m).ok() == Some(ci.id.get())
         {
             return Ok(Some(m));
         }
@@ -41,9 +42,9 @@ impl NvmlBackend {
     /// Every MIG device of a GPU: (GI id, CI id, handle), by a walk over its MIG indices.
     pub(super) fn walk_mig_devices(
         &self,
-        gpu: u32,
+        gpu: GpuIndex,
         d: Dev,
-    ) -> Result<Vec<(u32, u32, Dev)>, BackendError> {
+    ) -> Result<Vec<(GiId, CiId, Dev)>, BackendError> {
         let raw = self.raw();
         let e = |e| nvml_err(Some(gpu), e);
         let max = raw.max_mig_device_count(d).map_err(e)?;
@@ -55,8 +56,8 @@ impl NvmlBackend {
                 Err(err) => return Err(e(err)),
             };
             out.push((
-                raw.mig_gi_id(m).map_err(e)?,
-                raw.mig_ci_id(m).map_err(e)?,
+                GiId(raw.mig_gi_id(m).map_err(e)?),
+                CiId(raw.mig_ci_id(m).map_err(e)?),
                 m,
             ));
         }
@@ -66,9 +67,9 @@ impl NvmlBackend {
     /// The `MIG-…` UUID of a compute instance's MIG device, or empty when NVML has none.
     pub(super) fn mig_uuid(
         &self,
-        gpu: u32,
+        gpu: GpuIndex,
         d: Dev,
-        gi: u32,
+        gi: GiId,
         ci: &CiEntry,
         walk: &mut MigWalk,
     ) -> Result<String, BackendError> {
@@ -76,9 +77,9 @@ impl NvmlBackend {
             Some(m) => self.raw().uuid(m).map_err(|e| nvml_err(Some(gpu), e)),
             None => {
                 tracing::warn!(
-                    gpu,
-                    gi,
-                    ci = ci.id,
+                    gpu = gpu.get(),
+                    gi = gi.get(),
+                    ci = ci.id.get(),
                     "NVML lists no MIG device for this instance"
                 );
                 Ok(String::new())

@@ -24,8 +24,9 @@ pub use super::tables::{catalog_differences, DriverProfile};
 pub use discovery::CiProfile;
 
 use super::tables;
-use super::{Backend, BackendError, DeviceNode, GpuInfo, InstanceInfo};
+use super::{Backend, BackendError, BackendKind, DeviceNode, GpuInfo, InstanceInfo};
 use caps::ProcTree;
+use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use ffi::{CallError, Ci, CiInfoRaw, Dev};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -53,13 +54,13 @@ pub struct NvmlBackend {
     nvml: nvml_wrapper::Nvml,
     proc: ProcTree,
     /// The driver's profiles per GPU index, read once.
-    profiles: HashMap<u32, Vec<DriverProfile>>,
+    profiles: HashMap<GpuIndex, Vec<DriverProfile>>,
     /// GPUs whose tables were logged (once per process).
-    logged: HashSet<u32>,
+    logged: HashSet<GpuIndex>,
     in_use_retry: Duration,
 }
 
-fn nvml_err(gpu: Option<u32>, e: CallError) -> BackendError {
+fn nvml_err(gpu: Option<GpuIndex>, e: CallError) -> BackendError {
     BackendError::Nvml {
         function: e.function,
         gpu,
@@ -79,18 +80,18 @@ fn absent(e: &CallError) -> bool {
 /// A compute instance as NVML lists it.
 #[derive(Clone, Copy)]
 struct CiEntry {
-    id: u32,
+    id: CiId,
     handle: Ci,
     info: CiInfoRaw,
 }
 
 /// The MIG devices of one GPU found by one walk over its MIG indices, made at most once per
 /// listing and only when a compute instance's info does not lead to its MIG device.
-type MigWalk = Option<Vec<(u32, u32, Dev)>>;
+type MigWalk = Option<Vec<(GiId, CiId, Dev)>>;
 
 impl Backend for NvmlBackend {
-    fn kind(&self) -> &'static str {
-        "nvml"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Nvml
     }
 
     /// `nvmlSystemGetDriverVersion`.
@@ -105,7 +106,7 @@ impl Backend for NvmlBackend {
     fn gpus(&mut self) -> Result<Vec<GpuInfo>, BackendError> {
         let n = self.raw().device_count().map_err(|e| nvml_err(None, e))?;
         let mut out = Vec::new();
-        for i in 0..n {
+        for i in (0..n).map(GpuIndex) {
             let mut info = self.gpu_info(i)?;
             let r = self.tables_of(&info)?;
             if self.logged.insert(i) {
@@ -117,7 +118,7 @@ impl Backend for NvmlBackend {
         Ok(out)
     }
 
-    fn instances(&mut self, gpu: u32) -> Result<Vec<InstanceInfo>, BackendError> {
+    fn instances(&mut self, gpu: GpuIndex) -> Result<Vec<InstanceInfo>, BackendError> {
         let d = self.device(gpu)?;
         if !self.mig_mode(gpu, d)?.current {
             return Ok(Vec::new());
@@ -127,7 +128,7 @@ impl Backend for NvmlBackend {
         for p in self.driver_profiles(gpu)? {
             let gis = self
                 .raw()
-                .gpu_instances(d, p.id, p.instance_count.max(1))
+                .gpu_instances(d, p.id.get(), p.instance_count.max(1))
                 .map_err(|e| nvml_err(Some(gpu), e))?;
             for gi in gis {
                 out.push(self.instance_info(gpu, d, gi, &mut walk)?);
@@ -137,14 +138,18 @@ impl Backend for NvmlBackend {
         Ok(out)
     }
 
-    fn placements(&mut self, gpu: u32, profile_id: u32) -> Result<Vec<u8>, BackendError> {
+    fn placements(
+        &mut self,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
+    ) -> Result<Vec<u8>, BackendError> {
         Ok(self.driver_profile(gpu, profile_id)?.starts())
     }
 
     fn create(
         &mut self,
-        gpu: u32,
-        profile_id: u32,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
         start: u8,
     ) -> Result<InstanceInfo, BackendError> {
         let d = self.device(gpu)?;
@@ -159,7 +164,7 @@ impl Backend for NvmlBackend {
         let size = p.placements.first().map(|(_, s)| *s).unwrap_or(0);
         let size8 = u8::try_from(size).unwrap_or(u8::MAX);
         let raw = self.raw();
-        let gi = match raw.create_gi_with_placement(d, profile_id, u32::from(start), size) {
+        let gi = match raw.create_gi_with_placement(d, profile_id.get(), u32::from(start), size) {
             Ok(gi) => gi,
             Err(e) if e.code == ffi::ERROR_INVALID_ARGUMENT => {
                 return Err(BackendError::InvalidPlacement {
@@ -182,13 +187,13 @@ impl Backend for NvmlBackend {
             Err(e) => return Err(nvml_err(Some(gpu), e)),
         };
         crate::fault::point("after-gi-create");
-        let gi_id = raw.gi_info(gi).map_err(|e| nvml_err(Some(gpu), e))?.id;
+        let gi_id = GiId(raw.gi_info(gi).map_err(|e| nvml_err(Some(gpu), e))?.id);
         if let Err(err) = self.create_full_ci(gpu, gi, p.compute_slices) {
             // Leave nothing half-made behind.
             if let Err(e) = raw.destroy_gi(gi) {
                 tracing::warn!(
-                    gpu,
-                    gi = gi_id,
+                    gpu = gpu.get(),
+                    gi = gi_id.get(),
                     "could not remove the GPU instance after a failed compute instance: {}",
                     nvml_err(Some(gpu), e)
                 );
@@ -198,10 +203,10 @@ impl Backend for NvmlBackend {
         self.instance_info(gpu, d, gi, &mut None)
     }
 
-    fn destroy(&mut self, gpu: u32, gi: u32) -> Result<(), BackendError> {
+    fn destroy(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError> {
         let d = self.device(gpu)?;
         let raw = self.raw();
-        let handle = match raw.gpu_instance_by_id(d, gi) {
+        let handle = match raw.gpu_instance_by_id(d, gi.get()) {
             Ok(h) => h,
             Err(e) if absent(&e) => return Err(BackendError::NoSuchInstance { gpu, gi }),
             Err(e) => return Err(nvml_err(Some(gpu), e)),
@@ -218,9 +223,9 @@ impl Backend for NvmlBackend {
 
     fn device_nodes(
         &mut self,
-        gpu: u32,
-        gi: u32,
-        ci: u32,
+        gpu: GpuIndex,
+        gi: GiId,
+        ci: CiId,
     ) -> Result<Vec<DeviceNode>, BackendError> {
         let d = self.device(gpu)?;
         let minor = self

@@ -2,15 +2,16 @@
 
 use super::{absent, nvml_err, NvmlBackend};
 use crate::backend::BackendError;
+use dynamig_core::ids::{GiId, GpuIndex};
 
 impl NvmlBackend {
     /// Pids of compute processes running on GPU instance `gi`, read on each of its MIG device
     /// handles (what NVML documents for per-instance information; the parent's list is an
     /// aggregate only a privileged caller gets, and not used).
-    pub fn processes(&self, gpu: u32, gi: u32) -> Result<Vec<u32>, BackendError> {
+    pub fn processes(&self, gpu: GpuIndex, gi: GiId) -> Result<Vec<u32>, BackendError> {
         let d = self.device(gpu)?;
         let raw = self.raw();
-        let handle = match raw.gpu_instance_by_id(d, gi) {
+        let handle = match raw.gpu_instance_by_id(d, gi.get()) {
             Ok(h) => h,
             Err(e) if absent(&e) => return Ok(Vec::new()),
             Err(e) => return Err(nvml_err(Some(gpu), e)),

@@ -2,6 +2,7 @@
 //! `mig-minors` table, and the fixed majors the simulation uses.
 
 use crate::backend::DeviceNode;
+use dynamig_core::ids::{CiId, GiId};
 
 /// Major numbers the simulation hands out. Real nodes read `nvidia-caps` from `/proc/devices`.
 pub const NVIDIA_MAJOR: u32 = 195;
@@ -11,19 +12,19 @@ pub const UVM_MAJOR: u32 = 510;
 /// The minors of `/proc/driver/nvidia-caps/mig-minors`: per GPU 15 GPU instances, each with its
 /// own access minor followed by 8 compute-instance minors; minors 1 and 2 are `config` and
 /// `monitor`.
-pub fn cap_minor(gpu_minor: u32, gi: u32, ci: Option<u32>) -> u32 {
-    let base = 3 + gpu_minor * 135 + gi * 9;
+pub fn cap_minor(gpu_minor: u32, gi: GiId, ci: Option<CiId>) -> u32 {
+    let base = 3 + gpu_minor * 135 + gi.get() * 9;
     match ci {
         None => base,
-        Some(c) => base + 1 + c,
+        Some(c) => base + 1 + c.get(),
     }
 }
 
 /// The device nodes of a MIG device on a node with the given majors.
 pub fn mig_device_nodes(
     gpu_minor: u32,
-    gi: u32,
-    ci: u32,
+    gi: GiId,
+    ci: CiId,
     caps_major: u32,
     uvm_major: u32,
 ) -> Vec<DeviceNode> {

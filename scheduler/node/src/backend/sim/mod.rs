@@ -14,7 +14,8 @@ mod node;
 pub use devices::{cap_minor, mig_device_nodes, CAPS_MAJOR, NVIDIA_MAJOR, UVM_MAJOR};
 pub use node::{SimGpu, SimInstance, SimNode, DEFAULT_DRIVER_VERSION};
 
-use super::{Backend, BackendError, DeviceNode, GpuInfo, InstanceInfo};
+use super::{Backend, BackendError, BackendKind, DeviceNode, GpuInfo, InstanceInfo};
+use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use std::path::{Path, PathBuf};
 
 /// The `sim` backend over `sim.json`.
@@ -42,8 +43,8 @@ impl SimBackend {
 }
 
 impl Backend for SimBackend {
-    fn kind(&self) -> &'static str {
-        "sim"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Sim
     }
 
     fn driver_version(&self) -> Option<String> {
@@ -76,12 +77,16 @@ impl Backend for SimBackend {
             .collect()
     }
 
-    fn instances(&mut self, gpu: u32) -> Result<Vec<InstanceInfo>, BackendError> {
+    fn instances(&mut self, gpu: GpuIndex) -> Result<Vec<InstanceInfo>, BackendError> {
         let g = self.node.gpu(gpu)?;
         g.instances.iter().map(|i| self.node.info(gpu, i)).collect()
     }
 
-    fn placements(&mut self, gpu: u32, profile_id: u32) -> Result<Vec<u8>, BackendError> {
+    fn placements(
+        &mut self,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
+    ) -> Result<Vec<u8>, BackendError> {
         let m = self.node.gpu(gpu)?.model()?;
         let p = m
             .profile_by_id(profile_id)
@@ -91,8 +96,8 @@ impl Backend for SimBackend {
 
     fn create(
         &mut self,
-        gpu: u32,
-        profile_id: u32,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
         start: u8,
     ) -> Result<InstanceInfo, BackendError> {
         let gi = self.node.create_gi(gpu, profile_id, start)?;
@@ -109,16 +114,16 @@ impl Backend for SimBackend {
         self.node.info(gpu, inst)
     }
 
-    fn destroy(&mut self, gpu: u32, gi: u32) -> Result<(), BackendError> {
+    fn destroy(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError> {
         self.node.destroy(gpu, gi)?;
         self.save()
     }
 
     fn device_nodes(
         &mut self,
-        gpu: u32,
-        gi: u32,
-        ci: u32,
+        gpu: GpuIndex,
+        gi: GiId,
+        ci: CiId,
     ) -> Result<Vec<DeviceNode>, BackendError> {
         let g = self.node.gpu(gpu)?;
         if !g.instances.iter().any(|i| i.gi == gi && i.ci == Some(ci)) {
@@ -140,47 +145,56 @@ mod tests {
         let mut b = SimBackend::open(&p).unwrap().unwrap();
         // 3g.20gb (id 9) only at 0 or 4.
         assert!(matches!(
-            b.create(0, 9, 2),
+            b.create(GpuIndex(0), ProfileId(9), 2),
             Err(BackendError::InvalidPlacement { .. })
         ));
-        let i = b.create(0, 9, 4).unwrap();
-        assert_eq!((i.gi, i.ci, i.start, i.size), (2, Some(0), 4, 4));
+        let i = b.create(GpuIndex(0), ProfileId(9), 4).unwrap();
+        assert_eq!(
+            (i.gi, i.ci, i.start, i.size),
+            (GiId(2), Some(CiId(0)), 4, 4)
+        );
         assert!(i.uuid.starts_with("MIG-"));
         assert!(matches!(
-            b.create(0, 14, 4),
+            b.create(GpuIndex(0), ProfileId(14), 4),
             Err(BackendError::InsufficientResources { .. })
         ));
         // Another process sees the same node.
         let mut b2 = SimBackend::open(&p).unwrap().unwrap();
-        assert_eq!(b2.instances(0).unwrap().len(), 1);
+        assert_eq!(b2.instances(GpuIndex(0)).unwrap().len(), 1);
         // In use: refused while the pid lives.
         let mut n = SimNode::load(&p).unwrap().unwrap();
         n.gpus[0].instances[0].pids = vec![std::process::id()];
         n.save(&p).unwrap();
         let mut b3 = SimBackend::open(&p).unwrap().unwrap();
-        assert!(matches!(b3.destroy(0, 2), Err(BackendError::InUse { .. })));
+        assert!(matches!(
+            b3.destroy(GpuIndex(0), GiId(2)),
+            Err(BackendError::InUse { .. })
+        ));
         let mut n = SimNode::load(&p).unwrap().unwrap();
         n.gpus[0].instances[0].pids.clear();
         n.gpus[0].mig.pending = false;
         n.save(&p).unwrap();
         let mut b4 = SimBackend::open(&p).unwrap().unwrap();
-        b4.destroy(0, 2).unwrap();
+        b4.destroy(GpuIndex(0), GiId(2)).unwrap();
         assert!(matches!(
-            b4.create(0, 9, 0),
+            b4.create(GpuIndex(0), ProfileId(9), 0),
             Err(BackendError::MigDisabled { .. })
         ));
         assert_eq!(
-            b4.device_nodes(0, 2, 0),
-            Err(BackendError::NoSuchInstance { gpu: 0, gi: 2 })
+            b4.device_nodes(GpuIndex(0), GiId(2), CiId(0)),
+            Err(BackendError::NoSuchInstance {
+                gpu: GpuIndex(0),
+                gi: GiId(2)
+            })
         );
     }
 
     #[test]
     fn device_nodes_follow_the_mig_minors_table() {
-        let n = mig_device_nodes(0, 0, 0, 235, 511);
+        let n = mig_device_nodes(0, GiId(0), CiId(0), 235, 511);
         assert_eq!(n[0].path, "/dev/nvidia-caps/nvidia-cap3");
         assert_eq!(n[1].path, "/dev/nvidia-caps/nvidia-cap4");
-        assert_eq!(cap_minor(0, 1, None), 12);
-        assert_eq!(cap_minor(1, 0, None), 138);
+        assert_eq!(cap_minor(0, GiId(1), None), 12);
+        assert_eq!(cap_minor(1, GiId(0), None), 138);
     }
 }

@@ -5,15 +5,16 @@
 use crate::backend::{gi_id_for, BackendError, InstanceInfo, MigMode};
 use crate::state::file;
 use dynamig_core::catalog::{self, GpuModel};
+use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use dynamig_core::layout::{Conflict, Usage};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimInstance {
-    pub gi: u32,
-    pub ci: Option<u32>,
-    pub profile_id: u32,
+    pub gi: GiId,
+    pub ci: Option<CiId>,
+    pub profile_id: ProfileId,
     pub start: u8,
     pub uuid: String,
     /// Pids of processes using the instance (destroy is refused while any remain).
@@ -23,7 +24,7 @@ pub struct SimInstance {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimGpu {
-    pub index: u32,
+    pub index: GpuIndex,
     pub model: String,
     pub uuid: String,
     pub minor: u32,
@@ -100,7 +101,7 @@ impl SimNode {
                 ))
             })?;
             gpus.push(SimGpu {
-                index: i,
+                index: GpuIndex(i),
                 model: m.key.to_string(),
                 uuid: fake_uuid("GPU", u64::from(i), 0xA100),
                 minor: i,
@@ -130,20 +131,25 @@ impl SimNode {
             .map_err(|e| BackendError::Sim(e.to_string()))
     }
 
-    pub fn gpu(&self, gpu: u32) -> Result<&SimGpu, BackendError> {
+    pub fn gpu(&self, gpu: GpuIndex) -> Result<&SimGpu, BackendError> {
         self.gpus
-            .get(gpu as usize)
+            .get(gpu.get() as usize)
             .ok_or(BackendError::NoSuchGpu(gpu))
     }
 
-    pub fn gpu_mut(&mut self, gpu: u32) -> Result<&mut SimGpu, BackendError> {
+    pub fn gpu_mut(&mut self, gpu: GpuIndex) -> Result<&mut SimGpu, BackendError> {
         self.gpus
-            .get_mut(gpu as usize)
+            .get_mut(gpu.get() as usize)
             .ok_or(BackendError::NoSuchGpu(gpu))
     }
 
     /// Creates the GPU instance only (`nvmlDeviceCreateGpuInstanceWithPlacement`).
-    pub fn create_gi(&mut self, gpu: u32, profile_id: u32, start: u8) -> Result<u32, BackendError> {
+    pub fn create_gi(
+        &mut self,
+        gpu: GpuIndex,
+        profile_id: ProfileId,
+        start: u8,
+    ) -> Result<GiId, BackendError> {
         let g = self.gpu(gpu)?;
         if !g.mig.usable() {
             return Err(BackendError::MigDisabled { gpu });
@@ -184,9 +190,13 @@ impl SimNode {
     }
 
     /// Creates the compute instance spanning a GPU instance (`nvmlGpuInstanceCreateComputeInstance`).
-    pub fn create_ci(&mut self, gpu: u32, gi: u32) -> Result<u32, BackendError> {
+    pub fn create_ci(&mut self, gpu: GpuIndex, gi: GiId) -> Result<CiId, BackendError> {
         self.counter += 1;
-        let uuid = fake_uuid("MIG", u64::from(gpu) << 8 | u64::from(gi), self.counter);
+        let uuid = fake_uuid(
+            "MIG",
+            u64::from(gpu.get()) << 8 | u64::from(gi.get()),
+            self.counter,
+        );
         let inst = self
             .gpu_mut(gpu)?
             .instances
@@ -201,13 +211,13 @@ impl SimNode {
                 why: "the GPU instance already has its compute instance".into(),
             });
         }
-        inst.ci = Some(0);
+        inst.ci = Some(CiId(0));
         inst.uuid = uuid;
-        Ok(0)
+        Ok(CiId(0))
     }
 
     /// Destroys the compute instance then the GPU instance; refused while processes use it.
-    pub fn destroy(&mut self, gpu: u32, gi: u32) -> Result<(), BackendError> {
+    pub fn destroy(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError> {
         let g = self.gpu_mut(gpu)?;
         let pos = g
             .instances
@@ -231,7 +241,7 @@ impl SimNode {
         Ok(())
     }
 
-    pub fn info(&self, gpu: u32, i: &SimInstance) -> Result<InstanceInfo, BackendError> {
+    pub fn info(&self, gpu: GpuIndex, i: &SimInstance) -> Result<InstanceInfo, BackendError> {
         let m = self.gpu(gpu)?.model()?;
         let size = m
             .profile_by_id(i.profile_id)

@@ -1,6 +1,7 @@
 //! The driver's profiles as NVML reports them, and how they differ from the catalog.
 
 use dynamig_core::catalog::{Engines, GpuModel, Profile};
+use dynamig_core::ids::ProfileId;
 use serde::Serialize;
 use std::fmt;
 use std::fmt::Debug;
@@ -10,7 +11,7 @@ use std::fmt::Debug;
 pub struct DriverProfile {
     /// The `NVML_GPU_INSTANCE_PROFILE_*` index it was read at.
     pub index: u32,
-    pub id: u32,
+    pub id: ProfileId,
     /// The profile's name as the driver gives it (`MIG 1g.5gb` → `1g.5gb`), when it does.
     pub name: Option<String>,
     pub compute_slices: u32,
@@ -95,7 +96,7 @@ impl DiffField {
 pub struct TableDiff {
     /// The profile's name (the catalog's, else the driver's, else `id N`).
     pub profile: String,
-    pub id: u32,
+    pub id: ProfileId,
     pub field: DiffField,
     /// The catalog's value, `-` when the catalog has no such profile.
     pub catalog: String,

@@ -27,6 +27,7 @@ pub use check::{check, MAX_MEMORY_SLICES, MAX_PROFILES};
 pub use diff::{catalog_differences, differences, DiffField, DriverProfile, TableDiff};
 
 use dynamig_core::catalog::GpuModel;
+use dynamig_core::ids::GpuIndex;
 
 /// The tables one GPU is planned with.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,13 +82,14 @@ pub fn resolve(
 
 /// Logs what [`resolve`] found for GPU `gpu`, at `warn`, one event per difference with the
 /// fields `gpu`, `gpu_name`, `profile`, `profile_id`, `field`, `catalog` and `driver`.
-pub fn log(gpu: u32, name: &str, r: &Resolved) {
+pub fn log(gpu: GpuIndex, name: &str, r: &Resolved) {
+    let gpu = gpu.get();
     for d in &r.diffs {
         tracing::warn!(
             gpu,
             gpu_name = name,
             profile = %d.profile,
-            profile_id = d.id,
+            profile_id = d.id.get(),
             field = d.field.as_str(),
             catalog = %d.catalog,
             driver = %d.driver,

@@ -1,6 +1,7 @@
 use super::build::build;
 use super::*;
 use dynamig_core::catalog::{model_by_key, models, GpuModel, Profile};
+use dynamig_core::ids::{GpuIndex, ProfileId};
 use dynamig_core::planner::{plan, GpuView, NodeView, PlanRequest};
 use dynamig_core::priority::Priority;
 use dynamig_core::request::Size;
@@ -15,7 +16,7 @@ fn a100() -> &'static GpuModel {
 
 fn with(m: &GpuModel, id: u32, f: impl FnOnce(&mut DriverProfile)) -> Vec<DriverProfile> {
     let mut v = reported(m);
-    f(v.iter_mut().find(|p| p.id == id).unwrap());
+    f(v.iter_mut().find(|p| p.id == ProfileId(id)).unwrap());
     v
 }
 
@@ -25,7 +26,7 @@ fn plan_on(
 ) -> Result<dynamig_core::planner::Decision, String> {
     let node = NodeView {
         gpus: vec![GpuView {
-            index: 0,
+            index: GpuIndex(0),
             model,
             usable: true,
             instances: vec![],
@@ -102,7 +103,7 @@ fn a_placement_the_driver_does_not_offer_is_never_planned() {
     // A second 3g.20gb: the catalog's start 4 is free, but the driver does not offer it.
     let node = NodeView {
         gpus: vec![GpuView {
-            index: 0,
+            index: GpuIndex(0),
             model: dm,
             usable: true,
             instances: vec![dynamig_core::planner::PlacedInstance {
@@ -141,10 +142,13 @@ fn the_drivers_memory_decides_which_profile_fits() {
 #[test]
 fn profiles_the_driver_drops_or_adds_follow_the_driver() {
     let m = a100();
-    let mut driver: Vec<DriverProfile> = reported(m).into_iter().filter(|p| p.id != 5).collect();
+    let mut driver: Vec<DriverProfile> = reported(m)
+        .into_iter()
+        .filter(|p| p.id != ProfileId(5))
+        .collect();
     driver.push(DriverProfile {
         index: 12,
-        id: 33,
+        id: ProfileId(33),
         name: Some("MIG 1g.10gb+gfx".into()),
         compute_slices: 1,
         instance_count: 4,
@@ -159,7 +163,10 @@ fn profiles_the_driver_drops_or_adds_follow_the_driver() {
     let dm = r.model.unwrap();
     assert!(dm.profile("4g.20gb").is_none());
     // Without the full-GPU profile the GPU keeps the catalog's totals.
-    let no_full: Vec<DriverProfile> = reported(m).into_iter().filter(|p| p.id != 0).collect();
+    let no_full: Vec<DriverProfile> = reported(m)
+        .into_iter()
+        .filter(|p| p.id != ProfileId(0))
+        .collect();
     let nf = resolve(m.name, Some(m), &no_full, "590.1").model.unwrap();
     assert_eq!((nf.compute_slices, nf.memory_slices), (7, 8));
     assert_eq!(nf.engines, m.engines);
@@ -170,7 +177,10 @@ fn profiles_the_driver_drops_or_adds_follow_the_driver() {
     );
     assert_eq!(dm.profile("1g.10gb+gfx").unwrap().starts, &[0, 2]);
     assert!(plan_on(dm, profile("4g.20gb")).is_err());
-    assert_eq!(plan_on(dm, profile("1g.10gb+gfx")).unwrap().profile.id, 33);
+    assert_eq!(
+        plan_on(dm, profile("1g.10gb+gfx")).unwrap().profile.id,
+        ProfileId(33)
+    );
 }
 
 #[test]
@@ -186,7 +196,10 @@ fn a_gpu_not_in_the_catalog_is_planned_from_the_drivers_tables() {
     assert_eq!(m.name, "NVIDIA A100X-SXM4-40GB");
     assert_eq!((m.compute_slices, m.memory_slices), (7, 8));
     assert_eq!(m.memory_mib, 40320, "the largest profile's memory");
-    assert_eq!(plan_on(m, profile("2g.10gb")).unwrap().profile.id, 14);
+    assert_eq!(
+        plan_on(m, profile("2g.10gb")).unwrap().profile.id,
+        ProfileId(14)
+    );
     // Without names from the driver, names are made from slices and memory.
     let unnamed: Vec<DriverProfile> = reported(a100())
         .into_iter()
@@ -269,7 +282,7 @@ fn unsound_tables_make_the_gpu_unusable_with_the_reason() {
     let many: Vec<DriverProfile> = (0..13)
         .map(|i| DriverProfile {
             index: i,
-            id: 100 + i,
+            id: ProfileId(100 + i),
             name: None,
             compute_slices: 1,
             instance_count: 1,

@@ -3,6 +3,7 @@
 
 use crate::cli::SimCmd;
 use crate::{bad_input, config, refused, state_dir, Failure};
+use dynamig_core::ids::{GiId, GpuIndex};
 use dynamig_node::backend::sim::SimNode;
 use dynamig_node::state::{NodeLock, StateDir};
 
@@ -20,14 +21,14 @@ pub fn run(cmd: SimCmd) -> Result<(), Failure> {
     let mut node = load(&dir)?;
     match cmd {
         SimCmd::Init { .. } => {}
-        SimCmd::Mig { gpu, mode } => set_mig(&mut node, gpu, &mode)?,
+        SimCmd::Mig { gpu, mode } => set_mig(&mut node, GpuIndex(gpu), &mode)?,
         SimCmd::Create {
             gpu,
             profile,
             start,
-        } => create(&mut node, gpu, &profile, start)?,
-        SimCmd::Destroy { gpu, gi } => node.destroy(gpu, gi).map_err(refused)?,
-        SimCmd::Busy { gpu, gi, pids } => busy(&mut node, gpu, gi, pids)?,
+        } => create(&mut node, GpuIndex(gpu), &profile, start)?,
+        SimCmd::Destroy { gpu, gi } => node.destroy(GpuIndex(gpu), GiId(gi)).map_err(refused)?,
+        SimCmd::Busy { gpu, gi, pids } => busy(&mut node, GpuIndex(gpu), GiId(gi), pids)?,
     }
     node.save(&path).map_err(anyhow::Error::from)?;
     Ok(())
@@ -62,7 +63,7 @@ fn load(dir: &StateDir) -> Result<SimNode, Failure> {
 }
 
 /// `on`, `off`, `pending-on` (on after a reset) or `pending-off`.
-fn set_mig(node: &mut SimNode, gpu: u32, mode: &str) -> Result<(), Failure> {
+fn set_mig(node: &mut SimNode, gpu: GpuIndex, mode: &str) -> Result<(), Failure> {
     let g = node.gpu_mut(gpu).map_err(bad_input)?;
     (g.mig.current, g.mig.pending) = match mode {
         "on" => (true, true),
@@ -79,7 +80,7 @@ fn set_mig(node: &mut SimNode, gpu: u32, mode: &str) -> Result<(), Failure> {
 }
 
 /// A foreign GPU instance (and its compute instance), as an administrator would create it.
-fn create(node: &mut SimNode, gpu: u32, profile: &str, start: u8) -> Result<(), Failure> {
+fn create(node: &mut SimNode, gpu: GpuIndex, profile: &str, start: u8) -> Result<(), Failure> {
     let m = node.gpu(gpu).and_then(|g| g.model()).map_err(bad_input)?;
     let p = m
         .profile(profile)
@@ -91,7 +92,7 @@ fn create(node: &mut SimNode, gpu: u32, profile: &str, start: u8) -> Result<(), 
 }
 
 /// Processes running on a GPU instance (destroying it is refused while they live).
-fn busy(node: &mut SimNode, gpu: u32, gi: u32, pids: Vec<u32>) -> Result<(), Failure> {
+fn busy(node: &mut SimNode, gpu: GpuIndex, gi: GiId, pids: Vec<u32>) -> Result<(), Failure> {
     let inst = node
         .gpu_mut(gpu)
         .map_err(bad_input)?

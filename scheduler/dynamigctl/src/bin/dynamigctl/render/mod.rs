@@ -7,6 +7,7 @@ mod status;
 pub use profiles::profiles;
 pub use status::status;
 
+use dynamig_core::ids::GpuIndex;
 use dynamig_core::planner::Decision;
 use dynamig_node::events::Event;
 use dynamig_node::node::{Allocation, Placement};
@@ -15,7 +16,7 @@ use serde::Serialize;
 
 #[derive(Serialize)]
 pub struct PlanOut {
-    pub gpu: u32,
+    pub gpu: GpuIndex,
     pub profile: String,
     pub placement: Placement,
     /// Holder ids, as before namespaces; `evict_holders` says whose.

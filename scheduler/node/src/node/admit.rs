@@ -56,6 +56,7 @@ impl Node {
         let req = PlanRequest {
             size: request.size.clone(),
             priority: request.priority,
+            within_quota: true,
         };
         let mut timed = |v: &_, r: &_| self.timed_plan(v, r);
         match queue::admit_with(&self.view(), &self.state.queue, &req, key, &mut timed) {

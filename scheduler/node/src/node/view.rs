@@ -57,7 +57,7 @@ impl Node {
                             // be signalled through its creator (docs/eviction.md).
                             preemptible: h.preemptible && !h.being_created(),
                             seq: h.seq,
-                            over_quota: false,
+                            over_quota: h.over_quota,
                         }),
                         None => Owner::Foreign,
                     };

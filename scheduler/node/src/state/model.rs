@@ -163,6 +163,19 @@ pub struct Holder {
     /// whoever finds it still alive sends SIGKILL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_at_ms: Option<u64>,
+    /// The pod's Kubernetes namespace, when the request named one: what its quota counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_namespace: Option<String>,
+    /// Admitted beyond its namespace's quota (docs/policy.md): preemptible, the first victim of
+    /// a request within its quota, not counted against the quota.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub over_quota: bool,
+}
+
+/// For `skip_serializing_if`: a mark written only when set, so files without quotas read and
+/// read back as before.
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Holder {
@@ -216,6 +229,9 @@ pub struct Eviction {
     pub victims: Vec<HolderKey>,
     /// Unix time in milliseconds.
     pub created_ms: u64,
+    /// The requester was admitted beyond its namespace's quota: its holder is marked so.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub over_quota: bool,
 }
 
 /// A hardware change that was started but whose outcome is not yet in the state. Written before
@@ -293,6 +309,10 @@ pub struct Ticket {
     pub enqueued_ms: u64,
     /// Unix time in milliseconds after which the waiter gives up.
     pub deadline_ms: u64,
+    /// Beyond its namespace's quota when it was queued: served after every request of its
+    /// priority within quota.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub over_quota: bool,
 }
 
 impl dynamig_core::queue::Queued for Ticket {
@@ -307,6 +327,9 @@ impl dynamig_core::queue::Queued for Ticket {
     }
     fn seq(&self) -> u64 {
         self.seq
+    }
+    fn over_quota(&self) -> bool {
+        self.over_quota
     }
 }
 

@@ -117,7 +117,7 @@ fn refusal_kind(r: &Refusal) -> ErrorKind {
 fn policy_kind(p: &PolicyError) -> ErrorKind {
     match p {
         PolicyError::PriorityAbove { .. } => ErrorKind::BadInput,
-        PolicyError::MayNotEvict { .. } | PolicyError::BeyondQuota { .. } => ErrorKind::NoRoom,
+        PolicyError::MayNotEvict { .. } | PolicyError::BeyondQuota(_) => ErrorKind::NoRoom,
         PolicyError::File { .. } => ErrorKind::FailedPrecondition,
     }
 }

@@ -23,7 +23,7 @@ mod quota;
 
 pub use allowance::{Allowance, Limit, Scope};
 pub use file::{Policy, Rule};
-pub use quota::{Ask, GpuShare, Standing};
+pub use quota::{Ask, BeyondQuota, GpuShare, Standing};
 
 use std::path::PathBuf;
 use thiserror::Error;
@@ -45,15 +45,8 @@ pub enum PolicyError {
         victims: String,
         path: String,
     },
-    #[error("{scope} has a quota of {quota} under {path} and uses {used} of it; this request asks for {asked}, beyond the quota: {why}")]
-    BeyondQuota {
-        scope: Scope,
-        quota: String,
-        used: String,
-        asked: String,
-        path: String,
-        why: String,
-    },
+    #[error("{0}")]
+    BeyondQuota(Box<BeyondQuota>),
 }
 
 impl PolicyError {

@@ -97,6 +97,18 @@ pub struct Ask {
     pub what: String,
 }
 
+/// A request beyond its namespace's quota that may not run there (one line).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{scope} has a quota of {quota} under {path} and uses {used} of it; this request asks for {asked}, beyond the quota: {why}")]
+pub struct BeyondQuota {
+    pub scope: Scope,
+    pub quota: String,
+    pub used: String,
+    pub asked: String,
+    pub path: String,
+    pub why: String,
+}
+
 /// Where a request stands against its namespace's quotas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
@@ -125,13 +137,15 @@ impl Allowance {
         else {
             return Ok(Standing::Within);
         };
-        let beyond = |why: String| PolicyError::BeyondQuota {
-            scope: quota.scope.clone(),
-            quota: quota.value.to_string(),
-            used: in_use.to_string(),
-            asked: format!("{} ({})", ask.share, ask.what),
-            path: self.source.clone(),
-            why,
+        let beyond = |why: String| {
+            PolicyError::BeyondQuota(Box::new(BeyondQuota {
+                scope: quota.scope.clone(),
+                quota: quota.value.to_string(),
+                used: in_use.to_string(),
+                asked: format!("{} ({})", ask.share, ask.what),
+                path: self.source.clone(),
+                why,
+            }))
         };
         if !request.preemptible {
             return Err(beyond(

@@ -6,6 +6,7 @@
 //!   layout, dynamig's planner and an exhaustive per-decision optimum.
 //! - [`sim`]: the event-driven replay, which checks every decision against the NVML rules.
 //! - [`report`]: the comparison table.
+//! - [`projects`]: projects with GPU quotas, each one's share of GPU time against its quota.
 //!
 //! Every policy obeys the same contract as the planner: a memory request may use only the
 //! profiles of the smallest fitting memory, only placements NVML accepts, and a victim must be a
@@ -14,6 +15,7 @@
 mod fixed;
 mod optimum;
 pub mod policy;
+pub mod projects;
 pub mod report;
 mod rng;
 pub mod sim;

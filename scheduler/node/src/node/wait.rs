@@ -64,7 +64,7 @@ fn waitable(e: &NodeError) -> bool {
         NodeError::Reserved { .. } => true,
         NodeError::Policy(
             dynamig_core::policy::PolicyError::MayNotEvict { .. }
-            | dynamig_core::policy::PolicyError::BeyondQuota { .. },
+            | dynamig_core::policy::PolicyError::BeyondQuota(_),
         ) => true,
         NodeError::Refused(r) => !r.is_bad_input() && !matches!(r, Refusal::NoGpus),
         _ => false,

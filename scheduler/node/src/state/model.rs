@@ -489,3 +489,27 @@ mod tests {
         assert!(serde_json::from_str::<Old>(&new).is_ok());
     }
 }
+
+#[cfg(test)]
+mod quota_marks {
+    use super::*;
+
+    /// A holder as written before quotas existed.
+    const OLD: &str = r#"{"id":"t1","namespace":"dynamigctl","priority":50,"preemptible":true,"grace_period_ms":10000,"request":"gpu-memory 10GB","state":"active","process":null,"creator":null,"seq":1,"created_ms":5,"instance":null}"#;
+
+    #[test]
+    fn files_without_quota_marks_read_and_write_back_the_same() {
+        let h: Holder = serde_json::from_str(OLD).unwrap();
+        assert!(!h.over_quota);
+        assert_eq!(h.k8s_namespace, None);
+        assert_eq!(serde_json::to_string(&h).unwrap(), OLD);
+        let mut marked = h;
+        marked.over_quota = true;
+        marked.k8s_namespace = Some("team-a".into());
+        let text = serde_json::to_string(&marked).unwrap();
+        assert!(
+            text.contains(r#""over_quota":true"#) && text.contains(r#""k8s_namespace":"team-a""#)
+        );
+        assert_eq!(serde_json::from_str::<Holder>(&text).unwrap(), marked);
+    }
+}

@@ -282,3 +282,92 @@ fn two_gpus_of_quota_are_two_gpus_of_slices_whatever_their_size() {
         "{err}"
     );
 }
+
+/// Polls `status --json` until the queue holds `n` tickets; returns their ids and over-quota
+/// marks in serving order.
+fn queue_of(q: &Quota, n: usize) -> Vec<(String, bool)> {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let st = q.c.status();
+        let t: Vec<(String, bool)> = st["queue"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_str().unwrap_or("").to_string(),
+                    t["over_quota"] == true,
+                )
+            })
+            .collect();
+        if t.len() == n {
+            return t;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "queue never had {n}: {t:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_queue_serves_within_quota_before_over_quota_at_one_priority() {
+    let q = Quota::new();
+    q.c.ok(&["sim", "init", "a100-40gb"]);
+    std::fs::write(
+        &q.policy,
+        "[namespace.\"team-a\"]\nmax_priority = \"training\"\nmay_evict = true\n\
+         gpu_quota = 0.25\nover_quota = true\n\n\
+         [namespace.\"team-b\"]\nmax_priority = \"training\"\nmay_evict = true\n\
+         gpu_quota = 0.25\nover_quota = true\n\n\
+         [namespace.other]\nmax_priority = \"training\"\n",
+    )
+    .unwrap();
+    // team-a at its quota; the rest of the GPU held by training holders nobody here may evict.
+    q.alloc("team-a", "a0", "2g.10gb", &[]);
+    for n in 1..=5 {
+        q.alloc("other", &format!("o{n}"), "1g.5gb", &[]);
+    }
+    let waiter = |ns: &str, id: &str| {
+        q.c.cmd()
+            .env("DYNAMIG_POLICY", &q.policy)
+            .args([
+                "allocate",
+                id,
+                "--mig-profile",
+                "1g.5gb",
+                "--namespace",
+                ns,
+                "--wait",
+                "60s",
+                "--json",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // team-a's request (over its quota) queues first, team-b's (within) second, same priority.
+    let over = waiter("team-a", "a1");
+    queue_of(&q, 1);
+    let within = waiter("team-b", "b1");
+    assert_eq!(
+        queue_of(&q, 2),
+        [("b1".to_string(), false), ("a1".to_string(), true)]
+    );
+    let table = q.c.ok(&["status"]);
+    assert!(table.contains("training (over quota)"), "{table}");
+    // One slice frees: team-b's request is served, team-a's waits.
+    q.c.ok(&["release", "o1", "--namespace", "other"]);
+    let o = within.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(queue_of(&q, 1), [("a1".to_string(), true)]);
+    // Another frees: team-a's is served, over quota.
+    q.c.ok(&["release", "o2", "--namespace", "other"]);
+    let o = over.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(q.holders().contains(&("team-a/a1".to_string(), true)));
+    assert!(q.holders().contains(&("team-b/b1".to_string(), false)));
+}

@@ -100,10 +100,10 @@ impl ProjectsReport {
     /// Each project's quota (as a share of the node) and share of GPU time, per half.
     pub fn render(&self) -> String {
         let mut out = format!(
-            "{:<10} {:>6} {:>7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>7}\n",
+            "{:<10} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6} {:>7}\n",
             "project",
             "quota",
-            "share",
+            "of node",
             "before",
             "(over)",
             "after",
@@ -118,9 +118,11 @@ impl ProjectsReport {
             });
             let _ = writeln!(
                 out,
-                "{:<10} {:>6} {:>7} {:>8.1}% {:>8.1}% {:>8.1}% {:>8.1}% {:>6} {:>6} {:>7}",
+                "{:<10} {:>7} {:>7} {:>8.1}% {:>8.1}% {:>8.1}% {:>8.1}% {:>6} {:>6} {:>7}",
                 p.name,
-                p.quota.map_or("-".to_string(), |q| format!("{q} GPU")),
+                p.quota
+                    .and_then(GpuShare::from_gpus)
+                    .map_or("-".to_string(), |q| q.to_string()),
                 quota,
                 100.0 * self.share(i, 0),
                 100.0 * self.over_share(i, 0),

@@ -182,6 +182,7 @@ fn a_retry_of_the_same_kubernetes_container_takes_the_eviction_over() {
             victims: vec![k("victim")],
             created_ms: now_ms(),
             over_quota: false,
+            k8s_namespace: None,
         });
         file::write(&sim.dir.state_file(), &n.state).unwrap();
     }
@@ -262,6 +263,7 @@ fn a_victim_deleted_before_its_evictor_comes_back_is_logged_as_preempted() {
             victims: vec![k("victim")],
             created_ms: now_ms(),
             over_quota: false,
+            k8s_namespace: None,
         });
         file::write(&sim.dir.state_file(), &n.state).unwrap();
     }

@@ -98,6 +98,7 @@ impl Node {
             victims: victims.clone(),
             created_ms: now,
             over_quota,
+            k8s_namespace: spec.request.k8s_namespace.clone(),
         });
         self.save_intent()?;
         fault::point("after-evict-reserve");

@@ -44,20 +44,20 @@ impl Node {
             })
             .map(|h| self.share_of(h))
             .sum();
-        let reserved: GpuShare = match scope {
-            Scope::Containerd(n) => self
-                .state
-                .evictions
-                .iter()
-                .filter(|e| e.namespace == *n && !e.over_quota)
-                .filter_map(|e| {
-                    let model = self.model_of(e.gpu)?;
-                    Some(GpuShare::of(model, model.profile_by_id(e.profile_id)?))
-                })
-                .sum(),
-            // An eviction does not record the Kubernetes namespace; its holder counts once made.
-            Scope::Kubernetes(_) => GpuShare::ZERO,
-        };
+        let reserved: GpuShare = self
+            .state
+            .evictions
+            .iter()
+            .filter(|e| !e.over_quota)
+            .filter(|e| match scope {
+                Scope::Containerd(n) => e.namespace == *n,
+                Scope::Kubernetes(k) => e.k8s_namespace.as_deref() == Some(k.as_str()),
+            })
+            .filter_map(|e| {
+                let model = self.model_of(e.gpu)?;
+                Some(GpuShare::of(model, model.profile_by_id(e.profile_id)?))
+            })
+            .sum();
         held + reserved
     }
 

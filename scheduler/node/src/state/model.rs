@@ -232,6 +232,9 @@ pub struct Eviction {
     /// The requester was admitted beyond its namespace's quota: its holder is marked so.
     #[serde(default, skip_serializing_if = "is_false")]
     pub over_quota: bool,
+    /// The requester's Kubernetes namespace, when it named one (what its quota counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_namespace: Option<String>,
 }
 
 /// A hardware change that was started but whose outcome is not yet in the state. Written before

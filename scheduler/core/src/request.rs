@@ -152,12 +152,12 @@ pub enum RequestError {
     BadValue {
         origin: Origin,
         /// The name as the user wrote it: the annotation, env variable or flag.
-        key: String,
+        key: &'static str,
         value: String,
         problem: String,
         accepted: &'static str,
         /// The nearest accepted spelling, when there is one (`10gb`: `10GB`).
-        hint: Option<String>,
+        hint: Option<Box<str>>,
     },
     #[error("annotation {} is not a dynamig key; known keys: {known}", quoted(.key))]
     UnknownKey { key: String, known: String },
@@ -226,11 +226,11 @@ impl Found {
     fn bad_hinted(&self, problem: impl fmt::Display, hint: Option<String>) -> RequestError {
         RequestError::BadValue {
             origin: self.origin,
-            key: self.name().to_string(),
+            key: self.name(),
             value: self.value.clone(),
             problem: problem.to_string(),
             accepted: self.key.accepted,
-            hint,
+            hint: hint.map(String::into_boxed_str),
         }
     }
 
@@ -355,7 +355,7 @@ pub fn parse_flagged(
         if !is_k8s_namespace(ns) {
             return Err(RequestError::BadValue {
                 origin: Origin::Annotation,
-                key: K8S_NAMESPACE.to_string(),
+                key: K8S_NAMESPACE,
                 value: ns.clone(),
                 problem: "is not a Kubernetes namespace name".into(),
                 accepted: "1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit",

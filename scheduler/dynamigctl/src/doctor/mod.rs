@@ -43,16 +43,16 @@ fn root_from_env(env: &str, default: &str) -> PathBuf {
 enum Chosen {
     /// The simulated node, and why.
     Sim(String),
-    /// NVML, as it opened.
-    Nvml(Result<NvmlBackend, OpenError>),
+    /// NVML, as it opened (boxed: the backend is large).
+    Nvml(Box<Result<NvmlBackend, OpenError>>),
 }
 
 fn backend(r: &mut Report, cfg: &NodeConfig, sim_file: &Path) -> Chosen {
-    let open = || NvmlBackend::open(cfg.proc_tree());
+    let open = || Box::new(NvmlBackend::open(cfg.proc_tree()));
     match cfg.backend_choice() {
         Ok(BackendChoice::Sim) => Chosen::Sim(format!("{BACKEND_ENV}=sim")),
         Ok(BackendChoice::Nvml) => Chosen::Nvml(open()),
-        Ok(BackendChoice::Auto) => match open() {
+        Ok(BackendChoice::Auto) => match NvmlBackend::open(cfg.proc_tree()) {
             // No library at all: the entry points use the simulated node when there is one.
             Err(OpenError::Load(e)) if sim_file.is_file() => {
                 r.line(
@@ -62,7 +62,7 @@ fn backend(r: &mut Report, cfg: &NodeConfig, sim_file: &Path) -> Chosen {
                 );
                 Chosen::Sim(format!("no {LIB_NAME} here"))
             }
-            opened => Chosen::Nvml(opened),
+            opened => Chosen::Nvml(Box::new(opened)),
         },
         Err(e) => {
             r.line(Verdict::Fail, "backend", &e.to_string());
@@ -86,7 +86,7 @@ pub fn run(cfg: &NodeConfig, state_dir: Option<&Path>, out: &mut dyn Write) -> b
             let (usable, driver) = sim::check(&mut r, &sim_file, &why);
             (usable, BackendKind::Sim, driver)
         }
-        Chosen::Nvml(opened) => (nvml::check(&mut r, opened, &dev), BackendKind::Nvml, None),
+        Chosen::Nvml(opened) => (nvml::check(&mut r, *opened, &dev), BackendKind::Nvml, None),
     };
     if kind == BackendKind::Sim {
         // The simulated node's devices are made up: the host's are not the point.

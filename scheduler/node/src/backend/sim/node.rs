@@ -148,7 +148,8 @@ impl SimNode {
     /// while the GPU has GPU instances.
     pub fn set_mig_mode(&mut self, gpu: GpuIndex, mode: MigMode) -> Result<(), BackendError> {
         let g = self.gpu_mut(gpu)?;
-        if !(mode.current && mode.pending) && !g.instances.is_empty() {
+        let disables = !mode.usable();
+        if disables && !g.instances.is_empty() {
             return Err(BackendError::MigInUse {
                 gpu,
                 gis: g.instances.iter().map(|i| i.gi).collect(),

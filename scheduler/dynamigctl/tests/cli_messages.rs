@@ -106,6 +106,12 @@ fn zero_and_negative_values_reach_the_request_parser() {
         e.contains("--gpu-memory \"-5GB\" must be a whole, positive number"),
         "not the argument parser's: {e}"
     );
+    // Taking values that start with '-' does not swallow the next flag silently.
+    let e = refusal(&c, &["plan", "--gpu-memory", "--json"], 2);
+    assert!(
+        e.contains("--gpu-memory needs a value, but is followed by \"--json\""),
+        "{e}"
+    );
     // A negative priority is a priority.
     let p = c.json(&["plan", "--gpu-memory", "5GB", "--priority", "-20", "--json"]);
     assert_eq!(p["profile"], "1g.5gb");

@@ -184,6 +184,7 @@ impl ReqArgs {
         let mut given = request::Flags::new(&flags.map(|(flag, key, _)| (key, flag)));
         for (flag, key, v) in flags {
             let Some(v) = v else { continue };
+            missing_value(flag, v)?;
             given.given(key);
             match a.get(key.annotation) {
                 Some(old) if old != v => {
@@ -203,6 +204,27 @@ impl ReqArgs {
             )
         })
     }
+}
+
+/// The request flags take values that start with `-` (`--priority -20`), so `--gpu-memory
+/// --json` would read `--json` as the memory: say that the flag lacks its value instead.
+fn missing_value(flag: &str, v: &str) -> Result<(), request::RequestError> {
+    let looks_like_flag = v
+        .strip_prefix("--")
+        .is_some_and(|rest| rest.chars().next().is_some_and(|c| c.is_ascii_lowercase()));
+    if looks_like_flag {
+        return Err(request::RequestError::Other(format!(
+            "{flag} needs a value, but is followed by {v:?}; e.g. {flag} {}",
+            match flag {
+                "--gpu-memory" => "10GB",
+                "--mig-profile" => "2g.10gb",
+                "--priority" => "interactive",
+                "--preemptible" => "true",
+                _ => "10s",
+            }
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]

@@ -170,11 +170,14 @@ pub enum RequestError {
         profile: &'static str,
     },
     #[error(
-        "annotation {annotation}={} and env {env}={} disagree; set one, or both the same",
-        quoted(.a),
+        "{} and env {env}={} disagree; set one, or both the same",
+        origin.describe(annotation, a),
         quoted(.e)
     )]
     Disagree {
+        /// Where the first value came from: the annotation, or the flag that stands for it.
+        origin: Origin,
+        /// Its name as the user wrote it.
         annotation: &'static str,
         env: &'static str,
         a: String,
@@ -277,12 +280,14 @@ pub fn parse_flagged(
         let e = env_map.get(key.env);
         let f = match (a, e) {
             (Some(a), Some(e)) if a != e => {
+                let origin = flags.origin_of_annotation(key);
                 return Err(RequestError::Disagree {
-                    annotation: key.annotation,
+                    origin,
+                    annotation: origin.name(key),
                     env: key.env,
                     a: a.clone(),
                     e: e.to_string(),
-                })
+                });
             }
             (Some(a), _) => Found {
                 key,

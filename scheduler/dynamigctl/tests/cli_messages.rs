@@ -57,6 +57,21 @@ fn a_flag_is_named_as_a_flag_and_a_fraction_gets_its_whole_spelling() {
         "{e}"
     );
     assert!(e.ends_with("; did you mean 1500MB?"), "{e}");
+    let e = refusal(
+        &c,
+        &[
+            "plan",
+            "--gpu-memory",
+            "10GB",
+            "--env",
+            "DYNAMIG_GPU_MEMORY=20GB",
+        ],
+        2,
+    );
+    assert!(
+        e.contains("--gpu-memory \"10GB\" and env DYNAMIG_GPU_MEMORY=\"20GB\" disagree"),
+        "{e}"
+    );
     let e = refusal(&c, &["allocate", "x", "--priority", "5"], 2);
     assert!(
         e.contains("--priority is set without --gpu-memory or --mig-profile"),

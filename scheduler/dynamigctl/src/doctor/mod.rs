@@ -3,7 +3,9 @@
 //! It loads NVML and only reads: versions, GPUs, MIG modes, the driver's profiles and
 //! placements, `/proc/devices`, the capability files, device nodes, the state directory's
 //! permissions and the runtimes' configuration files. It never creates or destroys an instance
-//! and never changes a MIG mode, so it is safe on any machine, a shared one included.
+//! and never changes a MIG mode, so it is safe on any machine, a shared one included. Where the
+//! entry points would use the simulated node (`DYNAMIG_BACKEND=sim`, or no NVIDIA library and a
+//! `sim init` node), it checks that node instead of NVML and the host's NVIDIA devices.
 //!
 //! Verdicts: `ok`, `warn` (works, but look at it), `FAIL` (dynamig cannot work here), `info`.
 //! The node is ready when nothing failed and at least one GPU has MIG usable.

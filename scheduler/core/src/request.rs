@@ -413,10 +413,10 @@ pub fn is_k8s_namespace(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
-/// The shape of a profile name: `<N>g.<M>gb` with an optional `+me`; whether the GPU model has
-/// it is the planner's question.
+/// The shape of a profile name: `<N>g.<M>gb` with an optional suffix (see
+/// [`profile_suffix`]); whether the GPU model has it is the planner's question.
 pub fn is_profile_name(s: &str) -> bool {
-    let core = s.strip_suffix("+me").unwrap_or(s);
+    let (core, _) = profile_suffix(s);
     let Some((g, m)) = core.split_once("g.") else {
         return false;
     };
@@ -425,6 +425,40 @@ pub fn is_profile_name(s: &str) -> bool {
     };
     let digits = |x: &str| !x.is_empty() && x.len() <= 3 && x.bytes().all(|b| b.is_ascii_digit());
     digits(g) && digits(m)
+}
+
+/// The engine variant a profile name's suffix selects (NVML's `*_REV1`, `*_ALL_ME`, `*_NO_ME`
+/// and `*_GFX` profile indices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileSuffix {
+    /// No suffix: the profile's share of the media engines.
+    Plain,
+    /// `+me`: a media extension (the decoders, JPEG and OFA a small profile lacks); one per GPU.
+    MediaExtension,
+    /// `+me.all`: every media engine of the GPU; while it exists only `-me` profiles fit beside.
+    AllMediaEngines,
+    /// `-me`: no media engines at all.
+    NoMediaEngines,
+    /// `+gfx`: graphics-capable (Blackwell RTX PRO).
+    Graphics,
+}
+
+/// Suffixes in the order they are tried: `+me.all` before `+me`.
+const SUFFIXES: [(&str, ProfileSuffix); 4] = [
+    ("+me.all", ProfileSuffix::AllMediaEngines),
+    ("+me", ProfileSuffix::MediaExtension),
+    ("-me", ProfileSuffix::NoMediaEngines),
+    ("+gfx", ProfileSuffix::Graphics),
+];
+
+/// A profile name split into its `<N>g.<M>gb` core and its suffix: `1g.24gb+me.all` is
+/// (`1g.24gb`, `AllMediaEngines`); a name without a known suffix is all core.
+pub fn profile_suffix(name: &str) -> (&str, ProfileSuffix) {
+    SUFFIXES
+        .iter()
+        .find_map(|(text, kind)| name.strip_suffix(text).map(|core| (core, *kind)))
+        .unwrap_or((name, ProfileSuffix::Plain))
 }
 
 #[cfg(test)]

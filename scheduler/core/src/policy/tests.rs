@@ -222,6 +222,16 @@ fn a_quota_counts_memory_slices_of_any_model() {
         GpuShare::of(a30, a30.profile("1g.6gb").unwrap()),
         GpuShare(250)
     );
+    // The RTX PRO 6000 keeps the driver's 12-unit grid: its 1g.24gb is a quarter GPU too.
+    let rtx = crate::catalog::model_by_key("rtx-pro-6000-bse").unwrap();
+    assert_eq!(
+        GpuShare::of(rtx, rtx.profile("1g.24gb").unwrap()),
+        GpuShare(250)
+    );
+    assert_eq!(
+        GpuShare::of(rtx, rtx.profile("4g.96gb").unwrap()),
+        GpuShare::gpus(1)
+    );
     let h100 = crate::catalog::model_by_key("h100-80gb").unwrap();
     assert_eq!(
         GpuShare::of(h100, h100.profile("7g.80gb").unwrap()),

@@ -232,7 +232,7 @@ fn counter_samples(t: &mut Text, c: &Counters) {
     t.family(
         "dynamig_preemptions_total",
         "counter",
-        "Holders evicted to make room for a higher-priority request.",
+        "Holders evicted to make room for a higher-priority request (or taken back from over quota).",
     );
     t.sample("dynamig_preemptions_total", &[], c.preemptions as f64);
     t.family(

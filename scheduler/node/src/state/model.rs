@@ -121,7 +121,7 @@ pub enum HolderState {
     /// its process is gone (then its instance is destroyed and it is `preempted`). Never a
     /// victim again, never released to anyone else meanwhile.
     Preempting,
-    /// Evicted by a higher-priority request; its instance is gone.
+    /// Evicted by a higher-priority request (or taken back from over quota); its instance is gone.
     Preempted,
     /// Its instance vanished from the hardware (destroyed by someone else).
     Lost,

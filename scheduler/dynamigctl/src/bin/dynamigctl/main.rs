@@ -87,7 +87,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Sim(c) => cmd::sim::run(c),
         Command::Profiles { model, json } => cmd::profiles::run(model.as_deref(), json),
-        Command::Status { json, watch, count } => cmd::status::run(json, watch, count),
+        Command::Status {
+            json,
+            wide,
+            watch,
+            count,
+        } => cmd::status::run(json, wide, watch, count),
         Command::Plan {
             req,
             namespace,

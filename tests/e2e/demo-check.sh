@@ -18,9 +18,10 @@ log=$(mktemp /tmp/dynamig-demo-check.XXXXXX)
 trap 'rm -f "$log"' EXIT
 rc=0
 bash "$ROOT/demo.sh" >"$log" 2>&1 || rc=$?
-sed -i 's/\x1b\[[0-9;]*m//g' "$log"
 cat "$log"
 ((rc == 0)) || fail "bash demo.sh exited $rc"
+! grep -q $'\x1b' "$log" || fail "the demo's log (not a terminal) has $(grep -c $'\x1b' "$log") line(s) with ANSI escapes"
+grep -q '^(10GB gets the smallest profile that fits: 1g\.10gb' "$log" || fail "the demo does not say why 10GB got a 1g.10gb"
 ! grep -q 'containerd demo not possible here' "$log" || fail "demo.sh fell back to the dynamigctl-only demo: $(grep -m1 'not possible here' "$log")"
 [[ $(grep -c '^\$ ctr run -d --runtime io.containerd.dynamig.v2 ' "$log") -eq 4 ]] || fail "demo did not show four ctr run commands through io.containerd.dynamig.v2"
 [[ $(grep -cE '^    NVIDIA_VISIBLE_DEVICES=MIG-' "$log") -eq 4 ]] || fail "not every container showed NVIDIA_VISIBLE_DEVICES=MIG-<uuid>"

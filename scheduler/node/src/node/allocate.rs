@@ -170,7 +170,9 @@ impl Node {
         self.event(
             Event::new(
                 "allocated",
-                format!("{} for {}", profile.name, spec.request.size),
+                // The profile and placement are the event's own fields: the message says what
+                // was asked for, not the profile again.
+                format!("asked for {}", spec.request.size),
             )
             .holder(&key)
             .at(gpu, profile.name, created.start, Some(&created.uuid)),

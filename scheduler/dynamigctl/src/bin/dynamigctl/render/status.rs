@@ -114,6 +114,15 @@ fn devices(n: usize) -> String {
 /// The banner and one box per GPU.
 fn gpus(st: &Status, form: Form) -> String {
     let mem_w = memory_usage_width(st);
+    // `MIG M.` or the widest mode shown: the name gets the rest (the box stays 80 wide; only a
+    // GPU's MIG mode changing moves a column boundary).
+    let mode_w = st
+        .gpus
+        .iter()
+        .map(|g| mig_mode(g).len())
+        .chain(["MIG M.".len()])
+        .max()
+        .unwrap_or(0);
     match form {
         Form::Wide => Table {
             title: Some(banner(st, form)),
@@ -130,13 +139,13 @@ fn gpus(st: &Status, form: Form) -> String {
             right: vec![0, 3],
             bars: vec![1, 2, 3],
             empty: "No GPUs found".into(),
-            min: vec![0, 0, MIG_MODE_WIDTH, mem_w],
+            min: vec![0, 0, mode_w, mem_w],
             ..Table::default()
         }
         .render(),
         Form::Narrow => {
             // What the name may take: the width less the other columns, borders and gaps.
-            let name_w = NARROW.saturating_sub(3 + MIG_MODE_WIDTH + mem_w + SLICES_WIDTH + 15);
+            let name_w = NARROW.saturating_sub(3 + mode_w + mem_w + SLICES_WIDTH + 15);
             Table {
                 title: Some(banner(st, form)),
                 header: [
@@ -161,7 +170,7 @@ fn gpus(st: &Status, form: Form) -> String {
                 bars: vec![1, 2, 3],
                 empty: "No GPUs found".into(),
                 tight: true,
-                min: vec![3, 0, MIG_MODE_WIDTH, mem_w, SLICES_WIDTH],
+                min: vec![3, 0, mode_w, mem_w, SLICES_WIDTH],
                 fill: Some((1, NARROW)),
             }
             .render()
@@ -169,8 +178,6 @@ fn gpus(st: &Status, form: Form) -> String {
     }
 }
 
-/// `Disabled*`: the widest MIG mode.
-const MIG_MODE_WIDTH: usize = 9;
 /// `[########] 8/8`: eight memory slices and their count.
 const SLICES_WIDTH: usize = 14;
 

@@ -112,6 +112,19 @@ fn status_fits_80_columns_and_keeps_its_width() {
         assert_eq!(l.chars().count(), 80, "{l}\n{text}");
     }
     assert!(!text.contains('\x1b'), "no escapes on a pipe:\n{text}");
+    // Nor in its logs, when stderr is not a terminal either.
+    let o = c
+        .cmd()
+        .args(["status"])
+        .env("DYNAMIG_LOG", "debug")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("DEBUG"), "debug logs expected: {err}");
+    assert!(
+        !err.contains('\x1b'),
+        "no escapes in logs on a pipe: {err:?}"
+    );
     // The GPU box and the MIG devices box keep their lines' widths from an empty node to a
     // busy one (`--watch` does not jitter).
     let box_lines = |t: &str| -> Vec<usize> {

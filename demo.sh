@@ -12,13 +12,16 @@ cargo build -q -p dynamigctl --bin dynamigctl
 CTL="$PWD/target/debug/dynamigctl"
 export DYNAMIG_STATE_DIR="${DYNAMIG_STATE_DIR:-$(mktemp -d /tmp/dynamig-demo.XXXXXX)/state}"
 export DYNAMIG_BACKEND=sim
-say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+# Commands in bold on a terminal; plain text into a pipe or a log.
+if [ -t 1 ]; then B=$'\033[1m' N=$'\033[0m'; else B='' N=''; fi
+say() { printf '\n%s$ %s%s\n' "$B" "$*" "$N"; }
 run() { say "$*"; "$@"; }
 echo "${DYNAMIG_DEMO_NOTE:-(demo through dynamigctl only; the containerd version of this demo needs root)}"
 
 run "$CTL" sim init a100-40gb
 run "$CTL" status
 run "$CTL" allocate mig1 --gpu-memory 10GB
+echo "(10GB gets the smallest profile that fits: 1g.10gb, 14 SMs; a 2g.10gb has 28)"
 run "$CTL" allocate mig2 --mig-profile 2g.10gb
 run "$CTL" allocate mig3 --mig-profile 2g.10gb
 run "$CTL" status

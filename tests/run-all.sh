@@ -6,7 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how long the one before it took, and the run its total: what each part costs.
+last_step='' last_start=$SECONDS
+step() {
+    [[ -z $last_step ]] || printf '(%s: %ds)\n' "$last_step" $((SECONDS - last_start))
+    last_step=${*%% (*} last_start=$SECONDS
+    printf '\n==> %s\n' "$*"
+}
 
 step "toolchain: $(cargo --version)"
 if ! command -v cc >/dev/null 2>&1; then
@@ -27,6 +33,7 @@ cargo build --workspace --bins
 
 step "cargo test (workspace)"
 TEST_LOG=$(mktemp /tmp/dynamig-cargo-test.XXXXXX)
+trap 'rm -f "$TEST_LOG"' EXIT
 cargo test --workspace 2>&1 | tee "$TEST_LOG"
 grep -E '^test result:' "$TEST_LOG" | awk '{p+=$4; f+=$6} END {printf "cargo tests: %d passed, %d failed\n", p, f}'
 cat target/tmp/stress-figures.txt 2>/dev/null || true
@@ -73,4 +80,4 @@ if [ "${DYNAMIG_FUZZ:-${DYNAMIG_E2E:-0}}" = "1" ]; then
     step "fuzzing: quantity, annotations, state_loader (${FUZZ_SECONDS:-60} s each)"
     bash tests/fuzz/run.sh
 fi
-step "all tests passed"
+step "all tests passed in $((SECONDS / 60)) min $((SECONDS % 60)) s"

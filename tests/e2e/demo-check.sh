@@ -18,18 +18,23 @@ log=$(mktemp /tmp/dynamig-demo-check.XXXXXX)
 trap 'rm -f "$log"' EXIT
 rc=0
 bash "$ROOT/demo.sh" >"$log" 2>&1 || rc=$?
-sed -i 's/\x1b\[[0-9;]*m//g' "$log"
 cat "$log"
 ((rc == 0)) || fail "bash demo.sh exited $rc"
+! grep -q $'\x1b' "$log" || fail "the demo's log (not a terminal) has $(grep -c $'\x1b' "$log") line(s) with ANSI escapes"
+grep -q '^(10GB gets the smallest profile that fits: 1g\.10gb' "$log" || fail "the demo does not say why 10GB got a 1g.10gb"
 ! grep -q 'containerd demo not possible here' "$log" || fail "demo.sh fell back to the dynamigctl-only demo: $(grep -m1 'not possible here' "$log")"
 [[ $(grep -c '^\$ ctr run -d --runtime io.containerd.dynamig.v2 ' "$log") -eq 4 ]] || fail "demo did not show four ctr run commands through io.containerd.dynamig.v2"
 [[ $(grep -cE '^    NVIDIA_VISIBLE_DEVICES=MIG-' "$log") -eq 4 ]] || fail "not every container showed NVIDIA_VISIBLE_DEVICES=MIG-<uuid>"
 [[ $(grep -cE '^    nvidia-cap[0-9]+ nvidia-cap[0-9]+ $' "$log") -eq 4 ]] || fail "not every container showed its two /dev/nvidia-caps nodes"
 # the status table after the interactive request (section 3)
 after=$(sed -n '/^3\. An interactive container/,/^demo OK/p' "$log")
-grep -qE '^\| +0 +[0-9]+ +[0-9]+ +[0-9]+ \| 3g\.20gb .*\| ([a-z0-9._-]+/)?mig1-int +interactive .* active \|$' <<<"$after" || fail "status after step 3 does not show mig1-int on a 3g.20gb"
+# (status's 80-column form: a device's ids, profile, memory, holder and state on its first line,
+# its placement, SMs, priority and pid on the second)
+grep -A1 -E '^\| +0 +[0-9]+ +[0-9]+ +[0-9]+ \| 3g\.20gb +[0-9]+MiB \| ([a-z0-9._-]+/)?mig1-int +active +\|$' <<<"$after" |
+    grep -qE '^\| +\| [0-9]+:4 +42 \| interactive ' || fail "status after step 3 does not show mig1-int on a 3g.20gb"
 [[ $(grep -cE '^\|.* preempted ' <<<"$after") -eq 1 ]] || fail "status after step 3 does not show exactly one preempted container"
-[[ $(grep -cE '^\|.* active \|$' <<<"$after") -eq 3 ]] || fail "status after step 3 does not show three active devices"
+[[ $(grep -cE '^\|.* active +\|$' <<<"$after") -eq 3 ]] || fail "status after step 3 does not show three active devices"
+awk 'length > 80 { bad = 1 } END { exit bad }' <(grep -E '^[|+]' "$log") || fail "a status line is wider than 80 columns"
 [[ $(grep -cE '^[0-9][0-9T:.Z-]+ +preempted ' <<<"$after") -eq 1 ]] || fail "events do not show exactly one preemption"
 grep -q '^demo OK (containerd): mig1-int got a 3g.20gb' "$log" || fail "demo did not report success"
 grep -q 'No MIG devices found' <<<"$(sed -n '/^4\. Clean up/,$p' "$log")" || fail "MIG devices left after the demo's clean-up"

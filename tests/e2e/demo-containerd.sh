@@ -20,8 +20,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 
-bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
-say() { printf '\033[1m$ %s\033[0m\n' "$*"; }
+# Bold on a terminal; plain text into a pipe or a log.
+if [[ -t 1 ]]; then B=$'\033[1m' N=$'\033[0m'; else B='' N=''; fi
+bold() { printf '\n%s%s%s\n' "$B" "$*" "$N"; }
+say() { printf '%s$ %s%s\n' "$B" "$*" "$N"; }
 die() { printf 'demo: FAILED: %s\n' "$*" >&2; exit 1; }
 
 # Where the containerd part cannot run: one line, then the dynamigctl-only demo.
@@ -109,6 +111,7 @@ ctl status
 
 bold "2. Three training containers: 10GB, 2g.10gb, 2g.10gb"
 run_ctr mig1 dynamig.io/gpu-memory=10GB
+echo "(10GB gets the smallest profile that fits: 1g.10gb, 14 SMs; a 2g.10gb has 28)"
 inside mig1
 run_ctr mig2 dynamig.io/mig-profile=2g.10gb
 inside mig2

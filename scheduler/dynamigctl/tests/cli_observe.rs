@@ -26,7 +26,8 @@ fn status_text_reads_like_nvidia_smi() {
     let c = Ctl::new();
     seed(&c);
     let st = c.status();
-    let text = c.ok(&["status"]);
+    // Every field on one line per device, with the UUIDs: the wide form.
+    let text = c.ok(&["status", "--wide"]);
     let g = &st["gpus"][0];
     // The GPU box: name, UUID, MIG mode.
     let gpu_line = text
@@ -86,6 +87,96 @@ fn status_text_reads_like_nvidia_smi() {
     assert!(ended
         .iter()
         .any(|l| l.contains("mig3") && l.contains("preempted")));
+}
+
+/// The default form fits an 80-column terminal, as `nvidia-smi` does: every box exactly 80
+/// wide, whatever the holders' names; each device's holder, priority and state under its ids.
+#[test]
+fn status_fits_80_columns_and_keeps_its_width() {
+    let c = Ctl::new();
+    c.ok(&["sim", "init", "a100-40gb"]);
+    let widths = |text: &str| -> Vec<usize> { text.lines().map(|l| l.chars().count()).collect() };
+    let empty = c.ok(&["status"]);
+    seed(&c);
+    c.ok(&["release", "mig2"]);
+    c.ok(&[
+        "allocate",
+        "a-holder-id-far-longer-than-any-column-0123456789abcdef",
+        "--mig-profile",
+        "1g.5gb",
+        "--namespace",
+        "k8s.io",
+    ]);
+    let text = c.ok(&["status"]);
+    for l in text.lines().filter(|l| l.starts_with(['+', '|'])) {
+        assert_eq!(l.chars().count(), 80, "{l}\n{text}");
+    }
+    assert!(!text.contains('\x1b'), "no escapes on a pipe:\n{text}");
+    // Nor in its logs, when stderr is not a terminal either.
+    let o = c
+        .cmd()
+        .args(["status"])
+        .env("DYNAMIG_LOG", "debug")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("DEBUG"), "debug logs expected: {err}");
+    assert!(
+        !err.contains('\x1b'),
+        "no escapes in logs on a pipe: {err:?}"
+    );
+    // The GPU box and the MIG devices box keep their lines' widths from an empty node to a
+    // busy one (`--watch` does not jitter).
+    let box_lines = |t: &str| -> Vec<usize> {
+        let end = t.find("MIG devices:").expect("MIG devices table");
+        widths(&t[..end])
+    };
+    assert_eq!(box_lines(&empty), box_lines(&text), "{empty}\n{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let st = c.status();
+    for i in st["gpus"][0]["instances"].as_array().unwrap() {
+        let h = &i["holder"];
+        let name = format!(
+            "{}/{}",
+            h["namespace"].as_str().unwrap(),
+            h["id"].as_str().unwrap()
+        );
+        // The holder column of an A100's box is 22 wide.
+        let cut = if name.len() > 22 {
+            format!(" {}... ", &name[..19])
+        } else {
+            format!(" {name} ")
+        };
+        let at = lines
+            .iter()
+            .position(|l| l.contains(&cut))
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+        let cells = |l: &str| -> Vec<String> {
+            l.split(['|', ' '])
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let (first, second) = (cells(lines[at]), cells(lines[at + 1]));
+        assert_eq!(first[0], "0");
+        assert_eq!(first[1], i["gi"].to_string());
+        assert_eq!(first[2], i["ci"].to_string());
+        assert_eq!(first[4], i["profile"].as_str().unwrap());
+        assert_eq!(first[5], format!("{}MiB", i["memory_mib"]));
+        assert_eq!(first.last().unwrap(), "active");
+        assert_eq!(
+            second[0],
+            format!("{}:{}", i["placement"]["start"], i["placement"]["size"])
+        );
+        assert_eq!(second[1], i["sms"].to_string());
+        assert!(
+            second[2].starts_with(h["priority_class"].as_str().unwrap()),
+            "{text}"
+        );
+    }
+    // The long name is cut to its column, not let widen the box.
+    assert!(text.contains(" k8s.io/a-holder-id-... "), "{text}");
+    assert!(!text.contains("0123456789abcdef"), "{text}");
 }
 
 #[test]

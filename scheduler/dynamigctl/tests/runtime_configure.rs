@@ -55,10 +55,60 @@ fn check_containerd(sample: &str, plugin: &str, version: i64) {
     let runc = &doc["plugins"][plugin]["containerd"]["runtimes"]["runc"];
     assert_eq!(runc["runtime_type"].as_str(), Some("io.containerd.runc.v2"));
     assert_eq!(e.changes.len(), 3, "{:?}", e.changes);
+    // The new table is indented as runc's is, its keys as runc's keys: unindented, it would read
+    // as part of the indented table after it.
+    let indent_of = |text: &str, starts: &str| -> usize {
+        let l = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(starts))
+            .unwrap_or_else(|| panic!("{sample}: no line {starts}:\n{text}"));
+        l.len() - l.trim_start().len()
+    };
+    let header = |name: &str| {
+        format!(
+            "[plugins.{}.containerd.runtimes.{name}]",
+            quoted(&e.text, plugin)
+        )
+    };
+    assert_eq!(
+        indent_of(&e.text, &header("dynamig")),
+        indent_of(&old, &header("runc")),
+        "{sample}:\n{}",
+        e.text
+    );
+    assert!(
+        indent_of(&old, &header("runc")) > 0,
+        "{sample}: runc not indented"
+    );
+    // runtime_type, the first key under each header
+    let key_indent = |text: &str, name: &str| -> usize {
+        let l = text
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with(&header(name)))
+            .find(|l| l.trim_start().starts_with("runtime_type"))
+            .unwrap_or_else(|| panic!("{sample}: no runtime_type under {name}:\n{text}"));
+        l.len() - l.trim_start().len()
+    };
+    assert_eq!(
+        key_indent(&e.text, "dynamig"),
+        key_indent(&old, "runc"),
+        "{sample}:\n{}",
+        e.text
+    );
     // idempotent
     let again = containerd::edit(&e.text, false).unwrap();
     assert!(again.changes.is_empty(), "{:?}", again.changes);
     assert_eq!(again.text, e.text);
+}
+
+/// `plugin` as the file quotes it in table headers (`"id"` or `'id'`).
+fn quoted(text: &str, plugin: &str) -> String {
+    let single = format!("'{plugin}'");
+    if text.contains(&single) {
+        single
+    } else {
+        format!("\"{plugin}\"")
+    }
 }
 
 #[test]

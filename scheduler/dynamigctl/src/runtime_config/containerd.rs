@@ -88,6 +88,7 @@ pub fn edit(text: &str, set_as_default: bool) -> Result<Edit, ContainerdError> {
              until it is removed from disabled_plugins (ctr and nerdctl still can)"
         ));
     }
+    let added = !runtime_exists(&doc, plugin);
     let (rt, path) = dynamig_runtime(&mut doc, plugin, set_as_default, &mut changes)?;
     if rt.get("runtime_type").and_then(Item::as_str) != Some(SHIM_RUNTIME_TYPE) {
         rt.insert("runtime_type", toml_edit::value(SHIM_RUNTIME_TYPE));
@@ -95,6 +96,9 @@ pub fn edit(text: &str, set_as_default: bool) -> Result<Edit, ContainerdError> {
     }
     pod_annotations(rt, &path, &mut changes)?;
     drop_binary_name(rt, &path, &mut changes);
+    if added {
+        indent_like_siblings(&mut doc, plugin);
+    }
     Ok(Edit {
         text: doc.to_string(),
         changes,
@@ -134,6 +138,70 @@ fn dynamig_runtime<'a>(
     }
     let rt = child(runtimes, RUNTIME_NAME, &path, true)?;
     Ok((rt, path))
+}
+
+/// The `runtimes` table under `plugin`, when the file has one.
+fn runtimes<'a>(doc: &'a mut DocumentMut, plugin: &str) -> Option<&'a mut Table> {
+    doc.get_mut("plugins")?
+        .get_mut(plugin)?
+        .get_mut("containerd")?
+        .get_mut("runtimes")?
+        .as_table_mut()
+}
+
+/// Whether the file already has a dynamig runtime under `plugin`.
+fn runtime_exists(doc: &DocumentMut, plugin: &str) -> bool {
+    doc.get("plugins")
+        .and_then(|p| p.get(plugin))
+        .and_then(|c| c.get("containerd"))
+        .and_then(|c| c.get("runtimes"))
+        .is_some_and(|r| r.get(RUNTIME_NAME).is_some())
+}
+
+/// The whitespace that starts the last line of a decor prefix: a table header's or a key's
+/// indentation.
+fn indent(prefix: Option<&toml_edit::RawString>) -> String {
+    let p = prefix.and_then(toml_edit::RawString::as_str).unwrap_or("");
+    let last = p.rsplit('\n').next().unwrap_or("");
+    last.chars()
+        .take_while(|c| *c == ' ' || *c == '\t')
+        .collect()
+}
+
+/// A dynamig table just added is indented as the other runtimes are (`config default` indents
+/// each level by two spaces): unindented, it would read as part of whatever indented table
+/// follows it.
+fn indent_like_siblings(doc: &mut DocumentMut, plugin: &str) {
+    let Some(runtimes) = runtimes(doc, plugin) else {
+        return;
+    };
+    let sibling = runtimes
+        .iter()
+        .filter(|(k, _)| *k != RUNTIME_NAME)
+        .find_map(|(k, v)| v.as_table().map(|t| (k.to_string(), t)));
+    let Some((_, sib)) = sibling else {
+        return;
+    };
+    let header = indent(sib.decor().prefix());
+    let keys = sib
+        .iter()
+        .find(|(_, v)| v.is_value())
+        .and_then(|(k, _)| sib.key(k))
+        .map(|k| indent(k.leaf_decor().prefix()))
+        .unwrap_or_default();
+    if header.is_empty() && keys.is_empty() {
+        return;
+    }
+    let Some(rt) = runtimes.get_mut(RUNTIME_NAME).and_then(Item::as_table_mut) else {
+        return;
+    };
+    rt.decor_mut().set_prefix(format!("\n{header}"));
+    let names: Vec<String> = rt.iter().map(|(k, _)| k.to_string()).collect();
+    for k in names {
+        if let Some(mut key) = rt.key_mut(&k) {
+            key.leaf_decor_mut().set_prefix(keys.clone());
+        }
+    }
 }
 
 /// `pod_annotations` holds `dynamig.io/*`, so the shim sees the pod's dynamig annotations.

@@ -178,9 +178,10 @@ impl Node {
         self.event(
             Event::new(
                 "allocated",
+                // The profile and placement are the event's own fields: the message says what
+                // was asked for, not the profile again.
                 format!(
-                    "{} for {}{}",
-                    profile.name,
+                    "asked for {}{}",
                     spec.request.size,
                     if over_quota { ", over quota" } else { "" }
                 ),

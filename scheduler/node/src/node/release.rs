@@ -56,7 +56,8 @@ impl Node {
         if self.state.holder(key).is_none() {
             return Ok(false);
         }
-        self.release_holder(key, "released")?;
+        // The kind says `released`: the message says why, as reconcile's "its process is gone".
+        self.release_holder(key, "on request")?;
         Ok(true)
     }
 }

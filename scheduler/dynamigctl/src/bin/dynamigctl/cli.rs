@@ -37,6 +37,10 @@ pub enum Command {
         /// Print the node as one JSON object instead of tables.
         #[arg(long)]
         json: bool,
+        /// Every field on one line per MIG device, with the GPU and MIG UUIDs, as wide as it
+        /// needs (the default fits 80 columns).
+        #[arg(long, conflicts_with = "json")]
+        wide: bool,
         /// Redraw every SECS seconds (default 2) until interrupted (SIGINT/SIGTERM), like
         /// `watch`. With --json: one JSON object per line per refresh.
         #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2")]

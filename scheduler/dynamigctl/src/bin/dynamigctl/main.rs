@@ -22,8 +22,10 @@ use std::process::ExitCode;
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DYNAMIG_LOG")
         .unwrap_or_else(|_| "warn".into());
+    // Colours only on a terminal: a log file or a pipe gets plain text.
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if std::env::var("DYNAMIG_LOG_FORMAT").is_ok_and(|v| v == "json") {
         b.json().init();
@@ -89,7 +91,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Sim(c) => cmd::sim::run(c),
         Command::Profiles { model, json } => cmd::profiles::run(model.as_deref(), json),
-        Command::Status { json, watch, count } => cmd::status::run(json, watch, count),
+        Command::Status {
+            json,
+            wide,
+            watch,
+            count,
+        } => cmd::status::run(json, wide, watch, count),
         Command::Plan {
             req,
             namespace,

@@ -1,6 +1,9 @@
 //! Boxed text tables in the style of `nvidia-smi`: a title box, a header of one or more lines,
 //! `=` under the header, cells that may span several lines, and `|` between column groups.
+//! A table can be laid out to a fixed width ([`Table::fill`]): one column takes what the others
+//! leave, so the table keeps its width from one redraw to the next.
 
+#[derive(Default)]
 pub struct Table {
     pub title: Option<String>,
     /// Column headers; a `\n` in a header starts a second header line.
@@ -12,6 +15,25 @@ pub struct Table {
     /// Draw a `|` after these columns (column groups, as `nvidia-smi` does).
     pub bars: Vec<usize>,
     pub empty: String,
+    /// Two spaces between the columns of a group instead of three (`GPU  GI  CI  MIG`).
+    pub tight: bool,
+    /// Each column at least this wide (by index; missing entries are 0).
+    pub min: Vec<usize>,
+    /// `(column, width)`: that column takes the room the others leave in a table `width`
+    /// characters wide; its cells are cut to it ([`fit`]). The table is then as wide whatever
+    /// its rows (unless the other columns alone are wider).
+    pub fill: Option<(usize, usize)>,
+}
+
+/// `s`, cut to `n` characters with `...` at the end when it is longer.
+pub fn fit(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let keep = n.saturating_sub(3);
+    let mut out: String = s.chars().take(keep).collect();
+    out.push_str(&".".repeat(n - keep));
+    out
 }
 
 fn width(s: &str) -> usize {
@@ -55,22 +77,40 @@ impl<'a> Layout<'a> {
     fn new(t: &'a Table) -> Self {
         let n = t.header.len();
         let mut w: Vec<usize> = t.header.iter().map(|h| width(h)).collect();
+        let fill = t.fill.map(|(c, _)| c);
         for r in &t.rows {
             for (i, c) in r.iter().enumerate().take(n) {
-                w[i] = w[i].max(width(c));
-            }
-        }
-        let inner: usize = w.iter().sum::<usize>() + 3 * n - 1;
-        if let Some(title) = &t.title {
-            // A wide title widens the last column.
-            let need = width(title) + 1;
-            if need > inner {
-                if let Some(last) = w.last_mut() {
-                    *last += need - inner;
+                if fill != Some(i) {
+                    w[i] = w[i].max(width(c));
                 }
             }
         }
-        let inner: usize = w.iter().sum::<usize>() + 3 * n - 1;
+        for (wi, m) in w.iter_mut().zip(&t.min) {
+            *wi = (*wi).max(*m);
+        }
+        let inner = |w: &[usize]| {
+            let gaps: usize = (0..n.saturating_sub(1))
+                .map(|i| usize::from(!t.tight || t.bars.contains(&i)))
+                .sum();
+            w.iter().sum::<usize>() + 2 * n + gaps
+        };
+        if let Some((col, total)) = t.fill {
+            let have = inner(&w) + 2;
+            if let Some(c) = w.get_mut(col) {
+                *c += total.saturating_sub(have);
+            }
+        }
+        if let Some(title) = &t.title {
+            // A wide title widens the last column.
+            let need = width(title) + 1;
+            let have = inner(&w);
+            if need > have {
+                if let Some(last) = w.last_mut() {
+                    *last += need - have;
+                }
+            }
+        }
+        let inner = inner(&w);
         Layout { t, w, inner }
     }
 
@@ -85,13 +125,13 @@ impl<'a> Layout<'a> {
         let mut s = String::from("+");
         for (i, wi) in self.w.iter().enumerate() {
             s.push_str(&ch.to_string().repeat(wi + 2));
-            s.push(if i + 1 == n {
-                '+'
+            if i + 1 == n {
+                s.push('+');
             } else if self.bar(i) {
-                cross
-            } else {
-                ch
-            });
+                s.push(cross);
+            } else if !self.t.tight {
+                s.push(ch);
+            }
         }
         s
     }
@@ -113,13 +153,24 @@ impl<'a> Layout<'a> {
                 let mut s = String::from("|");
                 for (i, wi) in self.w.iter().enumerate() {
                     let c = split[i].get(k).copied().unwrap_or("");
+                    let cut;
+                    let c = if self.t.fill.is_some_and(|(f, _)| f == i) {
+                        cut = fit(c, *wi);
+                        cut.as_str()
+                    } else {
+                        c
+                    };
                     let pad = " ".repeat(wi - c.chars().count());
                     if self.t.right.contains(&i) {
                         s.push_str(&format!(" {pad}{c} "));
                     } else {
                         s.push_str(&format!(" {c}{pad} "));
                     }
-                    s.push(if i + 1 == n || self.bar(i) { '|' } else { ' ' });
+                    if i + 1 == n || self.bar(i) {
+                        s.push('|');
+                    } else if !self.t.tight {
+                        s.push(' ');
+                    }
                 }
                 s
             })
@@ -148,6 +199,7 @@ mod tests {
             right: vec![0],
             bars: vec![0],
             empty: "none".into(),
+            ..Table::default()
         };
         let s = t.render();
         let lines: Vec<&str> = s.lines().collect();
@@ -169,5 +221,30 @@ mod tests {
                 "+----+--------+",
             ]
         );
+    }
+
+    #[test]
+    fn a_filled_table_keeps_its_width_and_a_tight_group_two_spaces() {
+        let t = |rows: Vec<Vec<String>>| Table {
+            header: vec!["GPU".into(), "GI".into(), "Holder".into()],
+            rows,
+            right: vec![0, 1],
+            bars: vec![1],
+            tight: true,
+            fill: Some((2, 30)),
+            ..Table::default()
+        };
+        let short = t(vec![vec!["0".into(), "3".into(), "a".into()]]).render();
+        let long = t(vec![vec![
+            "0".into(),
+            "13".into(),
+            "ns/a-long-holder-id".into(),
+        ]])
+        .render();
+        for s in [&short, &long] {
+            assert!(s.lines().all(|l| l.chars().count() == 30), "{s}");
+        }
+        assert!(short.contains("| GPU  GI | Holder"), "{short}");
+        assert!(long.contains("| ns/a-long-hol... |"), "{long}");
     }
 }

@@ -2,7 +2,8 @@
 //! `watch`, until SIGINT or SIGTERM (or `--count N` refreshes). Each refresh holds the node lock
 //! only to read and reconcile (as a plain `status` does) and renders after letting it go.
 
-use crate::{bad_input, render, with_node, Failure};
+use crate::render::{self, Form};
+use crate::{bad_input, with_node, Failure};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -47,7 +48,7 @@ fn pause(d: Duration) -> bool {
     true
 }
 
-pub fn run(every: f64, count: Option<u64>, json: bool) -> Result<(), Failure> {
+pub fn run(every: f64, count: Option<u64>, json: bool, form: Form) -> Result<(), Failure> {
     if !(every.is_finite() && (0.1..=86_400.0).contains(&every)) {
         return Err(bad_input(anyhow::anyhow!(
             "--watch {every}: use a number of seconds from 0.1 to 86400"
@@ -68,10 +69,11 @@ pub fn run(every: f64, count: Option<u64>, json: bool) -> Result<(), Failure> {
         let mut out = std::io::stdout().lock();
         let frame = match &st {
             Ok(st) if json => serde_json::to_string(st).unwrap_or_default(),
-            Ok(st) => render::status(st),
+            Ok(st) => render::status(st, form),
             Err(f) => format!("dynamigctl: {:#}", f.err),
         };
-        let header = format!("Every {every}s: dynamigctl status    {}", clock());
+        let wide = if form == Form::Wide { " --wide" } else { "" };
+        let header = format!("Every {every}s: dynamigctl status{wide}    {}", clock());
         let w = if json {
             writeln!(out, "{frame}")
         } else if tty {

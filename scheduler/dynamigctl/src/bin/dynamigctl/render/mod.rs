@@ -5,7 +5,7 @@ mod profiles;
 mod status;
 
 pub use profiles::profiles;
-pub use status::status;
+pub use status::{status, Form};
 
 use dynamig_core::ids::GpuIndex;
 use dynamig_core::planner::Decision;

@@ -36,6 +36,7 @@ fn model_table(m: &GpuModel) -> String {
         right: vec![1, 2, 3, 4, 5],
         bars: vec![],
         empty: String::new(),
+        ..Table::default()
     }
     .render()
 }

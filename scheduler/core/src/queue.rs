@@ -216,5 +216,44 @@ pub fn admit_with<T: Queued>(
     }
 }
 
+/// The first ticket, in serving order, that [`admit_with`] would admit now, with its decision:
+/// what serving the queue comes to after the node changed (a holder left, a ticket joined).
+/// The same as calling [`admit_with`] for each ticket in serving order and taking the first
+/// [`Admission::Admit`], but each ticket's target is planned once, not once per ticket behind it.
+pub fn first_admitted<'q, T: Queued>(
+    view: &NodeView,
+    queue: &'q [T],
+    plan: &mut PlanFn<'_>,
+) -> Option<(&'q T, Decision)> {
+    let mut hyp = view.clone();
+    let mut held = false;
+    for t in ordered(queue) {
+        let req = PlanRequest {
+            size: t.request().size.clone(),
+            priority: t.request().priority,
+        };
+        let admitted = if held {
+            plan(&hyp, &req).ok().filter(|d| valid_on(view, d))
+        } else {
+            plan(view, &req).ok()
+        };
+        if let Some(d) = admitted {
+            return Some((t, d));
+        }
+        let target = plan(
+            &relaxed(&hyp),
+            &PlanRequest {
+                size: req.size,
+                priority: Priority(i32::MAX),
+            },
+        );
+        if let Ok(d) = target {
+            occupy(&mut hyp, d.gpu, d.profile, d.start, &d.victims);
+            held = true;
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests;

@@ -247,6 +247,17 @@ fn place(view: &mut NodeView, d: &Decision, job: &Job) {
 
 /// Whether a decision obeys the rules on this view.
 pub fn check(view: &NodeView, req: &PlanRequest, d: &Decision) -> Result<(), String> {
+    check_with(view, req, d, false)
+}
+
+/// [`check`]; with `larger`, the profile may also be any one of at least the requested memory
+/// (a static layout's slot, [`Policy::takes_larger`]).
+pub fn check_with(
+    view: &NodeView,
+    req: &PlanRequest,
+    d: &Decision,
+    larger: bool,
+) -> Result<(), String> {
     let g = view
         .gpus
         .iter()
@@ -255,10 +266,14 @@ pub fn check(view: &NodeView, req: &PlanRequest, d: &Decision) -> Result<(), Str
     if !g.usable {
         return Err(format!("GPU {} is not usable", d.gpu));
     }
-    if !candidate_profiles(g.model, &req.size)
-        .iter()
-        .any(|p| p.id == d.profile.id)
-    {
+    let allowed = if larger {
+        super::layouts::slot_serves(d.profile, &req.size)
+    } else {
+        candidate_profiles(g.model, &req.size)
+            .iter()
+            .any(|p| p.id == d.profile.id)
+    };
+    if !allowed {
         return Err(format!("{} may not serve {}", d.profile.name, req.size));
     }
     let mut gone = Vec::new();

@@ -13,6 +13,7 @@
 //! profiles of the smallest fitting memory, only placements NVML accepts, and a victim must be a
 //! preemptible holder of strictly lower priority. They differ only in which choice they make.
 
+pub mod compare;
 mod fixed;
 pub mod jct;
 pub mod layouts;
@@ -24,6 +25,7 @@ mod rng;
 pub mod sim;
 pub mod workload;
 
+pub use compare::{compare_queued, QUEUED_POLICIES};
 pub use fixed::Static;
 pub use jct::{render_jct_table, JctStats};
 pub use layouts::Layout;

@@ -113,8 +113,8 @@ pub fn combinations(n: usize) -> Vec<Vec<&'static str>> {
             out.push(cur.clone());
             return;
         }
-        for i in from..SHAPES.len() {
-            cur.push(SHAPES[i]);
+        for (i, shape) in SHAPES.iter().enumerate().skip(from) {
+            cur.push(shape);
             go(n, i, cur, out);
             cur.pop();
         }

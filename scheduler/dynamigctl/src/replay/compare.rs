@@ -27,6 +27,15 @@ pub fn compare_queued(
         .filter_map(|p| policy_by_name(p))
         .map(|p| replay_queued(node, wl, p.as_ref(), settings).0)
         .collect();
+    if policies.contains(&"dynamig") {
+        let lw = QueueSettings {
+            victims_by_lost_work: true,
+            ..settings
+        };
+        let mut r = replay_queued(node, wl, &super::Dynamig, lw).0;
+        r.policy = "dynamig, victims by lost work (experiment)".into();
+        rows.push(r);
+    }
     let whole = vec!["no-partition"; node.gpus.len()];
     let layouts: Vec<JctStats> = combinations(node.gpus.len())
         .iter()

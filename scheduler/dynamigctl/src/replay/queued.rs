@@ -41,6 +41,11 @@ pub struct QueueSettings {
     /// Run time between two checkpoints of a preemptible job, in the workload's time unit.
     /// Infinite: never checkpoints (an eviction loses the whole run).
     pub checkpoint: f64,
+    /// An experiment, not the planner as it is: before each decision, every holder's
+    /// allocation order is rewritten so that the one that would lose the least work if evicted
+    /// now looks youngest, so that the planner's youngest-first victim tie-break becomes
+    /// least-lost-work-first. The real planner sees no run times or checkpoints.
+    pub victims_by_lost_work: bool,
 }
 
 /// A waiting request.
@@ -211,6 +216,7 @@ impl Sim<'_> {
 
     fn arrive(&mut self, t: f64, j: usize) {
         self.advance(t);
+        self.relabel(t);
         let job = &self.wl.jobs[j];
         let req = PlanRequest {
             size: job.size.clone(),
@@ -226,6 +232,33 @@ impl Sim<'_> {
             self.enqueue(t, j);
         }
         self.serve(t);
+    }
+
+    /// With [`QueueSettings::victims_by_lost_work`]: each holder's order becomes its work at
+    /// risk at `t`, least at risk youngest.
+    // Work at risk in thousandths of a time unit: a non-negative number far below 2^63.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    fn relabel(&mut self, t: f64) {
+        if !self.settings.victims_by_lost_work {
+            return;
+        }
+        let every = self.settings.checkpoint;
+        for g in &mut self.view.gpus {
+            for i in &mut g.instances {
+                let Owner::Holder(h) = &mut i.owner else {
+                    continue;
+                };
+                let run =
+                    h.id.parse::<u64>()
+                        .ok()
+                        .and_then(|k| self.index.get(&k))
+                        .and_then(|&j| self.jobs[j].run);
+                if let Some((began, _, share)) = run {
+                    let risk = (lost_work(t - began, every) * share * 1000.0).round() as u64;
+                    h.seq = (u64::MAX / 2).saturating_sub(risk);
+                }
+            }
+        }
     }
 
     fn enqueue(&mut self, t: f64, j: usize) {
@@ -246,6 +279,7 @@ impl Sim<'_> {
     /// Serves the queue until no ticket is admitted.
     fn serve(&mut self, t: f64) {
         loop {
+            self.relabel(t);
             let mut plan = plan_fn(self.policy);
             let Some((ticket, d)) = queue::first_admitted(&self.view, &self.queue, &mut plan)
             else {

@@ -131,6 +131,7 @@ fn run_queued(a: &ReplayArgs, names: &[&str], trace: Option<&[TracePod]>) -> Res
             };
             let settings = QueueSettings {
                 checkpoint: a.checkpoint.unwrap_or(default),
+                victims_by_lost_work: false,
             };
             rows.extend(compare_queued(
                 &node,

@@ -225,8 +225,22 @@ pub fn first_admitted<'q, T: Queued>(
     queue: &'q [T],
     plan: &mut PlanFn<'_>,
 ) -> Option<(&'q T, Decision)> {
+    first_admitted_reserving(view, queue, plan, usize::MAX)
+}
+
+/// [`first_admitted`] with at most `max_reservations` tickets holding a target (the first ones
+/// in serving order that have one); the tickets behind them reserve nothing. `usize::MAX` is
+/// the node's rule; `1` is EASY backfilling (only the head is protected), which the replay
+/// measures as an alternative.
+pub fn first_admitted_reserving<'q, T: Queued>(
+    view: &NodeView,
+    queue: &'q [T],
+    plan: &mut PlanFn<'_>,
+    max_reservations: usize,
+) -> Option<(&'q T, Decision)> {
     let mut hyp = view.clone();
     let mut held = false;
+    let mut reserved = 0usize;
     for t in ordered(queue) {
         let req = PlanRequest {
             size: t.request().size.clone(),
@@ -240,6 +254,9 @@ pub fn first_admitted<'q, T: Queued>(
         if let Some(d) = admitted {
             return Some((t, d));
         }
+        if reserved >= max_reservations {
+            continue;
+        }
         let target = plan(
             &relaxed(&hyp),
             &PlanRequest {
@@ -250,6 +267,7 @@ pub fn first_admitted<'q, T: Queued>(
         if let Ok(d) = target {
             occupy(&mut hyp, d.gpu, d.profile, d.start, &d.victims);
             held = true;
+            reserved += 1;
         }
     }
     None

@@ -291,3 +291,23 @@ fn first_admitted_is_admit_asked_in_serving_order() {
         "{admitted}"
     );
 }
+
+/// With every ticket reserving (the node's rule) two waiting full-GPU tickets hold both GPUs
+/// and a small ticket behind them waits; with only the head reserving, it backfills the GPU
+/// the second one would have held.
+#[test]
+fn fewer_reservations_let_more_backfill() {
+    let view = NodeView {
+        gpus: vec![gpu(0, &[(0, "a0")]), gpu(1, &[(0, "b0")])],
+    };
+    let q = vec![
+        ticket("big1", "7g.40gb", 50, 0),
+        ticket("big2", "7g.40gb", 50, 1),
+        ticket("s", "1g.5gb", 50, 2),
+    ];
+    assert!(first_admitted(&view, &q, &mut planner::plan).is_none());
+    let (t, d) = first_admitted_reserving(&view, &q, &mut planner::plan, 1).unwrap();
+    let (_, held) = reserved_view(&view, &q[..1], arrival_key(Priority(50)));
+    assert_eq!(t.id, "s");
+    assert_ne!(d.gpu, held[0].gpu);
+}

@@ -35,6 +35,13 @@ pub fn compare_queued(
         let mut r = replay_queued(node, wl, &super::Dynamig, lw).0;
         r.policy = "dynamig, victims by lost work (experiment)".into();
         rows.push(r);
+        let easy = QueueSettings {
+            max_reservations: 1,
+            ..settings
+        };
+        let mut r = replay_queued(node, wl, &super::Dynamig, easy).0;
+        r.policy = "dynamig, head-only reservation (experiment)".into();
+        rows.push(r);
     }
     let whole = vec!["no-partition"; node.gpus.len()];
     let layouts: Vec<JctStats> = combinations(node.gpus.len())

@@ -27,6 +27,8 @@ pub struct JctStats {
     pub evictions: u64,
     /// Time-weighted share of memory slices held, over the makespan, 0..1.
     pub utilization: f64,
+    /// Mean JCT of the served jobs of each request size and class, e.g. `20096MiB training`.
+    pub jct_by_kind: Vec<(String, f64)>,
     /// Decisions that broke a rule (never expected; none is applied).
     pub invalid: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,6 +51,7 @@ impl JctStats {
             lost_gpu_time: 0.0,
             evictions: 0,
             utilization: 0.0,
+            jct_by_kind: Vec::new(),
             invalid: 0,
             first_invalid: None,
         }

@@ -46,9 +46,13 @@ pub struct QueueSettings {
     /// now looks youngest, so that the planner's youngest-first victim tie-break becomes
     /// least-lost-work-first. The real planner sees no run times or checkpoints.
     pub victims_by_lost_work: bool,
+    /// How many tickets hold a reservation: `usize::MAX` is the node's rule (every ticket);
+    /// fewer is an experiment ([`queue::first_admitted_reserving`]).
+    pub max_reservations: usize,
 }
 
 /// A waiting request.
+#[derive(Clone)]
 struct Ticket {
     id: String,
     request: Request,
@@ -224,7 +228,20 @@ impl Sim<'_> {
         };
         let key = queue::arrival_key(job.priority);
         let mut plan = plan_fn(self.policy);
-        let admitted = match queue::admit_with(&self.view, &self.queue, &req, key, &mut plan) {
+        // With fewer reservations (the experiment), only the first tickets in serving order
+        // hold room against a newcomer.
+        let ahead: Vec<Ticket>;
+        let tickets = if self.settings.max_reservations < self.queue.len() {
+            ahead = queue::ordered(&self.queue)
+                .into_iter()
+                .take(self.settings.max_reservations)
+                .cloned()
+                .collect();
+            &ahead
+        } else {
+            &self.queue
+        };
+        let admitted = match queue::admit_with(&self.view, tickets, &req, key, &mut plan) {
             Admission::Admit(d) => self.start(t, j, &req, &d),
             Admission::Reserved(_) | Admission::NoRoom(_) => false,
         };
@@ -281,8 +298,12 @@ impl Sim<'_> {
         loop {
             self.relabel(t);
             let mut plan = plan_fn(self.policy);
-            let Some((ticket, d)) = queue::first_admitted(&self.view, &self.queue, &mut plan)
-            else {
+            let Some((ticket, d)) = queue::first_admitted_reserving(
+                &self.view,
+                &self.queue,
+                &mut plan,
+                self.settings.max_reservations,
+            ) else {
                 return;
             };
             let (j, since, seq) = (ticket.job, ticket.since, ticket.seq);
@@ -367,8 +388,35 @@ impl Sim<'_> {
         }
         self.stats
             .set_results(&self.results, start, self.last, self.area, total);
+        self.stats.jct_by_kind = jct_by_kind(&self.results, self.wl);
         (self.stats, self.results)
     }
+}
+
+/// Mean JCT of the served jobs of each request size and class, sorted by name.
+fn jct_by_kind(results: &[JobResult], wl: &Workload) -> Vec<(String, f64)> {
+    let mut kinds: Vec<(String, f64, u32)> = Vec::new();
+    for (r, j) in results.iter().zip(&wl.jobs) {
+        let Some(c) = r.completion else { continue };
+        let class = if j.preemptible {
+            "training"
+        } else {
+            "interactive"
+        };
+        let kind = format!("{} {class}", j.size);
+        match kinds.iter_mut().find(|(k, _, _)| *k == kind) {
+            Some(e) => {
+                e.1 += c - r.arrival;
+                e.2 += 1;
+            }
+            None => kinds.push((kind, c - r.arrival, 1)),
+        }
+    }
+    kinds.sort_by(|a, b| a.0.cmp(&b.0));
+    kinds
+        .into_iter()
+        .map(|(k, sum, n)| (k, sum / f64::from(n)))
+        .collect()
 }
 
 /// Work lost by an eviction after `ran` units of running, checkpointing every `every`.

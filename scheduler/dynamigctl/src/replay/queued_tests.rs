@@ -46,6 +46,7 @@ fn run(
         QueueSettings {
             checkpoint,
             victims_by_lost_work: false,
+            max_reservations: usize::MAX,
         },
     )
 }
@@ -209,6 +210,7 @@ fn queued_replays_finish_every_job_validly_and_reproducibly() {
             let settings = QueueSettings {
                 checkpoint: 0.5,
                 victims_by_lost_work: false,
+                max_reservations: usize::MAX,
             };
             let (a, ra) = replay_queued(&node, &wl, p.as_ref(), settings);
             assert_eq!(
@@ -261,6 +263,7 @@ fn victims_by_lost_work_evicts_the_job_with_less_at_risk() {
         let settings = QueueSettings {
             checkpoint: 4.0,
             victims_by_lost_work: by_lost_work,
+            max_reservations: usize::MAX,
         };
         let (s, r) = replay_queued(&node, &wl, &Dynamig, settings);
         assert_eq!(s.invalid, 0);

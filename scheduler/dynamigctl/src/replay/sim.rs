@@ -6,8 +6,8 @@
 //! applied: the GPU is usable, the profile is one the request may use, every victim is an
 //! instance of an evictable holder on that GPU, and with the victims gone NVML would accept the
 //! placement ([`Usage::check`]). A decision that fails the check is counted as `invalid` and not
-//! applied. Evicted jobs are counted as victims and dropped (not requeued: the queue is another
-//! part of the issue), as a preempted container ends.
+//! applied. Evicted jobs are counted as victims and dropped, as are refused requests: this replay
+//! judges single decisions. [`super::queued`] replays with the wait queue and requeued victims.
 //!
 //! Utilization is the time-weighted share of the node's memory slices held by instances, from
 //! the first arrival to the last (the drain after the last arrival is not counted).

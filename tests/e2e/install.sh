@@ -85,7 +85,7 @@ listing=$(dpkg-deb -c "$DEB")
 for f in "${BINARIES[@]/#/./usr/bin/}" ./usr/share/containers/oci/hooks.d/dynamig.json \
     ./etc/dynamig/policy.toml ./usr/share/dynamig/kubernetes/runtimeclass.yaml \
     ./usr/share/dynamig/containerd/dynamig-v3.toml ./usr/share/doc/dynamig/install.md \
-    ./usr/share/doc/dynamig/troubleshooting.md; do
+    ./usr/share/doc/dynamig/troubleshooting.md ./usr/share/dynamig/traces/alibaba-openb-gpu-requests.csv; do
     grep -q " $f\$" <<<"$listing" || fail "$f is not in the package"
 done
 ok "$(basename "$DEB"): $(du -h "$DEB" | cut -f1), $(wc -l <<<"$listing") entries, Depends: $(dpkg-deb -f "$DEB" Depends)"
@@ -104,6 +104,9 @@ grep -qx /etc/dynamig/policy.toml /var/lib/dpkg/info/dynamig.conffiles || fail "
 [[ $(dynamigctl --version) == "dynamigctl $VERSION" ]] || fail "dynamigctl --version: $(dynamigctl --version)"
 profiles=$(dynamigctl profiles a100-40gb) || fail "dynamigctl profiles a100-40gb"
 [[ $profiles == *3g.20gb* ]] || fail "dynamigctl profiles a100-40gb lacks 3g.20gb"
+# the installed dynamigctl replays the packaged trace from any working directory
+(cd / && dynamigctl replay --workload alibaba --requests 50 --policies dynamig >/dev/null) ||
+    fail "dynamigctl replay --workload alibaba cannot find the packaged trace"
 ok "installed: $(dpkg-query -W -f='${Package} ${Version}' dynamig); 4 binaries 0755 in /usr/bin; hooks.d and conffile; $(dynamigctl --version)"
 # the installed dynamigctl points Docker at the installed wrapper by default
 dynamigctl runtime configure --runtime docker --config "$WORK/none.json" --dry-run 2>/dev/null |

@@ -26,7 +26,7 @@ pub enum Conflict {
 /// instances per profile (indexed like `GpuModel::profiles`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usage {
-    pub mask: u8,
+    pub mask: u16,
     pub compute: u8,
     pub engines: crate::catalog::Engines,
     pub counts: [u8; 12],
@@ -87,7 +87,7 @@ impl Usage {
 
     /// Free memory slices.
     pub fn free_slices(&self, model: &GpuModel) -> u8 {
-        // A mask of at most 32 slices has at most 32 set bits.
+        // A mask of at most 16 slices has at most 16 set bits.
         u8::try_from((model.full_mask() & !self.mask).count_ones()).unwrap_or(u8::MAX)
     }
 }

@@ -18,9 +18,18 @@ pub const ACCEPTED: &str = "interactive, inference, training, or an integer from
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
 pub struct Priority(pub i32);
 
+/// Why a priority was refused (the text follows the key and value in a request's refusal).
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error("is not a priority class")]
-pub struct PriorityError;
+pub enum PriorityError {
+    #[error("is not a priority class")]
+    NotAClass,
+    /// An integer above [`MAX`].
+    #[error("exceeds the maximum of {MAX}")]
+    TooHigh,
+    /// An integer below [`MIN`].
+    #[error("is below the minimum of {MIN}")]
+    TooLow,
+}
 
 impl Priority {
     pub fn parse(s: &str) -> Result<Priority, PriorityError> {
@@ -36,11 +45,19 @@ impl Priority {
                         .all(|b| b.is_ascii_digit())
                     && s != "-";
                 if !ok_chars {
-                    return Err(PriorityError);
+                    return Err(PriorityError::NotAClass);
                 }
-                let n: i32 = s.parse().map_err(|_| PriorityError)?;
-                if !(MIN..=MAX).contains(&n) {
-                    return Err(PriorityError);
+                let out_of_range = if s.starts_with('-') {
+                    PriorityError::TooLow
+                } else {
+                    PriorityError::TooHigh
+                };
+                let n: i32 = s.parse().map_err(|_| out_of_range)?;
+                if n > MAX {
+                    return Err(PriorityError::TooHigh);
+                }
+                if n < MIN {
+                    return Err(PriorityError::TooLow);
                 }
                 Ok(Priority(n))
             }
@@ -105,14 +122,22 @@ mod tests {
             " 5",
             "5 ",
             "+5",
-            "1001",
-            "-1001",
-            "99999999999999999999",
             "1.5",
             "\u{0665}",
             "high",
         ] {
-            assert_eq!(Priority::parse(s), Err(PriorityError), "{s:?}");
+            assert_eq!(Priority::parse(s), Err(PriorityError::NotAClass), "{s:?}");
         }
+        // Integers out of range say which bound (issue #18).
+        for s in ["1001", "2000", "99999999999999999999"] {
+            assert_eq!(Priority::parse(s), Err(PriorityError::TooHigh), "{s:?}");
+        }
+        for s in ["-1001", "-99999999999999999999"] {
+            assert_eq!(Priority::parse(s), Err(PriorityError::TooLow), "{s:?}");
+        }
+        assert_eq!(
+            PriorityError::TooHigh.to_string(),
+            "exceeds the maximum of 1000"
+        );
     }
 }

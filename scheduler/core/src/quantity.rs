@@ -49,15 +49,16 @@ pub fn parse_bytes(s: &str) -> Result<u64, QuantityError> {
     {
         return Err(QuantityError::NotWhole);
     }
-    let multiplier = unit_multiplier(unit)?;
-    let n: u64 = num.parse().map_err(|_| QuantityError::Overflow)?;
-    if n == 0 {
+    // `0` is zero whatever its unit (or lack of one): say that first.
+    if num.bytes().all(|b| b == b'0') {
         return Err(QuantityError::Zero);
     }
+    let multiplier = unit_multiplier(unit)?;
+    let n: u64 = num.parse().map_err(|_| QuantityError::Overflow)?;
     n.checked_mul(multiplier).ok_or(QuantityError::Overflow)
 }
 
-fn unit_multiplier(unit: &str) -> Result<u64, QuantityError> {
+pub(crate) fn unit_multiplier(unit: &str) -> Result<u64, QuantityError> {
     const K: u64 = 1000;
     const KI: u64 = 1024;
     Ok(match unit {
@@ -114,6 +115,9 @@ mod tests {
     fn rejects_what_is_not_a_whole_positive_quantity() {
         assert_eq!(parse_bytes(""), Err(QuantityError::Empty));
         assert_eq!(parse_bytes("0GB"), Err(QuantityError::Zero));
+        // Zero is zero, with or without a unit (issue #18: `0` said "has no unit").
+        assert_eq!(parse_bytes("0"), Err(QuantityError::Zero));
+        assert_eq!(parse_bytes("000MiB"), Err(QuantityError::Zero));
         assert_eq!(parse_bytes("-10GB"), Err(QuantityError::NotWhole));
         assert_eq!(parse_bytes("+10GB"), Err(QuantityError::NotWhole));
         assert_eq!(parse_bytes("1.5GB"), Err(QuantityError::NotWhole));

@@ -13,6 +13,10 @@ use std::fmt;
 use std::time::Duration;
 use thiserror::Error;
 
+mod hint;
+mod origin;
+pub use origin::{Flags, Origin};
+
 pub const PREFIX: &str = "dynamig.io/";
 
 /// One request key in both of its spellings.
@@ -144,13 +148,16 @@ mod millis {
 /// Why a request was refused. Displays as one line.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum RequestError {
-    #[error("{source_name} {key}={} {problem}; accepted: {accepted}", quoted(.value))]
+    #[error("{}", bad_value_text(*.origin, .key, .value, .problem, .accepted, .hint.as_deref()))]
     BadValue {
-        source_name: &'static str,
-        key: String,
+        origin: Origin,
+        /// The name as the user wrote it: the annotation, env variable or flag.
+        key: &'static str,
         value: String,
         problem: String,
         accepted: &'static str,
+        /// The nearest accepted spelling, when there is one (`10gb`: `10GB`).
+        hint: Option<Box<str>>,
     },
     #[error("annotation {} is not a dynamig key; known keys: {known}", quoted(.key))]
     UnknownKey { key: String, known: String },
@@ -163,11 +170,14 @@ pub enum RequestError {
         profile: &'static str,
     },
     #[error(
-        "annotation {annotation}={} and env {env}={} disagree; set one, or both the same",
-        quoted(.a),
+        "{} and env {env}={} disagree; set one, or both the same",
+        origin.describe(annotation, a),
         quoted(.e)
     )]
     Disagree {
+        /// Where the first value came from: the annotation, or the flag that stands for it.
+        origin: Origin,
+        /// Its name as the user wrote it.
         annotation: &'static str,
         env: &'static str,
         a: String,
@@ -187,30 +197,48 @@ pub enum RequestError {
     Other(String),
 }
 
+/// `annotation K="V" problem; accepted: …`, or `--flag "V" problem; …`, with the nearest
+/// accepted spelling last when there is one.
+fn bad_value_text(
+    origin: Origin,
+    key: &str,
+    value: &str,
+    problem: &str,
+    accepted: &str,
+    hint: Option<&str>,
+) -> String {
+    let hint = hint.map_or_else(String::new, |h| format!("; did you mean {h}?"));
+    format!(
+        "{} {problem}; accepted: {accepted}{hint}",
+        origin.describe(key, value)
+    )
+}
+
 /// Where each key's value came from.
 struct Found {
     key: Key,
     value: String,
-    from_annotation: bool,
+    origin: Origin,
 }
 
 impl Found {
     fn bad(&self, problem: impl fmt::Display) -> RequestError {
+        self.bad_hinted(problem, None)
+    }
+
+    fn bad_hinted(&self, problem: impl fmt::Display, hint: Option<String>) -> RequestError {
         RequestError::BadValue {
-            source_name: if self.from_annotation {
-                "annotation"
-            } else {
-                "env"
-            },
-            key: if self.from_annotation {
-                self.key.annotation.to_string()
-            } else {
-                self.key.env.to_string()
-            },
+            origin: self.origin,
+            key: self.name(),
             value: self.value.clone(),
             problem: problem.to_string(),
             accepted: self.key.accepted,
+            hint: hint.map(String::into_boxed_str),
         }
+    }
+
+    fn name(&self) -> &'static str {
+        self.origin.name(self.key)
     }
 }
 
@@ -219,6 +247,16 @@ impl Found {
 pub fn parse(
     annotations: &BTreeMap<String, String>,
     env: &[String],
+) -> Result<Option<Request>, RequestError> {
+    parse_flagged(annotations, env, &Flags::default())
+}
+
+/// [`parse`] for a command line whose `flags` gave some of the annotations: their refusals
+/// name the flag (`--gpu-memory "1.5GB" …`) instead of the annotation.
+pub fn parse_flagged(
+    annotations: &BTreeMap<String, String>,
+    env: &[String],
+    flags: &Flags,
 ) -> Result<Option<Request>, RequestError> {
     for k in annotations.keys() {
         if k.starts_with(PREFIX)
@@ -242,22 +280,24 @@ pub fn parse(
         let e = env_map.get(key.env);
         let f = match (a, e) {
             (Some(a), Some(e)) if a != e => {
+                let origin = flags.origin_of_annotation(key);
                 return Err(RequestError::Disagree {
-                    annotation: key.annotation,
+                    origin,
+                    annotation: origin.name(key),
                     env: key.env,
                     a: a.clone(),
                     e: e.to_string(),
-                })
+                });
             }
             (Some(a), _) => Found {
                 key,
                 value: a.clone(),
-                from_annotation: true,
+                origin: flags.origin_of_annotation(key),
             },
             (None, Some(e)) => Found {
                 key,
                 value: e.to_string(),
-                from_annotation: false,
+                origin: Origin::Env,
             },
             (None, None) => continue,
         };
@@ -266,13 +306,7 @@ pub fn parse(
     if found.is_empty() {
         return Ok(None);
     }
-    let name = |f: &Found| {
-        if f.from_annotation {
-            f.key.annotation.to_string()
-        } else {
-            f.key.env.to_string()
-        }
-    };
+    let name = |f: &Found| f.name().to_string();
     let size = match (
         found.get(GPU_MEMORY.annotation),
         found.get(MIG_PROFILE.annotation),
@@ -284,12 +318,12 @@ pub fn parse(
             })
         }
         (Some(m), None) => Size::Memory {
-            bytes: parse_bytes(&m.value).map_err(|e| m.bad(e))?,
+            bytes: parse_bytes(&m.value).map_err(|e| m.bad_hinted(e, hint::memory(&m.value)))?,
             text: m.value.clone(),
         },
         (None, Some(p)) => {
             if !is_profile_name(&p.value) {
-                return Err(p.bad("is not a MIG profile name"));
+                return Err(p.bad_hinted("is not a MIG profile name", hint::profile(&p.value)));
             }
             Size::Profile {
                 name: p.value.clone(),
@@ -299,8 +333,8 @@ pub fn parse(
             let given = found.values().map(name).collect::<Vec<_>>().join(", ");
             return Err(RequestError::NoSize {
                 given,
-                memory: GPU_MEMORY.annotation,
-                profile: MIG_PROFILE.annotation,
+                memory: flags.name_for_missing(GPU_MEMORY),
+                profile: flags.name_for_missing(MIG_PROFILE),
             });
         }
     };
@@ -325,11 +359,12 @@ pub fn parse(
     if let Some(ns) = annotations.get(K8S_NAMESPACE) {
         if !is_k8s_namespace(ns) {
             return Err(RequestError::BadValue {
-                source_name: "annotation",
-                key: K8S_NAMESPACE.to_string(),
+                origin: Origin::Annotation,
+                key: K8S_NAMESPACE,
                 value: ns.clone(),
                 problem: "is not a Kubernetes namespace name".into(),
                 accepted: "1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit",
+                hint: None,
             });
         }
         req.k8s_namespace = Some(ns.clone());
@@ -378,10 +413,10 @@ pub fn is_k8s_namespace(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
-/// The shape of a profile name: `<N>g.<M>gb` with an optional `+me`; whether the GPU model has
-/// it is the planner's question.
+/// The shape of a profile name: `<N>g.<M>gb` with an optional suffix (see
+/// [`profile_suffix`]); whether the GPU model has it is the planner's question.
 pub fn is_profile_name(s: &str) -> bool {
-    let core = s.strip_suffix("+me").unwrap_or(s);
+    let (core, _) = profile_suffix(s);
     let Some((g, m)) = core.split_once("g.") else {
         return false;
     };
@@ -390,6 +425,40 @@ pub fn is_profile_name(s: &str) -> bool {
     };
     let digits = |x: &str| !x.is_empty() && x.len() <= 3 && x.bytes().all(|b| b.is_ascii_digit());
     digits(g) && digits(m)
+}
+
+/// The engine variant a profile name's suffix selects (NVML's `*_REV1`, `*_ALL_ME`, `*_NO_ME`
+/// and `*_GFX` profile indices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileSuffix {
+    /// No suffix: the profile's share of the media engines.
+    Plain,
+    /// `+me`: a media extension (the decoders, JPEG and OFA a small profile lacks); one per GPU.
+    MediaExtension,
+    /// `+me.all`: every media engine of the GPU; while it exists only `-me` profiles fit beside.
+    AllMediaEngines,
+    /// `-me`: no media engines at all.
+    NoMediaEngines,
+    /// `+gfx`: graphics-capable (Blackwell RTX PRO).
+    Graphics,
+}
+
+/// Suffixes in the order they are tried: `+me.all` before `+me`.
+const SUFFIXES: [(&str, ProfileSuffix); 4] = [
+    ("+me.all", ProfileSuffix::AllMediaEngines),
+    ("+me", ProfileSuffix::MediaExtension),
+    ("-me", ProfileSuffix::NoMediaEngines),
+    ("+gfx", ProfileSuffix::Graphics),
+];
+
+/// A profile name split into its `<N>g.<M>gb` core and its suffix: `1g.24gb+me.all` is
+/// (`1g.24gb`, `AllMediaEngines`); a name without a known suffix is all core.
+pub fn profile_suffix(name: &str) -> (&str, ProfileSuffix) {
+    SUFFIXES
+        .iter()
+        .find_map(|(text, kind)| name.strip_suffix(text).map(|core| (core, *kind)))
+        .unwrap_or((name, ProfileSuffix::Plain))
 }
 
 #[cfg(test)]

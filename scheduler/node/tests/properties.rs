@@ -94,7 +94,7 @@ proptest! {
             let mut seen = Vec::new();
             for g in node.gpus().to_vec() {
                 let m = g.model.unwrap();
-                let mut mask = 0u8;
+                let mut mask = 0u16;
                 let mut compute = 0u8;
                 let mut eng = Engines::ZERO;
                 for i in node.hw_instances(g.index) {

@@ -25,7 +25,7 @@ pub(crate) fn code_of(e: &BackendError) -> Ret {
         BackendError::NoSuchInstance { .. } => NOT_FOUND,
         BackendError::MigDisabled { .. } => NOT_SUPPORTED,
         BackendError::InsufficientResources { .. } => INSUFFICIENT_RESOURCES,
-        BackendError::InUse { .. } => IN_USE,
+        BackendError::InUse { .. } | BackendError::MigInUse { .. } => IN_USE,
         _ => UNKNOWN,
     }
 }

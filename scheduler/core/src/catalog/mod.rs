@@ -2,15 +2,25 @@
 //! NVML profile id, memory, slices, engines and valid placements.
 //!
 //! One file per model holds that model's table and cites where each value came from. The tables
-//! are what `nvidia-smi mig -lgip` (profiles) and `nvidia-smi mig -lgipp` (placements) print; on a
+//! are what `nvidia-smi mig -lgip` (profiles) and `nvidia-smi mig -lgipp` (placements) print
+//! (placements in the driver's own grid: eight units on most models, twelve on the RTX PRO 6000
+//! Blackwell); values no source gave are marked GUESS in the model's file; on a
 //! real node the NVML backend reads the driver's own values and logs any difference from these.
 
 mod a100_40gb;
 mod a100_80gb;
 mod a30_24gb;
+mod b200_180gb;
+mod b300;
+mod gb200_186gb;
+mod gb300;
+mod gh200_144gb;
+mod gh200_96gb;
 mod h100_80gb;
 mod h100_94gb;
 mod h200_141gb;
+mod h20_96gb;
+mod rtx_pro_6000_bse;
 
 use crate::ids::ProfileId;
 use serde::Serialize;
@@ -86,7 +96,7 @@ pub struct Profile {
 
 impl Profile {
     /// The memory-slice bitmask of the placement that starts at `start`.
-    pub fn mask_at(&self, start: u8) -> u8 {
+    pub fn mask_at(&self, start: u8) -> u16 {
         slice_mask(start, self.memory_slices)
     }
 
@@ -101,10 +111,20 @@ impl Profile {
     }
 }
 
-/// The bitmask of `size` memory slices from `start` (bit i = slice i).
-pub fn slice_mask(start: u8, size: u8) -> u8 {
-    let bits: u16 = ((1u16 << size) - 1) << start;
-    (bits & 0xff) as u8
+/// Most memory slices (placement-grid units) a model may have: slice sets are 16-bit masks. The
+/// RTX PRO 6000 Blackwell's driver counts placements on a 12-unit grid; every other model in
+/// the catalog has 8 (the A30 4).
+pub const MAX_MEMORY_SLICES: u8 = 16;
+
+/// The bitmask of `size` memory slices from `start` (bit i = slice i); slices past
+/// [`MAX_MEMORY_SLICES`] are dropped.
+pub fn slice_mask(start: u8, size: u8) -> u16 {
+    let ones = 1u32
+        .checked_shl(u32::from(size))
+        .map_or(u32::MAX, |b| b - 1);
+    let bits = ones.checked_shl(u32::from(start)).unwrap_or(0);
+    // Masked to 16 bits first, so the conversion cannot fail.
+    u16::try_from(bits & 0xffff).unwrap_or(u16::MAX)
 }
 
 /// A MIG-capable GPU model.
@@ -137,7 +157,7 @@ impl GpuModel {
     }
 
     /// The bitmask of all memory slices.
-    pub fn full_mask(&self) -> u8 {
+    pub fn full_mask(&self) -> u16 {
         slice_mask(0, self.memory_slices)
     }
 }
@@ -147,13 +167,23 @@ pub fn models() -> &'static [GpuModel] {
     &MODELS
 }
 
-static MODELS: [GpuModel; 6] = [
+/// The first six are the models dynamig started with; the others follow (docs/models.md says
+/// what of each is sourced and what inferred).
+static MODELS: [GpuModel; 14] = [
     a100_40gb::MODEL,
     a100_80gb::MODEL,
     a30_24gb::MODEL,
     h100_80gb::MODEL,
     h100_94gb::MODEL,
     h200_141gb::MODEL,
+    rtx_pro_6000_bse::MODEL,
+    b200_180gb::MODEL,
+    gb200_186gb::MODEL,
+    gh200_96gb::MODEL,
+    gh200_144gb::MODEL,
+    h20_96gb::MODEL,
+    b300::MODEL,
+    gb300::MODEL,
 ];
 
 /// A model by its command-line key (`a100-40gb`), case-insensitively.

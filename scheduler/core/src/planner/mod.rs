@@ -7,6 +7,8 @@
 //!    memory fits and whose memory equals that of the smallest such profile (on an A100-40GB a
 //!    `10GB` request may use `1g.10gb` or `2g.10gb`, both 9984 MiB); the smaller one in compute
 //!    slices is preferred, the larger is taken only when it avoids an eviction.
+//!    Only plain and `+me` profiles are memory candidates: never `+gfx` or `+me.all`, and a
+//!    `-me` one only when it lacks none of its plain sibling's engines (docs/models.md).
 //! 2. **Validity.** Only placements NVML accepts: in the profile's placement table, on free memory
 //!    slices, with compute slices and engines left, under the profile's instance limit
 //!    ([`crate::layout::Usage::check`]).

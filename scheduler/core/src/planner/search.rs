@@ -7,7 +7,7 @@ use super::{Decision, Victim};
 use crate::catalog::{GpuModel, Profile};
 use crate::ids::{GpuIndex, ProfileId};
 use crate::layout::Usage;
-use crate::request::Size;
+use crate::request::{profile_suffix, ProfileSuffix, Size};
 use std::cmp::Reverse;
 
 /// The profiles a request may use on one model, preferred first. Empty when none fits.
@@ -15,7 +15,10 @@ pub fn candidate_profiles(model: &'static GpuModel, size: &Size) -> Vec<&'static
     match size {
         Size::Profile { name } => model.profile(name).into_iter().collect(),
         Size::Memory { bytes, .. } => {
-            let fitting = model.profiles.iter().filter(|p| p.memory_bytes() >= *bytes);
+            let fitting = model
+                .profiles
+                .iter()
+                .filter(|p| p.memory_bytes() >= *bytes && memory_request_may_use(model, p));
             let Some(min_mem) = fitting.clone().map(|p| p.memory_mib).min() else {
                 return Vec::new();
             };
@@ -24,6 +27,22 @@ pub fn candidate_profiles(model: &'static GpuModel, size: &Size) -> Vec<&'static
             v.sort_by_key(|p| profile_rank(p));
             v
         }
+    }
+}
+
+/// Whether a plain memory request may land on `p` (docs/models.md, "Which profiles a memory
+/// request takes"): plain and `+me` profiles, as on every model before Blackwell; never `+gfx`
+/// (graphics-capable instances are few and asked for by name) nor `+me.all` (it takes every
+/// media engine and then only `-me` profiles fit beside it); a `-me` one only when it lacks none
+/// of the engines of the plain profile of the same name (or there is no plain one to lose).
+fn memory_request_may_use(model: &GpuModel, p: &Profile) -> bool {
+    let (core, suffix) = profile_suffix(p.name);
+    match suffix {
+        ProfileSuffix::Plain | ProfileSuffix::MediaExtension => true,
+        ProfileSuffix::Graphics | ProfileSuffix::AllMediaEngines => false,
+        ProfileSuffix::NoMediaEngines => model
+            .profile(core)
+            .is_none_or(|plain| plain.engines.within(p.engines)),
     }
 }
 

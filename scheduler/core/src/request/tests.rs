@@ -260,3 +260,82 @@ fn the_cri_sandbox_and_container_name_name_the_kubernetes_container() {
     odd.push((K8S_CONTAINER_NAME, "has space"));
     assert_eq!(parse(&ann(&odd), &[]).unwrap().unwrap().k8s_container, None);
 }
+
+/// Issue #18: the same value refused through a flag names the flag, through an annotation the
+/// annotation, through env the variable; each with the same problem and the same hint.
+#[test]
+fn refusals_name_where_the_value_came_from() {
+    let mut flags = Flags::new(&[(GPU_MEMORY, "--gpu-memory"), (MIG_PROFILE, "--mig-profile")]);
+    flags.given(GPU_MEMORY);
+    let a = ann(&[(GPU_MEMORY.annotation, "1.5GB")]);
+    let e = parse_flagged(&a, &[], &flags).unwrap_err().to_string();
+    assert!(
+        e.starts_with("--gpu-memory \"1.5GB\" must be a whole, positive number"),
+        "{e}"
+    );
+    assert!(e.ends_with("; did you mean 1500MB?"), "{e}");
+    assert!(!e.contains("dynamig.io/"), "{e}");
+    let e = parse(&a, &[]).unwrap_err().to_string();
+    assert!(
+        e.starts_with("annotation dynamig.io/gpu-memory=\"1.5GB\" must be a whole"),
+        "{e}"
+    );
+    assert!(e.ends_with("; did you mean 1500MB?"), "{e}");
+    let e = parse(&BTreeMap::new(), &["DYNAMIG_GPU_MEMORY=1.5GB".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("env DYNAMIG_GPU_MEMORY=\"1.5GB\" must"),
+        "{e}"
+    );
+    // A key the flags declare but the command line gave as --annotation names the annotation.
+    let flags = Flags::new(&[(GPU_MEMORY, "--gpu-memory")]);
+    let e = parse_flagged(&a, &[], &flags).unwrap_err().to_string();
+    assert!(e.starts_with("annotation dynamig.io/gpu-memory="), "{e}");
+}
+
+#[test]
+fn near_miss_spellings_are_refused_with_the_accepted_one() {
+    let e = parse(&ann(&[(GPU_MEMORY.annotation, "10gb")]), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("has unknown unit `gb`"), "{e}");
+    assert!(e.ends_with("; did you mean 10GB?"), "{e}");
+    let e = parse(&ann(&[(MIG_PROFILE.annotation, "2g.10GB")]), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is not a MIG profile name"), "{e}");
+    assert!(e.ends_with("; did you mean 2g.10gb?"), "{e}");
+    // Nothing near: no guess.
+    let e = parse(&ann(&[(GPU_MEMORY.annotation, "10XB")]), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains("did you mean"), "{e}");
+}
+
+#[test]
+fn out_of_range_values_say_which_bound() {
+    for (key, value, says) in [
+        (GRACE_PERIOD, "2h", "exceeds the maximum of 1h"),
+        (WAIT, "90m", "exceeds the maximum of 1h"),
+        (PRIORITY, "2000", "exceeds the maximum of 1000"),
+        (PRIORITY, "-2000", "is below the minimum of -1000"),
+        (GPU_MEMORY, "0", "is zero"),
+    ] {
+        let mut a = ann(&[(key.annotation, value)]);
+        if key != GPU_MEMORY {
+            a.insert(GPU_MEMORY.annotation.into(), "1GB".into());
+        }
+        let e = parse(&a, &[]).unwrap_err().to_string();
+        assert!(e.contains(&format!("=\"{value}\" {says};")), "{e}");
+    }
+}
+
+#[test]
+fn a_missing_size_is_asked_for_by_the_flags_there_are() {
+    let flags = Flags::new(&[(GPU_MEMORY, "--gpu-memory"), (MIG_PROFILE, "--mig-profile")]);
+    let e = parse_flagged(&ann(&[(PRIORITY.annotation, "training")]), &[], &flags)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("without --gpu-memory or --mig-profile"), "{e}");
+}

@@ -2,23 +2,19 @@
 //! device nodes only.
 
 use super::report::{Report, Verdict};
-use dynamig_node::backend::nvml::NvmlBackend;
 use dynamig_node::backend::BackendKind;
 use dynamig_node::config::NodeConfig;
 
 /// Which driver user space containers will get (docs/driver-stack.md), judged as a creation on
-/// the `nvml` backend judges it.
-pub(super) fn check(r: &mut Report, cfg: &NodeConfig) {
+/// `backend`, whose driver is `driver`, judges it.
+pub(super) fn check(r: &mut Report, cfg: &NodeConfig, backend: BackendKind, driver: Option<&str>) {
     use dynamig_node::driver_stack::{discover, Stack};
     let what = "driver stack";
     let mut stack = match cfg.driver_stack().and_then(discover) {
         Ok(s) => s,
         Err(e) => return r.line(Verdict::Fail, what, &e.to_string()),
     };
-    let driver = NvmlBackend::open(cfg.proc_tree())
-        .ok()
-        .and_then(|b| b.driver_version().ok());
-    match (stack.check(BackendKind::Nvml, driver.as_deref()), &stack) {
+    match (stack.check(backend, driver), &stack) {
         (Err(e), _) => r.line(Verdict::Fail, what, &e.to_string()),
         (Ok(()), Stack::Nothing { .. }) => r.line(
             Verdict::Warn,

@@ -5,12 +5,14 @@ use super::report::{Report, Verdict};
 use dynamig_node::backend::nvml::{NvmlBackend, OpenError, LIB_NAME};
 use dynamig_node::backend::tables::Resolved;
 use dynamig_node::backend::{BackendError, GpuInfo};
-use dynamig_node::config::NodeConfig;
 use std::path::Path;
 
-/// Every NVML check. Returns how many GPUs dynamig can use.
-pub(super) fn check(r: &mut Report, cfg: &NodeConfig, dev: &Path) -> usize {
-    let Some(mut b) = open(r, cfg) else { return 0 };
+/// Every NVML check, on NVML as [`NvmlBackend::open`] `opened` it. Returns how many GPUs
+/// dynamig can use.
+pub(super) fn check(r: &mut Report, opened: Result<NvmlBackend, OpenError>, dev: &Path) -> usize {
+    let Some(mut b) = open(r, opened) else {
+        return 0;
+    };
     versions(r, &b);
     let gpus = match b.gpu_infos() {
         Ok(g) => g,
@@ -35,9 +37,9 @@ pub(super) fn check(r: &mut Report, cfg: &NodeConfig, dev: &Path) -> usize {
     usable
 }
 
-/// NVML itself; when it cannot be opened, says why and what to do.
-fn open(r: &mut Report, cfg: &NodeConfig) -> Option<NvmlBackend> {
-    match NvmlBackend::open(cfg.proc_tree()) {
+/// NVML itself, when it could be opened; else says why and what to do.
+fn open(r: &mut Report, opened: Result<NvmlBackend, OpenError>) -> Option<NvmlBackend> {
+    match opened {
         Ok(b) => Some(b),
         Err(e) => {
             r.line(Verdict::Fail, "NVML", &e.to_string());

@@ -6,13 +6,14 @@ use std::path::Path;
 /// containerd's `config.toml` and Docker's `daemon.json` under `etc`.
 pub(super) fn check(r: &mut Report, etc: &Path) {
     let mut configured = 0;
-    for (what, rel, marker) in [
+    for (what, rel, marker, engine) in [
         (
             "containerd",
             "containerd/config.toml",
             "io.containerd.dynamig.v2",
+            "containerd",
         ),
-        ("Docker", "docker/daemon.json", "dynamig"),
+        ("Docker", "docker/daemon.json", "dynamig", "docker"),
     ] {
         let path = etc.join(rel);
         match std::fs::read_to_string(&path) {
@@ -28,7 +29,8 @@ pub(super) fn check(r: &mut Report, etc: &Path) {
                 Verdict::Info,
                 what,
                 &format!(
-                    "{} has no dynamig runtime (see packaging/ for the snippet)",
+                    "{} has no dynamig runtime: `dynamigctl runtime configure --runtime {engine}` \
+                     adds it (the snippet alone: /usr/share/dynamig/{engine}/)",
                     path.display()
                 ),
             ),

@@ -28,7 +28,7 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::HashMap;
 
-type Key = (&'static str, u8, u8, [u8; 5], [u8; 12]);
+type Key = (&'static str, u16, u8, [u8; 5], [u8; 12]);
 
 #[derive(Default)]
 pub struct Optimum {

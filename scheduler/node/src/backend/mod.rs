@@ -121,6 +121,15 @@ pub enum BackendError {
         gi: GiId,
         pids: Vec<u32>,
     },
+    /// `nvmlDeviceSetMigMode` asked to disable MIG while GPU instances exist: the driver
+    /// answers `NVML_ERROR_IN_USE`.
+    #[error(
+        "GPU {gpu}: cannot disable MIG while {} GPU instance(s) exist (GI {}): the driver refuses it \
+         (NVML_ERROR_IN_USE, \"In use by another client\"); release or destroy them first",
+        gis.len(),
+        gis.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    MigInUse { gpu: GpuIndex, gis: Vec<GiId> },
     #[error("{function} on GPU {gpu:?} failed: {message} (NVML error {code})")]
     Nvml {
         function: &'static str,

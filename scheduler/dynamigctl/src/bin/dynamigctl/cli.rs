@@ -28,19 +28,21 @@ pub enum Command {
     Profiles {
         /// A model key (a100-40gb, a100-80gb, a30-24gb, h100-80gb, h100-94gb, h200-141gb).
         model: Option<String>,
+        /// Print the catalog as JSON instead of tables.
         #[arg(long)]
         json: bool,
     },
     /// GPUs, instances, placements, holders and their states, like `nvidia-smi`'s MIG tables.
     Status {
+        /// Print the node as one JSON object instead of tables.
         #[arg(long)]
         json: bool,
         /// Redraw every SECS seconds (default 2) until interrupted (SIGINT/SIGTERM), like
         /// `watch`. With --json: one JSON object per line per refresh.
         #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2")]
         watch: Option<f64>,
-        /// With --watch: stop after N refreshes.
-        #[arg(long, value_name = "N", requires = "watch")]
+        /// With --watch: stop after N refreshes (at least 1).
+        #[arg(long, value_name = "N", requires = "watch", value_parser = refresh_count)]
         count: Option<u64>,
     },
     /// Dry run: where a request would go and whom it would evict.
@@ -50,11 +52,15 @@ pub enum Command {
         /// Namespace the request would come from (the admission policy applies to it).
         #[arg(long, default_value = DEFAULT_NAMESPACE)]
         namespace: String,
+        /// Print the plan as JSON; a refusal as {"refused": true, "reason": ..., "exit_code": ...}
+        /// (with the same exit status).
         #[arg(long)]
         json: bool,
     },
     /// Allocate a MIG instance for holder ID.
     Allocate {
+        /// The holder's id (with --namespace, who holds the instance; `release ID` frees it).
+        #[arg(value_name = "ID")]
         id: String,
         #[command(flatten)]
         req: ReqArgs,
@@ -65,11 +71,14 @@ pub enum Command {
         /// instance is released when it exits.
         #[arg(long)]
         pid: Option<u32>,
+        /// Print the allocation (GPU, profile, placement, UUID, evicted holders) as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Release holder ID's instance (the holder of that id in that namespace only).
     Release {
+        /// The holder's id, as given to `allocate` (or a container's id).
+        #[arg(value_name = "ID")]
         id: String,
         /// Namespace of the holder: a container's containerd namespace (`default`, `k8s.io`,
         /// `moby`); the default is the one `allocate` gives.
@@ -78,6 +87,7 @@ pub enum Command {
     },
     /// Reconcile now: release holders whose process is gone, finish interrupted operations.
     Gc {
+        /// Print what was released and finished as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -86,6 +96,7 @@ pub enum Command {
     Doctor,
     /// Allocations, preemptions, releases and errors.
     Events {
+        /// Print the events as JSON, one object each.
         #[arg(long)]
         json: bool,
         /// Only events since then: seconds ago (600), a duration ago (10m, 1h30m, 2d) or an
@@ -100,14 +111,24 @@ pub enum Command {
     Runtime(cmd::runtime::RuntimeCmd),
 }
 
+/// `--count N`: a whole number of refreshes, at least one (zero would draw nothing, and
+/// `status` without `--watch` already draws once).
+fn refresh_count(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("must be at least 1 (leave --count out to redraw until interrupted)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("must be a whole number of refreshes, at least 1".into()),
+    }
+}
+
 #[derive(Args)]
 #[group(required = false, multiple = false)]
 struct SizeArgs {
     /// Memory wanted, e.g. 10GB, 20G, 10GiB, 512MiB.
-    #[arg(long, value_name = "M")]
+    #[arg(long, value_name = "M", allow_hyphen_values = true)]
     gpu_memory: Option<String>,
     /// An exact MIG profile, e.g. 2g.10gb.
-    #[arg(long, value_name = "P")]
+    #[arg(long, value_name = "P", allow_hyphen_values = true)]
     mig_profile: Option<String>,
 }
 
@@ -115,18 +136,18 @@ struct SizeArgs {
 pub struct ReqArgs {
     #[command(flatten)]
     size: SizeArgs,
-    /// interactive, inference, training (default) or an integer.
-    #[arg(long, value_name = "C")]
+    /// interactive, inference, training (default) or an integer from -1000 to 1000.
+    #[arg(long, value_name = "C", allow_hyphen_values = true)]
     priority: Option<String>,
     /// true or false; overrides the class default.
-    #[arg(long, value_name = "B")]
+    #[arg(long, value_name = "B", allow_hyphen_values = true)]
     preemptible: Option<String>,
-    /// How long an evicted holder gets between SIGTERM and SIGKILL, e.g. 10s.
-    #[arg(long, value_name = "D")]
+    /// How long an evicted holder gets between SIGTERM and SIGKILL, e.g. 10s (at most 1h).
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
     grace_period: Option<String>,
     /// How long to wait in the queue for room when there is none now, e.g. 30s (default 0:
-    /// fail at once). SIGINT/SIGTERM stop the wait and leave nothing behind.
-    #[arg(long, value_name = "D")]
+    /// fail at once; at most 1h). SIGINT/SIGTERM stop the wait and leave nothing behind.
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
     wait: Option<String>,
     /// A container annotation, as a runtime would see it (repeatable), e.g.
     /// `dynamig.io/gpu-memory=10GB` or `io.kubernetes.cri.sandbox-namespace=team-a`.
@@ -160,8 +181,11 @@ impl ReqArgs {
             ("--grace-period", request::GRACE_PERIOD, &self.grace_period),
             ("--wait", request::WAIT, &self.wait),
         ];
+        let mut given = request::Flags::new(&flags.map(|(flag, key, _)| (key, flag)));
         for (flag, key, v) in flags {
             let Some(v) = v else { continue };
+            missing_value(flag, v)?;
+            given.given(key);
             match a.get(key.annotation) {
                 Some(old) if old != v => {
                     return Err(request::RequestError::Other(format!(
@@ -174,12 +198,33 @@ impl ReqArgs {
                 }
             }
         }
-        request::parse(&a, &self.env)?.ok_or_else(|| {
+        request::parse_flagged(&a, &self.env, &given)?.ok_or_else(|| {
             request::RequestError::Other(
                 "give --gpu-memory or --mig-profile (or a dynamig.io/ annotation)".into(),
             )
         })
     }
+}
+
+/// The request flags take values that start with `-` (`--priority -20`), so `--gpu-memory
+/// --json` would read `--json` as the memory: say that the flag lacks its value instead.
+fn missing_value(flag: &str, v: &str) -> Result<(), request::RequestError> {
+    let looks_like_flag = v
+        .strip_prefix("--")
+        .is_some_and(|rest| rest.chars().next().is_some_and(|c| c.is_ascii_lowercase()));
+    if looks_like_flag {
+        return Err(request::RequestError::Other(format!(
+            "{flag} needs a value, but is followed by {v:?}; e.g. {flag} {}",
+            match flag {
+                "--gpu-memory" => "10GB",
+                "--mig-profile" => "2g.10gb",
+                "--priority" => "interactive",
+                "--preemptible" => "true",
+                _ => "10s",
+            }
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -193,7 +238,13 @@ pub enum SimCmd {
         driver_version: String,
     },
     /// Set a simulated GPU's MIG mode: on, off, pending-on (on after a reset), pending-off.
-    Mig { gpu: u32, mode: String },
+    /// Refused, as the driver refuses it, when turning MIG off while GPU instances exist.
+    Mig {
+        /// The GPU's index.
+        gpu: u32,
+        /// on, off, pending-on or pending-off.
+        mode: String,
+    },
     /// Create an instance as an administrator would (dynamig treats it as foreign).
     Create {
         gpu: u32,

@@ -42,3 +42,17 @@ pub fn refused(err: impl Into<anyhow::Error>) -> Failure {
         err: err.into(),
     }
 }
+
+/// The reason of an exit status that the command has already printed (on stdout): `main`
+/// prints no `dynamigctl:` line for it.
+#[derive(Debug, thiserror::Error)]
+#[error("already reported on stdout")]
+pub struct AlreadySaid;
+
+/// Exit with `code`, the reason having been printed already.
+pub fn already_said(code: u8) -> Failure {
+    Failure {
+        code,
+        err: AlreadySaid.into(),
+    }
+}

@@ -40,7 +40,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("dynamigctl: {:#}", f.err);
+            if f.err.downcast_ref::<failure::AlreadySaid>().is_none() {
+                eprintln!("dynamigctl: {:#}", f.err);
+            }
             ExitCode::from(f.code)
         }
     }

@@ -143,6 +143,22 @@ impl SimNode {
             .ok_or(BackendError::NoSuchGpu(gpu))
     }
 
+    /// Sets a GPU's MIG mode (`current`, and `pending`: the mode after the next reset) as
+    /// `nvmlDeviceSetMigMode` would: disabling MIG, at once or pending a reset, is refused
+    /// while the GPU has GPU instances.
+    pub fn set_mig_mode(&mut self, gpu: GpuIndex, mode: MigMode) -> Result<(), BackendError> {
+        let g = self.gpu_mut(gpu)?;
+        let disables = !mode.usable();
+        if disables && !g.instances.is_empty() {
+            return Err(BackendError::MigInUse {
+                gpu,
+                gis: g.instances.iter().map(|i| i.gi).collect(),
+            });
+        }
+        g.mig = mode;
+        Ok(())
+    }
+
     /// Creates the GPU instance only (`nvmlDeviceCreateGpuInstanceWithPlacement`).
     pub fn create_gi(
         &mut self,

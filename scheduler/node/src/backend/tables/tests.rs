@@ -305,3 +305,31 @@ fn models_from_the_same_tables_are_made_once() {
     let c = resolve(m.name, Some(m), &driver, "590.8").model.unwrap();
     assert!(!std::ptr::eq(a, c));
 }
+
+#[test]
+fn a_12_unit_placement_grid_is_planned_and_bounded_by_the_whole_gpu() {
+    let rtx = model_by_key("rtx-pro-6000-bse").unwrap();
+    assert_eq!(check(&reported(rtx)), Ok(()));
+    let past_the_gpu = with(rtx, 14, |p| p.placements.push((12, 3)));
+    assert!(check(&past_the_gpu)
+        .unwrap_err()
+        .contains("placement 12:3 beyond 12 memory slices"));
+    let past_the_masks = with(rtx, 0, |p| p.placements = vec![(0, 20)]);
+    assert!(check(&past_the_masks)
+        .unwrap_err()
+        .contains("beyond 16 memory slices"));
+    // A driver that differs (a Max-Q Workstation's 4g.96gb of 97280 MiB) is planned with its
+    // own tables on the same 12-unit grid.
+    let r = resolve(
+        rtx.name,
+        Some(rtx),
+        &with(rtx, 0, |p| p.memory_mib = 97280),
+        "580.105.08",
+    );
+    let m = r.model.unwrap();
+    assert!(r.from_driver);
+    assert_eq!((m.memory_slices, m.compute_slices), (12, 4));
+    assert_eq!(m.profile("4g.96gb").unwrap().memory_mib, 97280);
+    let d = plan_on(m, profile("1g.24gb+me.all")).unwrap();
+    assert_eq!((d.profile.name, d.start), ("1g.24gb+me.all", 0));
+}

@@ -1,6 +1,6 @@
 //! `dynamigctl replay`: replay workloads against the planner and the baseline policies.
 
-use crate::{bad_input, print_json, Failure};
+use crate::{bad_input, print_json, refused, Failure};
 use clap::Args;
 use dynamig_core::catalog::GpuModel;
 use dynamigctl::replay::{
@@ -8,7 +8,12 @@ use dynamigctl::replay::{
     workload, JctStats, Mix, Optimum, Policy, QueueSettings, Replay, ReplayError, Stats, TracePod,
     Workload, POLICY_NAMES, QUEUED_POLICIES,
 };
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The trace's file name, where the package installs it, and where the source tree keeps it.
+const TRACE_NAME: &str = "alibaba-openb-gpu-requests.csv";
+const PACKAGED_TRACES: &str = "/usr/share/dynamig/traces";
+const SOURCE_TRACES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data");
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -30,9 +35,12 @@ pub struct ReplayArgs {
     /// Policies, comma-separated.
     #[arg(long, default_value = "first-fit,best-fit,static,dynamig,optimum")]
     policies: String,
-    /// The trace for the `alibaba` workload.
-    #[arg(long, default_value = "tests/data/alibaba-openb-gpu-requests.csv")]
-    trace: PathBuf,
+    /// The trace for the `alibaba` workloads [default: the package's
+    /// /usr/share/dynamig/traces/alibaba-openb-gpu-requests.csv, else the one in the source tree
+    /// dynamigctl was built from].
+    #[arg(long, value_name = "PATH")]
+    trace: Option<PathBuf>,
+    /// Print one JSON object per (node, workload, policy) instead of the table.
     #[arg(long)]
     json: bool,
     /// Replay with the wait queue: refused requests wait (dynamig.io/wait's rules), preempted
@@ -58,7 +66,9 @@ pub fn run(a: ReplayArgs) -> Result<(), Failure> {
         )));
     }
     let trace = if names.iter().any(|n| n.starts_with("alibaba")) {
-        Some(load_trace(&a.trace).map_err(bad_input)?)
+        let path = trace_path(a.trace.as_deref())?;
+        // The error's text already holds its cause: print it once.
+        Some(load_trace(&path).map_err(|e| bad_input(anyhow::anyhow!("{e}")))?)
     } else {
         None
     };
@@ -150,6 +160,28 @@ fn run_queued(a: &ReplayArgs, names: &[&str], trace: Option<&[TracePod]>) -> Res
         print!("{}", render_jct_table(&rows, &unit));
         Ok(())
     }
+}
+
+/// `--trace`, or the first default that exists: the package's, then the source tree's (not the
+/// working directory's).
+fn trace_path(given: Option<&Path>) -> Result<PathBuf, Failure> {
+    if let Some(p) = given {
+        return Ok(p.to_path_buf());
+    }
+    let candidates = [PACKAGED_TRACES, SOURCE_TRACES].map(|d| Path::new(d).join(TRACE_NAME));
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            refused(anyhow::anyhow!(
+                "the alibaba workloads replay the trace {TRACE_NAME}, which is neither where the \
+                 package installs it ({}) nor in the source tree ({}); give --trace PATH, or \
+                 leave alibaba out of --workload",
+                candidates[0].display(),
+                candidates[1].display()
+            ))
+        })
 }
 
 /// `--workload`: `all` or known names, comma-separated.

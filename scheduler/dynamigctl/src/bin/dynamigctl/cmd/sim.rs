@@ -5,6 +5,7 @@ use crate::cli::SimCmd;
 use crate::{bad_input, config, refused, state_dir, Failure};
 use dynamig_core::ids::{GiId, GpuIndex};
 use dynamig_node::backend::sim::SimNode;
+use dynamig_node::backend::MigMode;
 use dynamig_node::state::{NodeLock, StateDir};
 
 pub fn run(cmd: SimCmd) -> Result<(), Failure> {
@@ -62,10 +63,11 @@ fn load(dir: &StateDir) -> Result<SimNode, Failure> {
     Ok(node)
 }
 
-/// `on`, `off`, `pending-on` (on after a reset) or `pending-off`.
+/// `on`, `off`, `pending-on` (on after a reset) or `pending-off`; turning MIG off is refused
+/// while the GPU has instances, as the driver refuses it.
 fn set_mig(node: &mut SimNode, gpu: GpuIndex, mode: &str) -> Result<(), Failure> {
-    let g = node.gpu_mut(gpu).map_err(bad_input)?;
-    (g.mig.current, g.mig.pending) = match mode {
+    node.gpu(gpu).map_err(bad_input)?;
+    let (current, pending) = match mode {
         "on" => (true, true),
         "off" => (false, false),
         "pending-on" => (false, true),
@@ -76,7 +78,8 @@ fn set_mig(node: &mut SimNode, gpu: GpuIndex, mode: &str) -> Result<(), Failure>
             )))
         }
     };
-    Ok(())
+    node.set_mig_mode(gpu, MigMode { current, pending })
+        .map_err(refused)
 }
 
 /// A foreign GPU instance (and its compute instance), as an administrator would create it.

@@ -59,6 +59,8 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
     bash tests/e2e/evict.sh
     step "end-to-end: node policy on real containerd (tests/e2e/policy.sh)"
     bash tests/e2e/policy.sh
+    step "end-to-end: per-namespace GPU quotas on real containerd, one namespace over its quota, the other taking it back (tests/e2e/quota.sh)"
+    bash tests/e2e/quota.sh
     step "end-to-end: metrics file checked by promtool (tests/e2e/metrics.sh)"
     bash tests/e2e/metrics.sh
     step "install: .deb, runtime configure on real containerd 1.6 / 2.1.9 and dockerd, install.sh (tests/e2e/install.sh)"

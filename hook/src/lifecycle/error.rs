@@ -117,7 +117,7 @@ fn refusal_kind(r: &Refusal) -> ErrorKind {
 fn policy_kind(p: &PolicyError) -> ErrorKind {
     match p {
         PolicyError::PriorityAbove { .. } => ErrorKind::BadInput,
-        PolicyError::MayNotEvict { .. } => ErrorKind::NoRoom,
+        PolicyError::MayNotEvict { .. } | PolicyError::BeyondQuota(_) => ErrorKind::NoRoom,
         PolicyError::File { .. } => ErrorKind::FailedPrecondition,
     }
 }
@@ -200,6 +200,16 @@ mod tests {
             path: "/etc/dynamig/policy.toml".into(),
         };
         assert_eq!(node(NodeError::Policy(may_not)), ErrorKind::NoRoom);
+        // beyond a quota: room may free up (docs/policy.md), never bad input
+        let beyond = PolicyError::BeyondQuota(Box::new(dynamig_core::policy::BeyondQuota {
+            scope: Scope::Kubernetes("team-a".into()),
+            quota: "2 GPUs".into(),
+            used: "2 GPUs".into(),
+            asked: "0.5 GPU (3g.20gb)".into(),
+            path: "/etc/dynamig/policy.toml".into(),
+            why: "only a preemptible request may run beyond a quota".into(),
+        }));
+        assert_eq!(node(NodeError::Policy(beyond)), ErrorKind::NoRoom);
         // a wait that ran out is the kind of its last refusal
         let expired = NodeError::WaitExpired {
             waited_ms: 5,

@@ -30,6 +30,7 @@ fn node(leave_room: bool) -> NodeView {
                             priority: Priority(50 + (seq % 3) as i32),
                             preemptible: true,
                             seq,
+                            over_quota: false,
                         }),
                     }
                 })
@@ -53,12 +54,14 @@ fn bench(c: &mut Criterion) {
             name: "1g.10gb".into(),
         },
         priority: Priority(100),
+        within_quota: true,
     };
     let big = PlanRequest {
         size: Size::Profile {
             name: "3g.40gb".into(),
         },
         priority: Priority(100),
+        within_quota: true,
     };
     assert!(plan(&free, &small).unwrap().victims.is_empty());
     assert_eq!(plan(&full, &big).unwrap().victims.len(), 3);

@@ -3,9 +3,10 @@
 //!
 //! # Order
 //!
-//! Tickets are served by priority, highest first, and first come first served within a priority
-//! (the ticket's `seq`). A request that arrives without a ticket stands behind every ticket of its
-//! own or a higher priority and ahead of every ticket of a lower one.
+//! Tickets are served by priority, highest first, then within their namespace's quota before
+//! over it (docs/policy.md), then first come first served (the ticket's `seq`). A request that
+//! arrives without a ticket stands behind every ticket of its own or a higher priority and
+//! standing, and ahead of every other.
 //!
 //! # Reservation with backfill
 //!
@@ -39,23 +40,34 @@ pub trait Queued {
     fn request(&self) -> &Request;
     /// Arrival order among tickets; smaller is older.
     fn seq(&self) -> u64;
+    /// Beyond its namespace's quota when it was queued: served after every request of its
+    /// priority that is within quota.
+    fn over_quota(&self) -> bool {
+        false
+    }
 }
 
 /// Plans one request on one view: [`planner::plan`], or the same timed by the caller.
 pub type PlanFn<'a> = dyn FnMut(&NodeView, &PlanRequest) -> Result<Decision, planner::Refusal> + 'a;
 
-/// Where a request stands in the serving order: (priority, arrival). Smaller keys are served
-/// first.
-pub type OrderKey = (Reverse<Priority>, u64);
+/// Where a request stands in the serving order: (priority, over quota, arrival). Smaller keys
+/// are served first.
+pub type OrderKey = (Reverse<Priority>, bool, u64);
 
 /// The key of a ticket.
 pub fn key<T: Queued>(t: &T) -> OrderKey {
-    (Reverse(t.request().priority), t.seq())
+    (Reverse(t.request().priority), t.over_quota(), t.seq())
 }
 
-/// The key of a request that holds no ticket: behind every ticket of its priority.
+/// The key of a request within its quota that holds no ticket: behind every ticket of its
+/// priority within quota, ahead of those over it.
 pub fn arrival_key(priority: Priority) -> OrderKey {
-    (Reverse(priority), u64::MAX)
+    arrival_key_at(priority, false)
+}
+
+/// The key of a request that holds no ticket, within its quota or `over_quota`.
+pub fn arrival_key_at(priority: Priority, over_quota: bool) -> OrderKey {
+    (Reverse(priority), over_quota, u64::MAX)
 }
 
 /// The tickets in serving order.
@@ -141,6 +153,7 @@ pub fn reserved_view_with<T: Queued>(
             &PlanRequest {
                 size: t.request().size.clone(),
                 priority: Priority(i32::MAX),
+                within_quota: true,
             },
         );
         let Ok(d) = target else { continue };
@@ -245,6 +258,7 @@ pub fn first_admitted_reserving<'q, T: Queued>(
         let req = PlanRequest {
             size: t.request().size.clone(),
             priority: t.request().priority,
+            within_quota: !t.over_quota(),
         };
         let admitted = if held {
             plan(&hyp, &req).ok().filter(|d| valid_on(view, d))
@@ -262,6 +276,7 @@ pub fn first_admitted_reserving<'q, T: Queued>(
             &PlanRequest {
                 size: req.size,
                 priority: Priority(i32::MAX),
+                within_quota: true,
             },
         );
         if let Ok(d) = target {

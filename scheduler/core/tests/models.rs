@@ -288,6 +288,7 @@ fn holder(id: &str, prio: &str, seq: u64) -> Owner {
         priority: p,
         preemptible: p.default_preemptible(),
         seq,
+        over_quota: false,
     })
 }
 
@@ -318,6 +319,7 @@ fn admit(node: &mut NodeView, size: Size, prio: &str, id: &str) -> Decision {
     let req = PlanRequest {
         size,
         priority: Priority::parse(prio).unwrap(),
+        within_quota: true,
     };
     let d = plan(node, &req).unwrap_or_else(|r| panic!("{id}: {r}"));
     let seq = u64::try_from(node.gpus[0].instances.len()).unwrap();
@@ -388,6 +390,7 @@ fn a_memory_request_never_lands_on_gfx_all_engines_or_fewer_engines() {
     let req = PlanRequest {
         size: mem("10GB"),
         priority: Priority::parse("training").unwrap(),
+        within_quota: true,
     };
     assert!(plan(&node, &req).is_err());
     // Models without the new suffixes keep their candidates.

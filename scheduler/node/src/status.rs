@@ -15,6 +15,13 @@ pub struct HolderInfo {
     pub preemptible: bool,
     pub pid: Option<u32>,
     pub request: String,
+    /// Admitted beyond its namespace's quota (docs/policy.md); present only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub over_quota: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,6 +88,9 @@ pub struct QueuedInfo {
     pub remaining_ms: u64,
     /// Where the request is reserved room now, if anywhere: `GPU 0 7g.40gb@0`.
     pub reserved: Option<String>,
+    /// Beyond its namespace's quota: served after requests of its priority within quota.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub over_quota: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -132,10 +142,7 @@ fn queue_info(node: &Node, view: &dynamig_core::planner::NodeView) -> Vec<Queued
     let (_, held) = dynamig_core::queue::reserved_view_with(
         view,
         &node.state.queue,
-        (
-            std::cmp::Reverse(dynamig_core::priority::Priority(i32::MIN)),
-            u64::MAX,
-        ),
+        dynamig_core::queue::arrival_key_at(dynamig_core::priority::Priority(i32::MIN), true),
         &mut |v, r| node.timed_plan(v, r),
     );
     dynamig_core::queue::ordered(&node.state.queue)
@@ -156,6 +163,7 @@ fn queue_info(node: &Node, view: &dynamig_core::planner::NodeView) -> Vec<Queued
                 .iter()
                 .find(|r| r.id == t.id && r.namespace == t.namespace)
                 .map(|r| format!("GPU {} {}@{}", r.gpu, r.profile, r.start)),
+            over_quota: t.over_quota,
         })
         .collect()
 }
@@ -169,6 +177,7 @@ fn holder_info(h: &crate::state::Holder) -> HolderInfo {
         preemptible: h.preemptible,
         pid: h.process.map(|p| p.pid),
         request: h.request.clone(),
+        over_quota: h.over_quota,
     }
 }
 

@@ -181,6 +181,8 @@ fn a_retry_of_the_same_kubernetes_container_takes_the_eviction_over() {
             start: 0,
             victims: vec![k("victim")],
             created_ms: now_ms(),
+            over_quota: false,
+            k8s_namespace: None,
         });
         file::write(&sim.dir.state_file(), &n.state).unwrap();
     }
@@ -260,6 +262,8 @@ fn a_victim_deleted_before_its_evictor_comes_back_is_logged_as_preempted() {
             start: 0,
             victims: vec![k("victim")],
             created_ms: now_ms(),
+            over_quota: false,
+            k8s_namespace: None,
         });
         file::write(&sim.dir.state_file(), &n.state).unwrap();
     }

@@ -24,9 +24,12 @@
 //! 5. **Eviction.** Otherwise, for each GPU and placement: the instances overlapping it must go,
 //!    and if compute slices, engines or the instance limit are still short, the fewest further
 //!    instances that make it fit. Every victim must be a holder (never an instance dynamig did not
-//!    create) that is preemptible and of strictly lower priority than the request. Candidate sets
-//!    compare by: fewer victims, then lower highest victim priority, then lower priority sum,
-//!    then the youngest (the set whose oldest member is newest), then the fragmentation loss.
+//!    create) that is preemptible and of strictly lower priority than the request, or, when the
+//!    request is within its namespace's quota, a holder over quota of any priority
+//!    (docs/policy.md). Candidate sets compare by: fewer victims within quota (over-quota
+//!    holders go first; without quotas this is the next rule), fewer victims, then lower highest
+//!    victim priority, then lower priority sum, then the youngest (the set whose oldest member is
+//!    newest), then the fragmentation loss.
 //!    A set is only considered when, with it gone, the placement is valid: no eviction ever
 //!    happens that would still not make room.
 //!

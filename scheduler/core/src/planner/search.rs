@@ -61,6 +61,7 @@ type FreeKey = ((u8, u8, bool, ProfileId), Loss, GpuIndex, u8);
 /// The key that orders candidates that need evictions (see the module doc of `planner`).
 type EvictKey = (
     usize,
+    usize,
     i32,
     i64,
     Reverse<u64>,
@@ -136,7 +137,10 @@ pub fn plan(node: &NodeView, req: &PlanRequest) -> Result<Decision, Refusal> {
                 let gpu = &node.gpus[*gi];
                 for &p in profiles {
                     for &start in p.starts {
-                        let limit = best_evict.as_ref().map(|(k, _)| k.0).unwrap_or(usize::MAX);
+                        let limit = best_evict
+                            .as_ref()
+                            .map(|(k, _)| (k.0, k.1))
+                            .unwrap_or((usize::MAX, usize::MAX));
                         if let Some((key, c)) =
                             cheapest_eviction(*gi, gpu, p, start, req, before, limit)
                         {
@@ -183,7 +187,9 @@ pub fn plan(node: &NodeView, req: &PlanRequest) -> Result<Decision, Refusal> {
 }
 
 /// The cheapest set of instances on `gpu` whose eviction makes `profile@start` valid, if any,
-/// among sets of at most `limit` victims.
+/// among sets whose (victims within quota, victims) is at most `limit`. Holders over quota go
+/// first: a set with fewer victims within quota wins over any set with more (without quotas
+/// every victim is within quota, and this is the fewest victims).
 fn cheapest_eviction(
     gi: usize,
     gpu: &GpuView,
@@ -191,13 +197,17 @@ fn cheapest_eviction(
     start: u8,
     req: &PlanRequest,
     before: &super::score::Capacity,
-    limit: usize,
+    limit: (usize, usize),
 ) -> Option<(EvictKey, Candidate)> {
     let mask = profile.mask_at(start);
     let n_inst = gpu.instances.len().min(31);
     let evictable = |i: usize| match &gpu.instances[i].owner {
-        Owner::Holder(h) => h.evictable_by(req.priority),
+        Owner::Holder(h) => h.reclaimable_by(req),
         Owner::Foreign => false,
+    };
+    let within = |i: usize| match &gpu.instances[i].owner {
+        Owner::Holder(h) => !h.over_quota,
+        Owner::Foreign => true,
     };
     let mut mandatory: u32 = 0;
     let mut optional: Vec<usize> = Vec::new();
@@ -213,16 +223,22 @@ fn cheapest_eviction(
         }
     }
     let base = mandatory.count_ones() as usize;
-    if base > limit {
+    let base_within = (0..n_inst)
+        .filter(|&i| mandatory & (1 << i) != 0 && within(i))
+        .count();
+    if (base_within, base) > limit {
         return None;
     }
     // The overlapping instances alone, then with growing sets of the others (a GPU has at most
     // seven instances, so the subsets are few).
     let n = optional.len();
+    let optional_over = optional.iter().filter(|&&i| !within(i)).count();
     let mut best: Option<(EvictKey, Candidate)> = None;
     let mut best_size = limit;
     for k in 0..=n {
-        if base + k > best_size || best.is_some() {
+        // The least a set of `base + k` victims can be: its extra victims over quota first.
+        let floor = (base_within + k.saturating_sub(optional_over), base + k);
+        if floor > best_size {
             break;
         }
         for set in 0u32..(1u32 << n) {
@@ -244,10 +260,16 @@ fn cheapest_eviction(
                     .filter(|i| victims & (1 << i) == 0)
                     .map(|i| (gpu.instances[i].profile, gpu.instances[i].start)),
             );
-            if !usage.fits(gpu.model, profile, start) {
+            let size = (
+                (0..n_inst)
+                    .filter(|&i| victims & (1 << i) != 0 && within(i))
+                    .count(),
+                base + k,
+            );
+            if size > best_size || !usage.fits(gpu.model, profile, start) {
                 continue;
             }
-            best_size = base + k;
+            best_size = size;
             let mut after = usage;
             after.add(gpu.model, profile, start);
             let l = loss(before, &capacity(gpu.model, &after));
@@ -260,7 +282,8 @@ fn cheapest_eviction(
                 }
             }
             let key = (
-                best_size,
+                best_size.0,
+                best_size.1,
                 maxp,
                 sum,
                 Reverse(oldest),

@@ -28,6 +28,7 @@ fn req(size: Size, prio: &str) -> PlanRequest {
     PlanRequest {
         size,
         priority: Priority::parse(prio).unwrap(),
+        within_quota: true,
     }
 }
 
@@ -48,6 +49,7 @@ fn apply(node: &mut NodeView, d: &Decision, id: &str, prio: &str, seq: u64) {
             priority: p,
             preemptible: p.default_preemptible(),
             seq,
+            over_quota: false,
         }),
     });
 }
@@ -136,6 +138,7 @@ fn fewest_victims_then_lowest_priority_then_youngest() {
             priority: Priority(p),
             preemptible: true,
             seq,
+            over_quota: false,
         })
     };
     let mut g = gpu(0, "a100-40gb");
@@ -221,6 +224,7 @@ fn memory_request_uses_the_same_memory_larger_profile_to_avoid_eviction() {
             priority: Priority(200),
             preemptible: false,
             seq: 1,
+            over_quota: false,
         })
     };
     g.instances = vec![
@@ -268,4 +272,112 @@ fn deterministic() {
     for _ in 0..10 {
         assert_eq!(plan(&node, &req(mem("20GB"), "training")).unwrap(), a);
     }
+}
+
+/// A full A100-40GB of 1g.5gb holders: `(id, priority, over quota)` at starts 0.., all
+/// preemptible.
+fn full_of_smalls(holders: &[(&str, i32, bool)]) -> NodeView {
+    let m = model_by_key("a100-40gb").unwrap();
+    let g1 = m.profile("1g.5gb").unwrap();
+    let mut g = gpu(0, "a100-40gb");
+    g.instances = holders
+        .iter()
+        .enumerate()
+        .map(|(i, &(id, p, over))| PlacedInstance {
+            profile: g1,
+            start: u8::try_from(i).unwrap(),
+            owner: Owner::Holder(HolderRef {
+                id: id.into(),
+                namespace: if over { "borrower" } else { "owner" }.into(),
+                priority: Priority(p),
+                preemptible: true,
+                seq: u64::try_from(i).unwrap(),
+                over_quota: over,
+            }),
+        })
+        .collect();
+    NodeView { gpus: vec![g] }
+}
+
+#[test]
+fn over_quota_holders_are_the_first_victims() {
+    // Seven 1g.5gb: a..e within quota, f (at 4, interactive) and g (at 5) over quota.
+    let node = full_of_smalls(&[
+        ("a", 10, false),
+        ("b", 10, false),
+        ("c", 10, false),
+        ("d", 10, false),
+        ("f", 100, true),
+        ("g", 50, true),
+        ("e", 10, false),
+    ]);
+    // A training request within its quota: the two over-quota holders go, though f's priority
+    // is above the request's and the within-quota a..e are of lower priority.
+    let d = plan(&node, &req(prof("2g.10gb"), "training")).unwrap();
+    let mut ids: Vec<&str> = d.victims.iter().map(|v| v.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["f", "g"], "{d:?}");
+    // One 1g.5gb: one over-quota holder, the lower-priority one first.
+    let d = plan(&node, &req(prof("1g.5gb"), "training")).unwrap();
+    assert_eq!(d.victims.len(), 1);
+    assert_eq!(d.victims[0].id, "g", "{d:?}");
+    // A 3g.20gb (4 slices, at 0 or 4): at 4 it takes e, f and g (one within quota) rather than
+    // a, b, c and d at 0.
+    let d = plan(&node, &req(prof("3g.20gb"), "inference")).unwrap();
+    let mut ids: Vec<&str> = d.victims.iter().map(|v| v.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["e", "f", "g"], "{d:?}");
+    assert_eq!(d.start, 4);
+}
+
+#[test]
+fn a_request_over_its_quota_evicts_by_priority_only() {
+    let node = full_of_smalls(&[
+        ("a", 10, false),
+        ("b", 10, false),
+        ("c", 10, false),
+        ("d", 10, false),
+        ("e", 10, false),
+        ("f", 100, true),
+        ("g", 200, true),
+    ]);
+    let mut r = req(prof("1g.5gb"), "training");
+    r.within_quota = false;
+    // Over its own quota it may not take back f (100) or g (200): only a lower priority goes.
+    let d = plan(&node, &r).unwrap();
+    assert_eq!(d.victims.len(), 1);
+    assert!(!["f", "g"].contains(&d.victims[0].id.as_str()), "{d:?}");
+    // Within quota it takes f back first, whatever its priority.
+    let d = plan(&node, &req(prof("1g.5gb"), "training")).unwrap();
+    assert_eq!(d.victims[0].id, "f", "{d:?}");
+    // Nobody takes back a non-preemptible holder, over quota or not.
+    let mut node = node;
+    for i in &mut node.gpus[0].instances {
+        if let Owner::Holder(h) = &mut i.owner {
+            h.preemptible = false;
+        }
+    }
+    assert!(plan(&node, &req(prof("1g.5gb"), "interactive")).is_err());
+}
+
+#[test]
+fn without_over_quota_holders_the_victim_order_is_unchanged() {
+    // Within-quota flag or not, a node without over-quota holders plans the same.
+    let node = full_of_smalls(&[
+        ("a", 10, false),
+        ("b", 20, false),
+        ("c", 10, false),
+        ("d", 30, false),
+        ("e", 10, false),
+        ("f", 20, false),
+        ("g", 10, false),
+    ]);
+    for size in ["1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb"] {
+        let within = plan(&node, &req(prof(size), "interactive")).unwrap();
+        let mut r = req(prof(size), "interactive");
+        r.within_quota = false;
+        assert_eq!(within, plan(&node, &r).unwrap(), "{size}");
+    }
+    let d = plan(&node, &req(prof("1g.5gb"), "interactive")).unwrap();
+    assert_eq!(d.victims[0].id, "g", "the youngest of the lowest priority");
 }

@@ -22,6 +22,9 @@ pub struct HolderRef {
     pub preemptible: bool,
     /// Allocation order: larger is younger.
     pub seq: u64,
+    /// Admitted beyond its namespace's quota (docs/policy.md): the first victim of a request
+    /// within its quota, whatever its priority.
+    pub over_quota: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,11 +53,20 @@ pub struct NodeView {
 pub struct PlanRequest {
     pub size: Size,
     pub priority: Priority,
+    /// Within its namespace's quota (or no quota applies): it may take back room held over
+    /// quota whatever the holder's priority.
+    pub within_quota: bool,
 }
 
 impl HolderRef {
     /// Whether a request of `priority` may evict this holder.
     pub fn evictable_by(&self, priority: Priority) -> bool {
         self.preemptible && self.priority < priority
+    }
+
+    /// Whether `req` may evict this holder: by priority, or, when `req` is within its quota and
+    /// this holder over quota, whatever its priority.
+    pub fn reclaimable_by(&self, req: &PlanRequest) -> bool {
+        self.evictable_by(req.priority) || (self.preemptible && self.over_quota && req.within_quota)
     }
 }

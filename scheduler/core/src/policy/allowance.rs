@@ -1,6 +1,7 @@
 //! What one request's namespaces allow, and the checks made at admission.
 
 use super::file::{Policy, Rule, ANY};
+use super::quota::GpuShare;
 use super::PolicyError;
 use crate::priority::Priority;
 use crate::request::Request;
@@ -34,6 +35,11 @@ pub struct Limit<T> {
 pub struct Allowance {
     pub max_priority: Limit<Priority>,
     pub may_evict: Limit<bool>,
+    /// Every quota that applies (the containerd namespace's, the Kubernetes namespace's): a
+    /// request must be within each to be within quota.
+    pub(super) quotas: Vec<Limit<GpuShare>>,
+    /// Whether requests may run beyond a quota (both namespaces must allow it).
+    pub over_quota: Limit<bool>,
     /// The policy file, for messages (`no policy file` when there is none).
     pub source: String,
 }
@@ -72,6 +78,18 @@ impl Policy {
             },
             may_evict: Limit {
                 value: c.may_evict,
+                scope: cs.clone(),
+            },
+            quotas: c
+                .gpu_quota
+                .map(|value| Limit {
+                    value,
+                    scope: cs.clone(),
+                })
+                .into_iter()
+                .collect(),
+            over_quota: Limit {
+                value: c.over_quota,
                 scope: cs,
             },
             source: self
@@ -91,6 +109,18 @@ impl Policy {
             }
             if !r.may_evict && a.may_evict.value {
                 a.may_evict = Limit {
+                    value: false,
+                    scope: ks.clone(),
+                };
+            }
+            if let Some(value) = r.gpu_quota {
+                a.quotas.push(Limit {
+                    value,
+                    scope: ks.clone(),
+                });
+            }
+            if !r.over_quota && a.over_quota.value {
+                a.over_quota = Limit {
                     value: false,
                     scope: ks,
                 };

@@ -1,5 +1,6 @@
 //! The text of `policy.toml`, parsed (reading the file is the node's: `dynamig_node::policy_file`).
 
+use super::quota::GpuShare;
 use crate::priority::Priority;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -13,6 +14,10 @@ pub const ANY: &str = "*";
 pub struct Rule {
     pub max_priority: Priority,
     pub may_evict: bool,
+    /// How much the namespace may hold within its quota; `None`: no quota (as before quotas).
+    pub gpu_quota: Option<GpuShare>,
+    /// Whether preemptible requests may run beyond `gpu_quota`, marked over quota.
+    pub over_quota: bool,
 }
 
 impl Rule {
@@ -20,11 +25,15 @@ impl Rule {
     pub const OPEN: Rule = Rule {
         max_priority: Priority(crate::priority::MAX),
         may_evict: true,
+        gpu_quota: None,
+        over_quota: true,
     };
     /// A namespace a policy file does not mention (and has no `"*"` entry for).
     pub const RESTRICTED: Rule = Rule {
         max_priority: Priority(crate::priority::TRAINING),
         may_evict: false,
+        gpu_quota: None,
+        over_quota: false,
     };
 }
 
@@ -33,6 +42,15 @@ impl Rule {
 struct RawRule {
     max_priority: Option<RawPriority>,
     may_evict: Option<bool>,
+    gpu_quota: Option<RawNumber>,
+    over_quota: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawNumber {
+    Int(i64),
+    Float(f64),
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,11 +126,30 @@ impl Policy {
                                 )
                             })?,
                     };
+                    let gpu_quota = match r.gpu_quota {
+                        None => None,
+                        Some(n) => {
+                            let (gpus, shown) = match n {
+                                // A quota's whole GPUs are far below f64's exact integers.
+                                #[allow(clippy::cast_precision_loss)]
+                                RawNumber::Int(i) => (i as f64, i.to_string()),
+                                RawNumber::Float(f) => (f, f.to_string()),
+                            };
+                            Some(GpuShare::from_gpus(gpus).ok_or_else(|| {
+                                format!(
+                                    "{at} gpu_quota = {shown} is not a number of GPUs; use a \
+                                     number from 0 to 100000 in steps of 0.001, such as 2 or 0.5"
+                                )
+                            })?)
+                        }
+                    };
                     Ok((
                         name,
                         Rule {
                             max_priority,
                             may_evict: r.may_evict.unwrap_or(Rule::RESTRICTED.may_evict),
+                            gpu_quota,
+                            over_quota: r.over_quota.unwrap_or(Rule::RESTRICTED.over_quota),
                         },
                     ))
                 })

@@ -12,14 +12,18 @@
 //!   carries a Kubernetes namespace, its `[kubernetes."NAME"]` / `[kubernetes."*"]` / restricted
 //!   rule applies too, and the stricter of the two wins on each field: the annotation can only
 //!   narrow what the containerd namespace allows, so forging it never gains anything.
+//! - A rule may give a namespace a quota in GPUs (`gpu_quota`, [`GpuShare`]); beyond it only
+//!   preemptible requests run, and only where `over_quota` allows, marked over quota.
 //! - A file that cannot be read or parsed, has unknown keys or bad values, or is writable by
 //!   group or others, is an error that fails every allocation; it is never silently ignored.
 
 mod allowance;
 mod file;
+mod quota;
 
 pub use allowance::{Allowance, Limit, Scope};
 pub use file::{Policy, Rule};
+pub use quota::{Ask, BeyondQuota, GpuShare, Standing};
 
 use std::path::PathBuf;
 use thiserror::Error;
@@ -41,6 +45,8 @@ pub enum PolicyError {
         victims: String,
         path: String,
     },
+    #[error("{0}")]
+    BeyondQuota(Box<BeyondQuota>),
 }
 
 impl PolicyError {

@@ -22,6 +22,7 @@ fn gpu(index: u32, smalls: &[(u8, &str)]) -> GpuView {
                     priority: Priority(50),
                     preemptible: false,
                     seq: u64::from(*start),
+                    over_quota: false,
                 }),
             })
             .collect(),
@@ -71,6 +72,7 @@ fn small(priority: i32) -> PlanRequest {
             name: "1g.5gb".into(),
         },
         priority: Priority(priority),
+        within_quota: true,
     }
 }
 
@@ -274,6 +276,7 @@ fn first_admitted_is_admit_asked_in_serving_order() {
                 let req = PlanRequest {
                     size: t.request.size.clone(),
                     priority: t.request.priority,
+                    within_quota: true,
                 };
                 match admit(view, q, &req, key(t)) {
                     Admission::Admit(d) => Some((t.id.clone(), d)),
@@ -310,4 +313,97 @@ fn fewer_reservations_let_more_backfill() {
     let (_, held) = reserved_view(&view, &q[..1], arrival_key(Priority(50)));
     assert_eq!(t.id, "s");
     assert_ne!(d.gpu, held[0].gpu);
+}
+
+/// A ticket as the node's state file keeps one, with its standing against its quota.
+#[derive(Debug, Clone)]
+struct QuotaTicket {
+    inner: Ticket,
+    over_quota: bool,
+}
+
+impl Queued for QuotaTicket {
+    fn id(&self) -> &str {
+        &self.inner.id
+    }
+    fn namespace(&self) -> &str {
+        &self.inner.namespace
+    }
+    fn request(&self) -> &Request {
+        &self.inner.request
+    }
+    fn seq(&self) -> u64 {
+        self.inner.seq
+    }
+    fn over_quota(&self) -> bool {
+        self.over_quota
+    }
+}
+
+#[test]
+fn within_quota_is_served_before_over_quota_of_the_same_priority() {
+    let t = |id: &str, priority, seq, over_quota| QuotaTicket {
+        inner: ticket(id, "1g.5gb", priority, seq),
+        over_quota,
+    };
+    let q = vec![
+        t("over-old", 50, 0, true),
+        t("within-new", 50, 1, false),
+        t("over-high", 100, 2, true),
+        t("within-low", 10, 3, false),
+    ];
+    let ids: Vec<&str> = ordered(&q).iter().map(|t| t.inner.id.as_str()).collect();
+    // Priority first (an over-quota ticket of a higher priority still goes first), then within
+    // quota before over, then arrival.
+    assert_eq!(ids, ["over-high", "within-new", "over-old", "within-low"]);
+    // A new request within quota stands ahead of the older over-quota ticket of its priority,
+    // behind the within-quota one; a new over-quota request behind both.
+    assert!(arrival_key(Priority(50)) < key(&q[0]));
+    assert!(key(&q[1]) < arrival_key(Priority(50)));
+    assert!(key(&q[0]) < arrival_key_at(Priority(50), true));
+    // Without quotas (no ticket over quota) the order is priority then arrival, as before.
+    let plain: Vec<QuotaTicket> = q
+        .iter()
+        .cloned()
+        .map(|mut t| {
+            t.over_quota = false;
+            t
+        })
+        .collect();
+    let ids: Vec<&str> = ordered(&plain)
+        .iter()
+        .map(|t| t.inner.id.as_str())
+        .collect();
+    assert_eq!(ids, ["over-high", "over-old", "within-new", "within-low"]);
+}
+
+#[test]
+fn an_over_quota_ticket_reserves_nothing_against_a_within_quota_request() {
+    // One GPU with one slice free; a full-GPU request over quota waits: a within-quota small
+    // request of the same priority is not held back by it, an over-quota one is.
+    let view = NodeView {
+        gpus: vec![gpu(
+            0,
+            &[
+                (0, "s0"),
+                (1, "s1"),
+                (2, "s2"),
+                (3, "s3"),
+                (4, "s4"),
+                (5, "s5"),
+            ],
+        )],
+    };
+    let q = vec![QuotaTicket {
+        inner: ticket("big", "7g.40gb", 50, 0),
+        over_quota: true,
+    }];
+    assert!(matches!(
+        admit(&view, &q, &small(50), arrival_key(Priority(50))),
+        Admission::Admit(_)
+    ));
+    assert!(matches!(
+        admit(&view, &q, &small(50), arrival_key_at(Priority(50), true)),
+        Admission::Reserved(_)
+    ));
 }

@@ -8,6 +8,7 @@
 //! - [`report`]: the comparison table.
 //! - [`queued`]: the replay with the wait queue and requeued victims, judged by job completion
 //!   time ([`jct`]); [`layouts`]: the static mig-parted layouts it compares against.
+//! - [`projects`]: projects with GPU quotas, each one's share of GPU time against its quota.
 //!
 //! Every policy obeys the same contract as the planner: a memory request may use only the
 //! profiles of the smallest fitting memory, only placements NVML accepts, and a victim must be a
@@ -19,6 +20,7 @@ pub mod jct;
 pub mod layouts;
 mod optimum;
 pub mod policy;
+pub mod projects;
 pub mod queued;
 pub mod report;
 mod rng;

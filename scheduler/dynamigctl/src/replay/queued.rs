@@ -21,6 +21,8 @@
 //! - Waiting has no deadline here (the real `dynamig.io/wait` stops at 1 h; the replay assumes
 //!   the job is resubmitted until it runs, so every job has a completion time).
 //! - Each decision is checked against the NVML rules as in [`super::sim`] before it is applied.
+//! - No quotas: every request is within quota, no holder over it ([`super::projects`] replays
+//!   quotas).
 
 use super::jct::JctStats;
 use super::sim::{check_with, Replay};
@@ -225,6 +227,7 @@ impl Sim<'_> {
         let req = PlanRequest {
             size: job.size.clone(),
             priority: job.priority,
+            within_quota: true,
         };
         let key = queue::arrival_key(job.priority);
         let mut plan = plan_fn(self.policy);
@@ -310,6 +313,7 @@ impl Sim<'_> {
             let req = PlanRequest {
                 size: ticket.request.size.clone(),
                 priority: ticket.request.priority,
+                within_quota: true,
             };
             if !self.start(t, j, &req, &d) {
                 // Never expected (counted as invalid): stop serving for now.
@@ -492,6 +496,7 @@ fn place(
                 priority,
                 preemptible,
                 seq,
+                over_quota: false,
             }),
         });
     }

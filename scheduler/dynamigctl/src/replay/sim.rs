@@ -118,6 +118,7 @@ pub fn replay(node: &Replay, wl: &Workload, policy: &dyn Policy) -> Stats {
         let req = PlanRequest {
             size: job.size.clone(),
             priority: job.priority,
+            within_quota: true,
         };
         let t0 = Instant::now();
         let d = policy.decide(&view, &req);
@@ -240,6 +241,7 @@ fn place(view: &mut NodeView, d: &Decision, job: &Job) {
                 priority: job.priority,
                 preemptible: job.preemptible,
                 seq: job.id,
+                over_quota: false,
             }),
         });
     }

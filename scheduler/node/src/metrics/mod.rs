@@ -39,6 +39,11 @@ pub struct Snapshot {
     /// Requests waiting for room: the tickets of the wait queue (read under the node lock, so
     /// a ticket that reconcile just expired is not counted).
     pub waiting: u64,
+    /// GPUs (a slice counts its share of memory slices) held by active holders, by
+    /// containerd namespace and whether over quota (docs/policy.md), sorted.
+    pub namespace_gpus: Vec<(String, bool, f64)>,
+    /// Active or preempting holders admitted beyond their namespace's quota.
+    pub over_quota_holders: u64,
 }
 
 /// One GPU, as the gauges show it.
@@ -112,6 +117,29 @@ pub fn render(s: &Snapshot, c: &Counters) -> String {
         "Requests waiting for room.",
     );
     t.sample("dynamig_waiting_requests", &[], s.waiting as f64);
+    t.family(
+        "dynamig_over_quota_holders",
+        "gauge",
+        "Holders admitted beyond their namespace's GPU quota (preemptible, taken back first).",
+    );
+    t.sample(
+        "dynamig_over_quota_holders",
+        &[],
+        s.over_quota_holders as f64,
+    );
+    t.family(
+        "dynamig_namespace_gpus",
+        "gauge",
+        "GPUs held by a containerd namespace's active holders (a MIG slice counts its share of the GPU's memory slices), within its quota or over it.",
+    );
+    for (ns, over, gpus) in &s.namespace_gpus {
+        let quota = if *over { "over" } else { "within" };
+        t.sample(
+            "dynamig_namespace_gpus",
+            &[("namespace", ns), ("quota", quota)],
+            *gpus,
+        );
+    }
     counter_samples(&mut t, c);
     t.finish()
 }
@@ -204,7 +232,7 @@ fn counter_samples(t: &mut Text, c: &Counters) {
     t.family(
         "dynamig_preemptions_total",
         "counter",
-        "Holders evicted to make room for a higher-priority request.",
+        "Holders evicted to make room for a higher-priority request (or taken back from over quota).",
     );
     t.sample("dynamig_preemptions_total", &[], c.preemptions as f64);
     t.family(

@@ -7,9 +7,17 @@
 use super::{AllocSpec, Node, NodeError};
 use crate::process::ProcRef;
 use dynamig_core::planner::{Decision, PlanRequest, Victim};
-use dynamig_core::policy::{Allowance, Policy};
+use dynamig_core::policy::{Allowance, Policy, Standing};
 use dynamig_core::queue::{self, Admission};
 use dynamig_core::request::Request;
+
+/// A decision and where its request stands against its namespace's quota.
+#[derive(Debug, Clone)]
+pub(super) struct Admitted {
+    pub decision: Decision,
+    /// Admitted beyond its quota: the holder is marked so (docs/policy.md).
+    pub over_quota: bool,
+}
 
 impl Node {
     /// Where a new request of `namespace` would go now, admitted as an allocation would be,
@@ -21,41 +29,88 @@ impl Node {
             .load()?
             .allowance(namespace, request.k8s_namespace.as_deref());
         allowance.admit(request)?;
-        let d = self.plan_queued(request)?;
+        let a = self.decide_within(request, &allowance, None)?;
         // `plan` has always named the victims by id alone in its refusal.
-        admit_victims(&allowance, &d, |v| v.id.clone())?;
-        Ok(d)
+        admit_victims(&allowance, &a.decision, |v| v.id.clone())?;
+        Ok(a.decision)
     }
 
-    /// Plans `spec` under the reservations of the tickets ahead of it, within `allowance`.
+    /// Plans `spec` under the reservations of the tickets ahead of it, within `allowance` (its
+    /// priority, its quota, whether it may evict).
     pub(super) fn decide(
         &self,
         spec: &AllocSpec,
         allowance: &Allowance,
-    ) -> Result<Decision, NodeError> {
+    ) -> Result<Admitted, NodeError> {
         let holder = spec.key();
-        let key = match self.state.queue.iter().find(|t| t.is(&holder)) {
+        let ticket = match self.state.queue.iter().find(|t| t.is(&holder)) {
             Some(t) if t.waiter != ProcRef::current() => {
                 return Err(NodeError::AlreadyQueued(holder))
             }
-            Some(t) => queue::key(t),
-            None => queue::arrival_key(spec.request.priority),
+            Some(t) => Some(queue::key(t)),
+            None => None,
         };
-        let d = self.decide_at(&spec.request, key)?;
-        admit_victims(allowance, &d, |v| v.key().to_string())?;
-        Ok(d)
+        let a = self.decide_within(&spec.request, allowance, ticket)?;
+        admit_victims(allowance, &a.decision, |v| v.key().to_string())?;
+        Ok(a)
+    }
+
+    /// The quota's standing (estimated, then checked against the profile and GPU decided:
+    /// planned again in the rare case they differ), and the decision under the queue's
+    /// reservations at `ticket`'s key or, without one, at the request's arrival.
+    fn decide_within(
+        &self,
+        request: &Request,
+        allowance: &Allowance,
+        ticket: Option<queue::OrderKey>,
+    ) -> Result<Admitted, NodeError> {
+        let mut standing = self.quota_standing(allowance, request, None)?;
+        for _ in 0..2 {
+            let over = standing == Standing::Over;
+            let key = ticket.unwrap_or_else(|| queue::arrival_key_at(request.priority, over));
+            let decision = self.decide_at(request, key, !over)?;
+            let actual = self.quota_standing(
+                allowance,
+                request,
+                self.ask_on(decision.gpu, decision.profile),
+            )?;
+            if actual == standing {
+                return Ok(Admitted {
+                    decision,
+                    over_quota: over,
+                });
+            }
+            standing = actual;
+        }
+        // The estimate and the decision disagree both ways (a node of mixed models): the
+        // stricter standing.
+        let decision = self.decide_at(
+            request,
+            ticket.unwrap_or_else(|| queue::arrival_key_at(request.priority, true)),
+            false,
+        )?;
+        Ok(Admitted {
+            decision,
+            over_quota: true,
+        })
     }
 
     /// Where a new request would go now, under the queue's reservations (a dry run, without
     /// the policy).
     pub fn plan_queued(&self, request: &Request) -> Result<Decision, NodeError> {
-        self.decide_at(request, queue::arrival_key(request.priority))
+        self.decide_at(request, queue::arrival_key(request.priority), true)
     }
 
-    fn decide_at(&self, request: &Request, key: queue::OrderKey) -> Result<Decision, NodeError> {
+    fn decide_at(
+        &self,
+        request: &Request,
+        key: queue::OrderKey,
+        within_quota: bool,
+    ) -> Result<Decision, NodeError> {
         let req = PlanRequest {
             size: request.size.clone(),
             priority: request.priority,
+            within_quota,
         };
         let mut timed = |v: &_, r: &_| self.timed_plan(v, r);
         match queue::admit_with(&self.view(), &self.state.queue, &req, key, &mut timed) {

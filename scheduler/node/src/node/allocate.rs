@@ -1,14 +1,13 @@
 //! Allocation: check the request, decide (`admit.rs`), then create the instance at once or
 //! through an eviction (`evict.rs`), and record the holder.
 
-use super::admit::policy_once;
+use super::admit::{policy_once, Admitted};
 use super::{valid_id, AllocSpec, Allocation, Node, NodeError, Placement};
 use crate::events::{now_ms, Event};
 use crate::fault;
 use crate::process::ProcRef;
 use crate::state::{Holder, HolderKey, HolderState, InstanceRef, Intent, Planned};
 use dynamig_core::ids::GpuIndex;
-use dynamig_core::planner::Decision;
 use dynamig_core::policy::{Allowance, Policy};
 
 impl Node {
@@ -83,8 +82,12 @@ impl Node {
     pub(super) fn carry_out(
         &mut self,
         spec: AllocSpec,
-        decision: Decision,
+        admitted: Admitted,
     ) -> Result<Allocation, NodeError> {
+        let Admitted {
+            decision,
+            over_quota,
+        } = admitted;
         if decision.victims.is_empty() {
             return self.create_for(
                 spec,
@@ -92,12 +95,14 @@ impl Node {
                 decision.profile,
                 decision.start,
                 Vec::new(),
+                over_quota,
             );
         }
-        self.evict_then_create(spec, decision)
+        self.evict_then_create(spec, decision, over_quota)
     }
 
-    /// Creates `profile` at `start` on `gpu` for `spec` and records the holder.
+    /// Creates `profile` at `start` on `gpu` for `spec` and records the holder (marked
+    /// `over_quota` when it was admitted beyond its namespace's quota).
     pub(super) fn create_for(
         &mut self,
         spec: AllocSpec,
@@ -105,6 +110,7 @@ impl Node {
         profile: &'static dynamig_core::catalog::Profile,
         start: u8,
         evicted: Vec<HolderKey>,
+        over_quota: bool,
     ) -> Result<Allocation, NodeError> {
         let key = spec.key();
         // A preempted or lost record of the same holder is replaced.
@@ -125,6 +131,8 @@ impl Node {
             created_ms: now_ms(),
             instance: None,
             kill_at_ms: None,
+            k8s_namespace: spec.request.k8s_namespace.clone(),
+            over_quota,
         });
         self.state.intents.push(Intent::Create {
             gpu,
@@ -170,7 +178,12 @@ impl Node {
         self.event(
             Event::new(
                 "allocated",
-                format!("{} for {}", profile.name, spec.request.size),
+                format!(
+                    "{} for {}{}",
+                    profile.name,
+                    spec.request.size,
+                    if over_quota { ", over quota" } else { "" }
+                ),
             )
             .holder(&key)
             .at(gpu, profile.name, created.start, Some(&created.uuid)),

@@ -15,6 +15,7 @@ use crate::events;
 use crate::metrics::{self, GpuGauges, Snapshot};
 use crate::state::{HolderState, StateDir};
 use dynamig_core::planner::{self, Decision, NodeView, PlanRequest, Refusal};
+use dynamig_core::policy::GpuShare;
 use std::time::Instant;
 
 impl Node {
@@ -121,10 +122,35 @@ impl Node {
             (s.as_str(), n as u64)
         })
         .to_vec();
+        let mut namespace_gpus: std::collections::BTreeMap<(String, bool), GpuShare> =
+            std::collections::BTreeMap::new();
+        for h in self
+            .state
+            .holders
+            .iter()
+            .filter(|h| h.state == HolderState::Active)
+        {
+            let e = namespace_gpus
+                .entry((h.namespace.clone(), h.over_quota))
+                .or_default();
+            *e = *e + self.share_of(h);
+        }
         Snapshot {
             gpus,
             holders,
             waiting: self.state.queue.len() as u64,
+            namespace_gpus: namespace_gpus
+                .into_iter()
+                .map(|((ns, over), g)| (ns, over, g.as_gpus()))
+                .collect(),
+            over_quota_holders: self
+                .state
+                .holders
+                .iter()
+                .filter(|h| {
+                    h.over_quota && matches!(h.state, HolderState::Active | HolderState::Preempting)
+                })
+                .count() as u64,
         }
     }
 }

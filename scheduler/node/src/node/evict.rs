@@ -42,8 +42,9 @@ impl Node {
         &mut self,
         spec: AllocSpec,
         decision: Decision,
+        over_quota: bool,
     ) -> Result<Allocation, NodeError> {
-        self.reserve(&spec, &decision)?;
+        self.reserve(&spec, &decision, over_quota)?;
         self.wait_and_finish(spec)
     }
 
@@ -68,7 +69,12 @@ impl Node {
     }
 
     /// Step 1: reserve, mark, signal, under the lock.
-    fn reserve(&mut self, spec: &AllocSpec, d: &Decision) -> Result<(), NodeError> {
+    fn reserve(
+        &mut self,
+        spec: &AllocSpec,
+        d: &Decision,
+        over_quota: bool,
+    ) -> Result<(), NodeError> {
         let now = now_ms();
         let mut victims: Vec<HolderKey> = Vec::new();
         for v in &d.victims {
@@ -91,6 +97,8 @@ impl Node {
             start: d.start,
             victims: victims.clone(),
             created_ms: now,
+            over_quota,
+            k8s_namespace: spec.request.k8s_namespace.clone(),
         });
         self.save_intent()?;
         fault::point("after-evict-reserve");
@@ -100,10 +108,19 @@ impl Node {
         fault::point("after-sigterm");
         for v in &victims {
             let grace = self.state.holder(v).map_or(0, |h| h.grace_period_ms);
+            let over = self.state.holder(v).is_some_and(|h| h.over_quota);
             self.event(
                 Event::new(
                     "preempting",
-                    format!("evicting for {}: SIGTERM, {grace} ms grace", spec.key()),
+                    format!(
+                        "evicting for {}{}: SIGTERM, {grace} ms grace",
+                        spec.key(),
+                        if over {
+                            " (taken back: over quota)"
+                        } else {
+                            ""
+                        }
+                    ),
                 )
                 .holder(v),
             );
@@ -186,7 +203,7 @@ impl Node {
                     profile_id: ev.profile_id,
                 },
             ))?;
-        self.create_for(spec, ev.gpu, profile, ev.start, ev.victims)
+        self.create_for(spec, ev.gpu, profile, ev.start, ev.victims, ev.over_quota)
     }
 
     /// Destroys a `preempting` victim's instance once its process is gone; it stays, as

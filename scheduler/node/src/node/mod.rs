@@ -9,7 +9,8 @@
 //! One file per operation (as youki's `container_*.rs`): [`Node`] and its open here (with the
 //! [`NodeConfig`] the entry point read); `allocate.rs`, `admit.rs` (the decision under the wait
 //! queue and the policy, and [`Node::dry_run`]), `evict.rs`, `release.rs`, `reconcile.rs`,
-//! `wait.rs` ([`allocate_waiting`]), `view.rs` (the planner's view of the node), `close.rs`
+//! `wait.rs` ([`allocate_waiting`]), `quota.rs` (what a namespace holds against its quota),
+//! `view.rs` (the planner's view of the node), `close.rs`
 //! ([`Node::close`] and [`Node::session`]: events and metrics are written there, never on drop);
 //! `spec.rs` and `error.rs` hold the types they take and return.
 
@@ -28,6 +29,7 @@ mod allocate;
 mod close;
 mod error;
 mod evict;
+mod quota;
 mod reconcile;
 mod release;
 mod spec;

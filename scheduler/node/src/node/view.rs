@@ -57,6 +57,7 @@ impl Node {
                             // be signalled through its creator (docs/eviction.md).
                             preemptible: h.preemptible && !h.being_created(),
                             seq: h.seq,
+                            over_quota: h.over_quota,
                         }),
                         None => Owner::Foreign,
                     };
@@ -82,6 +83,7 @@ impl Node {
         let req = PlanRequest {
             size: request.size.clone(),
             priority: request.priority,
+            within_quota: true,
         };
         let view = self.view();
         self.timed_plan(&view, &req)

@@ -62,7 +62,10 @@ impl Node {
 fn waitable(e: &NodeError) -> bool {
     match e {
         NodeError::Reserved { .. } => true,
-        NodeError::Policy(dynamig_core::policy::PolicyError::MayNotEvict { .. }) => true,
+        NodeError::Policy(
+            dynamig_core::policy::PolicyError::MayNotEvict { .. }
+            | dynamig_core::policy::PolicyError::BeyondQuota(_),
+        ) => true,
         NodeError::Refused(r) => !r.is_bad_input() && !matches!(r, Refusal::NoGpus),
         _ => false,
     }
@@ -166,6 +169,11 @@ impl Waiter<'_> {
                 return done.map(Try::Served);
             }
         }
+        // Where it stands against its quota, for its place in the queue if it waits.
+        let over_quota = checked.as_ref().is_ok_and(|a| {
+            node.quota_standing(a, &spec.request, None)
+                .is_ok_and(|s| s == dynamig_core::policy::Standing::Over)
+        });
         let attempt = checked.and_then(|allowance| {
             node.check_not_evicting(spec)?;
             node.decide(spec, &allowance)
@@ -218,7 +226,7 @@ impl Waiter<'_> {
             });
         }
         if !node.state.queue.iter().any(|t| t.is(&key)) {
-            self.queue(node, &e)?;
+            self.queue(node, &e, over_quota)?;
         }
         Ok(Try::Wait {
             left: wait - elapsed,
@@ -227,7 +235,12 @@ impl Waiter<'_> {
 
     /// Puts this waiter's ticket in the queue: a new one, or its old one in its old place
     /// (someone rewrote the state without it).
-    fn queue(&mut self, node: &mut Node, why: &NodeError) -> Result<(), NodeError> {
+    fn queue(
+        &mut self,
+        node: &mut Node,
+        why: &NodeError,
+        over_quota: bool,
+    ) -> Result<(), NodeError> {
         let spec = self.spec;
         let wait = spec.request.wait;
         let t = match &self.mine {
@@ -245,6 +258,7 @@ impl Waiter<'_> {
                     seq,
                     enqueued_ms: now,
                     deadline_ms: now + dynamig_core::duration::millis(wait),
+                    over_quota,
                 }
             }
         };

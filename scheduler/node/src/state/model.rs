@@ -121,7 +121,7 @@ pub enum HolderState {
     /// its process is gone (then its instance is destroyed and it is `preempted`). Never a
     /// victim again, never released to anyone else meanwhile.
     Preempting,
-    /// Evicted by a higher-priority request; its instance is gone.
+    /// Evicted by a higher-priority request (or taken back from over quota); its instance is gone.
     Preempted,
     /// Its instance vanished from the hardware (destroyed by someone else).
     Lost,
@@ -163,6 +163,19 @@ pub struct Holder {
     /// whoever finds it still alive sends SIGKILL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_at_ms: Option<u64>,
+    /// The pod's Kubernetes namespace, when the request named one: what its quota counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_namespace: Option<String>,
+    /// Admitted beyond its namespace's quota (docs/policy.md): preemptible, the first victim of
+    /// a request within its quota, not counted against the quota.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub over_quota: bool,
+}
+
+/// For `skip_serializing_if`: a mark written only when set, so files without quotas read and
+/// read back as before.
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Holder {
@@ -216,6 +229,12 @@ pub struct Eviction {
     pub victims: Vec<HolderKey>,
     /// Unix time in milliseconds.
     pub created_ms: u64,
+    /// The requester was admitted beyond its namespace's quota: its holder is marked so.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub over_quota: bool,
+    /// The requester's Kubernetes namespace, when it named one (what its quota counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s_namespace: Option<String>,
 }
 
 /// A hardware change that was started but whose outcome is not yet in the state. Written before
@@ -293,6 +312,10 @@ pub struct Ticket {
     pub enqueued_ms: u64,
     /// Unix time in milliseconds after which the waiter gives up.
     pub deadline_ms: u64,
+    /// Beyond its namespace's quota when it was queued: served after every request of its
+    /// priority within quota.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub over_quota: bool,
 }
 
 impl dynamig_core::queue::Queued for Ticket {
@@ -307,6 +330,9 @@ impl dynamig_core::queue::Queued for Ticket {
     }
     fn seq(&self) -> u64 {
         self.seq
+    }
+    fn over_quota(&self) -> bool {
+        self.over_quota
     }
 }
 
@@ -464,5 +490,29 @@ mod tests {
         })
         .unwrap();
         assert!(serde_json::from_str::<Old>(&new).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod quota_marks {
+    use super::*;
+
+    /// A holder as written before quotas existed.
+    const OLD: &str = r#"{"id":"t1","namespace":"dynamigctl","priority":50,"preemptible":true,"grace_period_ms":10000,"request":"gpu-memory 10GB","state":"active","process":null,"creator":null,"seq":1,"created_ms":5,"instance":null}"#;
+
+    #[test]
+    fn files_without_quota_marks_read_and_write_back_the_same() {
+        let h: Holder = serde_json::from_str(OLD).unwrap();
+        assert!(!h.over_quota);
+        assert_eq!(h.k8s_namespace, None);
+        assert_eq!(serde_json::to_string(&h).unwrap(), OLD);
+        let mut marked = h;
+        marked.over_quota = true;
+        marked.k8s_namespace = Some("team-a".into());
+        let text = serde_json::to_string(&marked).unwrap();
+        assert!(
+            text.contains(r#""over_quota":true"#) && text.contains(r#""k8s_namespace":"team-a""#)
+        );
+        assert_eq!(serde_json::from_str::<Holder>(&text).unwrap(), marked);
     }
 }

@@ -37,6 +37,7 @@ fn plan_on(
         &PlanRequest {
             size,
             priority: Priority::parse("training").unwrap(),
+            within_quota: true,
         },
     )
     .map_err(|r| r.to_string())
@@ -116,6 +117,7 @@ fn a_placement_the_driver_does_not_offer_is_never_planned() {
     let req = PlanRequest {
         size: profile("3g.20gb"),
         priority: Priority::parse("interactive").unwrap(),
+        within_quota: true,
     };
     assert!(plan(&node, &req).is_err());
 }

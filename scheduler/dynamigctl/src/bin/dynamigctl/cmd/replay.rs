@@ -18,7 +18,8 @@ const SOURCE_TRACES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/da
 #[derive(Args)]
 pub struct ReplayArgs {
     /// Workloads, comma-separated: uniform, small-heavy, seed, alibaba (single-GPU pods of the
-    /// trace), alibaba-frac (only its fractional-GPU pods), or all.
+    /// trace), alibaba-frac (only its fractional-GPU pods), or all; or `projects` alone (two
+    /// projects with GPU quotas, each one's share of GPU time against its quota).
     #[arg(long, default_value = "all")]
     workload: String,
     /// The node, MODEL[:COUNT][,MODEL[:COUNT]...]; repeat to compare nodes.
@@ -58,6 +59,9 @@ pub struct ReplayArgs {
 }
 
 pub fn run(a: ReplayArgs) -> Result<(), Failure> {
+    if a.workload == "projects" {
+        return projects(&a);
+    }
     let names = workload_names(&a.workload)?;
     let policies = policies(&a.policies)?;
     if !(a.load > 0.0 && a.load.is_finite()) || a.requests == 0 {
@@ -235,4 +239,24 @@ fn build_workload(
         }
         (None, None) => Err(unknown()),
     }
+}
+
+/// `--workload projects`: two projects with quotas of half the node each, `team-b` submitting
+/// only in the second half (`replay/projects.rs`); each one's share of GPU time.
+fn projects(a: &ReplayArgs) -> Result<(), Failure> {
+    use dynamigctl::replay::projects;
+    for spec in &a.node {
+        let gpus = parse_node(spec).map_err(bad_input)?;
+        let wl = projects::two_projects(&gpus, a.requests, a.seed);
+        let policy = projects::two_projects_policy(gpus.len());
+        println!("{spec}, quotas:");
+        print!(
+            "{}",
+            projects::replay_projects(&gpus, &wl, &policy).render()
+        );
+        println!("{spec}, no quotas:");
+        let open = dynamig_core::policy::Policy::open();
+        print!("{}", projects::replay_projects(&gpus, &wl, &open).render());
+    }
+    Ok(())
 }

@@ -170,7 +170,12 @@ fn instance_row(g: &GpuStatus, dev: usize, i: &InstanceStatus) -> Vec<String> {
             format!(
                 "{}{}",
                 h.priority_class,
-                if h.preemptible { "\npreemptible" } else { "" }
+                // Over quota is always preemptible (docs/policy.md).
+                match (h.over_quota, h.preemptible) {
+                    (true, _) => "\nover quota",
+                    (false, true) => "\npreemptible",
+                    (false, false) => "",
+                }
             ),
             dash(h.pid.map(|p| p.to_string())),
         ),
@@ -235,7 +240,11 @@ fn queue(st: &Status) -> String {
                 q.position.to_string(),
                 format!("{}/{}", q.namespace, q.id),
                 q.request.clone(),
-                q.priority_class.clone(),
+                if q.over_quota {
+                    format!("{} (over quota)", q.priority_class)
+                } else {
+                    q.priority_class.clone()
+                },
                 q.pid.to_string(),
                 secs(q.waited_ms),
                 format!("in {}", secs(q.remaining_ms)),

@@ -229,5 +229,64 @@ pub fn admit_with<T: Queued>(
     }
 }
 
+/// The first ticket, in serving order, that [`admit_with`] would admit now, with its decision:
+/// what serving the queue comes to after the node changed (a holder left, a ticket joined).
+/// The same as calling [`admit_with`] for each ticket in serving order and taking the first
+/// [`Admission::Admit`], but each ticket's target is planned once, not once per ticket behind it.
+pub fn first_admitted<'q, T: Queued>(
+    view: &NodeView,
+    queue: &'q [T],
+    plan: &mut PlanFn<'_>,
+) -> Option<(&'q T, Decision)> {
+    first_admitted_reserving(view, queue, plan, usize::MAX)
+}
+
+/// [`first_admitted`] with at most `max_reservations` tickets holding a target (the first ones
+/// in serving order that have one); the tickets behind them reserve nothing. `usize::MAX` is
+/// the node's rule; `1` is EASY backfilling (only the head is protected), which the replay
+/// measures as an alternative.
+pub fn first_admitted_reserving<'q, T: Queued>(
+    view: &NodeView,
+    queue: &'q [T],
+    plan: &mut PlanFn<'_>,
+    max_reservations: usize,
+) -> Option<(&'q T, Decision)> {
+    let mut hyp = view.clone();
+    let mut held = false;
+    let mut reserved = 0usize;
+    for t in ordered(queue) {
+        let req = PlanRequest {
+            size: t.request().size.clone(),
+            priority: t.request().priority,
+            within_quota: !t.over_quota(),
+        };
+        let admitted = if held {
+            plan(&hyp, &req).ok().filter(|d| valid_on(view, d))
+        } else {
+            plan(view, &req).ok()
+        };
+        if let Some(d) = admitted {
+            return Some((t, d));
+        }
+        if reserved >= max_reservations {
+            continue;
+        }
+        let target = plan(
+            &relaxed(&hyp),
+            &PlanRequest {
+                size: req.size,
+                priority: Priority(i32::MAX),
+                within_quota: true,
+            },
+        );
+        if let Ok(d) = target {
+            occupy(&mut hyp, d.gpu, d.profile, d.start, &d.victims);
+            held = true;
+            reserved += 1;
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests;

@@ -6,24 +6,34 @@
 //!   layout, dynamig's planner and an exhaustive per-decision optimum.
 //! - [`sim`]: the event-driven replay, which checks every decision against the NVML rules.
 //! - [`report`]: the comparison table.
+//! - [`queued`]: the replay with the wait queue and requeued victims, judged by job completion
+//!   time ([`jct`]); [`layouts`]: the static mig-parted layouts it compares against.
 //! - [`projects`]: projects with GPU quotas, each one's share of GPU time against its quota.
 //!
 //! Every policy obeys the same contract as the planner: a memory request may use only the
 //! profiles of the smallest fitting memory, only placements NVML accepts, and a victim must be a
 //! preemptible holder of strictly lower priority. They differ only in which choice they make.
 
+pub mod compare;
 mod fixed;
+pub mod jct;
+pub mod layouts;
 mod optimum;
 pub mod policy;
 pub mod projects;
+pub mod queued;
 pub mod report;
 mod rng;
 pub mod sim;
 pub mod workload;
 
+pub use compare::{compare_queued, QUEUED_POLICIES};
 pub use fixed::Static;
+pub use jct::{render_jct_table, JctStats};
+pub use layouts::Layout;
 pub use optimum::Optimum;
 pub use policy::{policy_by_name, BestFit, Dynamig, FirstFit, Policy, POLICY_NAMES};
+pub use queued::{replay_queued, JobResult, QueueSettings};
 pub use report::{render_table, Stats};
 pub use rng::SplitMix64;
 pub use sim::{replay, Replay};
@@ -85,5 +95,7 @@ pub fn parse_node(spec: &str) -> Result<Vec<&'static GpuModel>, ReplayError> {
     Ok(gpus)
 }
 
+#[cfg(test)]
+mod queued_tests;
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,15 @@ use dynamig_core::priority::Priority;
 pub trait Policy {
     fn name(&self) -> &'static str;
     fn decide(&self, view: &NodeView, req: &PlanRequest) -> Option<Decision>;
+    /// How result rows name it (a static layout names its shapes).
+    fn label(&self) -> String {
+        self.name().to_string()
+    }
+    /// Whether it may serve a memory request with a profile of more memory than the smallest
+    /// that fits (a static layout's slot), rather than only with the planner's profiles.
+    fn takes_larger(&self) -> bool {
+        false
+    }
 }
 
 pub const POLICY_NAMES: [&str; 5] = ["first-fit", "best-fit", "static", "dynamig", "optimum"];

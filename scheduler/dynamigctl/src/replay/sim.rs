@@ -6,8 +6,8 @@
 //! applied: the GPU is usable, the profile is one the request may use, every victim is an
 //! instance of an evictable holder on that GPU, and with the victims gone NVML would accept the
 //! placement ([`Usage::check`]). A decision that fails the check is counted as `invalid` and not
-//! applied. Evicted jobs are counted as victims and dropped (not requeued: the queue is another
-//! part of the issue), as a preempted container ends.
+//! applied. Evicted jobs are counted as victims and dropped, as are refused requests: this replay
+//! judges single decisions. [`super::queued`] replays with the wait queue and requeued victims.
 //!
 //! Utilization is the time-weighted share of the node's memory slices held by instances, from
 //! the first arrival to the last (the drain after the last arrival is not counted).
@@ -249,6 +249,17 @@ fn place(view: &mut NodeView, d: &Decision, job: &Job) {
 
 /// Whether a decision obeys the rules on this view.
 pub fn check(view: &NodeView, req: &PlanRequest, d: &Decision) -> Result<(), String> {
+    check_with(view, req, d, false)
+}
+
+/// [`check`]; with `larger`, the profile may also be any one of at least the requested memory
+/// (a static layout's slot, [`Policy::takes_larger`]).
+pub fn check_with(
+    view: &NodeView,
+    req: &PlanRequest,
+    d: &Decision,
+    larger: bool,
+) -> Result<(), String> {
     let g = view
         .gpus
         .iter()
@@ -257,10 +268,14 @@ pub fn check(view: &NodeView, req: &PlanRequest, d: &Decision) -> Result<(), Str
     if !g.usable {
         return Err(format!("GPU {} is not usable", d.gpu));
     }
-    if !candidate_profiles(g.model, &req.size)
-        .iter()
-        .any(|p| p.id == d.profile.id)
-    {
+    let allowed = if larger {
+        super::layouts::slot_serves(d.profile, &req.size)
+    } else {
+        candidate_profiles(g.model, &req.size)
+            .iter()
+            .any(|p| p.id == d.profile.id)
+    };
+    if !allowed {
         return Err(format!("{} may not serve {}", d.profile.name, req.size));
     }
     let mut gone = Vec::new();

@@ -4,8 +4,9 @@ use crate::{bad_input, print_json, refused, Failure};
 use clap::Args;
 use dynamig_core::catalog::GpuModel;
 use dynamigctl::replay::{
-    self, load_trace, parse_node, policy_by_name, render_table, workload, Mix, Optimum, Policy,
-    Replay, ReplayError, Stats, TracePod, Workload, POLICY_NAMES,
+    self, compare_queued, load_trace, parse_node, policy_by_name, render_jct_table, render_table,
+    workload, JctStats, Mix, Optimum, Policy, QueueSettings, Replay, ReplayError, Stats, TracePod,
+    Workload, POLICY_NAMES, QUEUED_POLICIES,
 };
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,18 @@ pub struct ReplayArgs {
     /// Print one JSON object per (node, workload, policy) instead of the table.
     #[arg(long)]
     json: bool,
+    /// Replay with the wait queue: refused requests wait (dynamig.io/wait's rules), preempted
+    /// jobs requeue and lose the work since their last checkpoint; report job completion times
+    /// for first-fit, best-fit, dynamig, no partitioning and the best static layout.
+    #[arg(long)]
+    queue: bool,
+    /// With --queue: run time between checkpoints, in the workload's time unit (default: 1800
+    /// s for the trace workloads, 0.5 mean job lives for the synthetic mixes).
+    #[arg(long, value_name = "T")]
+    checkpoint: Option<f64>,
+    /// With --queue: also print every static layout tried.
+    #[arg(long)]
+    every_layout: bool,
 }
 
 pub fn run(a: ReplayArgs) -> Result<(), Failure> {
@@ -63,6 +76,9 @@ pub fn run(a: ReplayArgs) -> Result<(), Failure> {
     } else {
         None
     };
+    if a.queue {
+        return run_queued(&a, &names, trace.as_deref());
+    }
     let mut rows: Vec<Stats> = Vec::new();
     for spec in &a.node {
         let gpus = parse_node(spec).map_err(bad_input)?;
@@ -91,6 +107,61 @@ pub fn run(a: ReplayArgs) -> Result<(), Failure> {
         print_json(&rows)
     } else {
         print!("{}", render_table(&rows));
+        Ok(())
+    }
+}
+
+/// Checkpoint interval of the trace workloads, in seconds.
+const TRACE_CHECKPOINT_S: f64 = 1800.0;
+/// Checkpoint interval of the synthetic mixes, in mean job lives.
+const MIX_CHECKPOINT: f64 = 0.5;
+
+/// `--queue`: the job-completion-time comparison.
+fn run_queued(a: &ReplayArgs, names: &[&str], trace: Option<&[TracePod]>) -> Result<(), Failure> {
+    if a.checkpoint.is_some_and(|c| c.is_nan() || c < 0.0) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--checkpoint must be a non-negative time (inf: never)"
+        )));
+    }
+    let policies: Vec<&str> = a
+        .policies
+        .split(',')
+        .map(str::trim)
+        .filter(|p| QUEUED_POLICIES.contains(p))
+        .collect();
+    let mut rows: Vec<JctStats> = Vec::new();
+    for spec in &a.node {
+        let gpus = parse_node(spec).map_err(bad_input)?;
+        let node = Replay {
+            gpus: &gpus,
+            node_name: spec.clone(),
+        };
+        for n in names {
+            let wl = build_workload(a, n, &gpus, trace)?;
+            let default = if n.starts_with("alibaba") {
+                TRACE_CHECKPOINT_S
+            } else {
+                MIX_CHECKPOINT
+            };
+            let settings = QueueSettings {
+                checkpoint: a.checkpoint.unwrap_or(default),
+                victims_by_lost_work: false,
+                max_reservations: usize::MAX,
+            };
+            rows.extend(compare_queued(
+                &node,
+                &wl,
+                &policies,
+                settings,
+                a.every_layout,
+            ));
+        }
+    }
+    if a.json {
+        print_json(&rows)
+    } else {
+        let unit = |w: &str| if w.starts_with("alibaba") { "s" } else { "u" };
+        print!("{}", render_jct_table(&rows, &unit));
         Ok(())
     }
 }

@@ -15,11 +15,7 @@ pub fn log_path() -> PathBuf {
     if let Some(p) = std::env::var_os("DYNAMIG_LOG_FILE").filter(|v| !v.is_empty()) {
         return PathBuf::from(p);
     }
-    let dir = std::env::var_os(dynamig_node::state::dir::ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(dynamig_node::state::dir::DEFAULT));
-    dir.join("runtime.log")
+    dynamig_node::config::state_dir_from_env().join("runtime.log")
 }
 
 /// Starts logging (once per process). Logging never fails the caller: when the file cannot be

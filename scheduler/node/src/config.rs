@@ -48,13 +48,19 @@ fn non_empty(name: &str) -> Option<OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())
 }
 
+/// The state directory: `DYNAMIG_STATE_DIR`, else `/run/dynamig` (also where the runtime
+/// entry points' log goes before they read the rest of the configuration).
+pub fn state_dir_from_env() -> PathBuf {
+    non_empty(state_dir::ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(state_dir::DEFAULT))
+}
+
 impl NodeConfig {
     /// Reads the configuration from this process's environment.
     pub fn from_env() -> NodeConfig {
         NodeConfig {
-            state_dir: non_empty(state_dir::ENV)
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(state_dir::DEFAULT)),
+            state_dir: state_dir_from_env(),
             backend: BackendChoice::parse(std::env::var(BACKEND_ENV).ok().as_deref()),
             lock_timeout: std::env::var(TIMEOUT_ENV)
                 .ok()

@@ -3,7 +3,7 @@
 //! `createRuntime` hook).
 //!
 //! Under the node lock it reads the state file, sets the holder's process and clears its
-//! creator (exactly what [`crate::node::Node::set_process`] does), and writes the state file
+//! creator (the same [`NodeState::set_process`] that [`crate::node::Node::set_process`] uses), and writes the state file
 //! back. It opens no backend (no NVML init), reconciles nothing, appends no event and rewrites
 //! no metrics: setting who a holder's life hangs on needs none of that, and the next full
 //! opening of the node reconciles as always. A holder that is not in the state (never
@@ -26,11 +26,9 @@ pub fn set_process(
     let _lock = NodeLock::acquire(&dir.lock_file(), lock_timeout)?;
     let path = dir.state_file();
     let mut state: NodeState = file::read(&path)?.unwrap_or_default();
-    let h = state
-        .holder_mut(key)
-        .ok_or_else(|| NodeError::NoSuchHolder(key.clone()))?;
-    h.process = Some(process);
-    h.creator = None;
+    if !state.set_process(key, process) {
+        return Err(NodeError::NoSuchHolder(key.clone()));
+    }
     file::write_with(&path, &state, Durability::Replace)?;
     Ok(())
 }

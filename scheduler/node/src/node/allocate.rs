@@ -210,12 +210,9 @@ impl Node {
 
     /// Records the process whose life is the holder's life (the container's init).
     pub fn set_process(&mut self, key: &HolderKey, process: ProcRef) -> Result<(), NodeError> {
-        let h = self
-            .state
-            .holder_mut(key)
-            .ok_or_else(|| NodeError::NoSuchHolder(key.clone()))?;
-        h.process = Some(process);
-        h.creator = None;
+        if !self.state.set_process(key, process) {
+            return Err(NodeError::NoSuchHolder(key.clone()));
+        }
         self.save()
     }
 }

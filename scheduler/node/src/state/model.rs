@@ -376,6 +376,19 @@ impl NodeState {
         self.holders.iter_mut().find(|h| h.is(key))
     }
 
+    /// Makes `process` the life of holder `key` (the container's init): its creator no longer
+    /// counts. False when there is no such holder.
+    pub fn set_process(&mut self, key: &HolderKey, process: ProcRef) -> bool {
+        match self.holder_mut(key) {
+            Some(h) => {
+                h.process = Some(process);
+                h.creator = None;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Whether the state names `key` as a holder or in an intent: what a release could act on.
     pub fn names(&self, key: &HolderKey) -> bool {
         self.holder(key).is_some() || self.intents.iter().any(|i| i.is_for(key))

@@ -95,12 +95,6 @@ impl Node {
         })
     }
 
-    /// Where a new request would go now, under the queue's reservations (a dry run, without
-    /// the policy).
-    pub fn plan_queued(&self, request: &Request) -> Result<Decision, NodeError> {
-        self.decide_at(request, queue::arrival_key(request.priority), true)
-    }
-
     fn decide_at(
         &self,
         request: &Request,

@@ -3,10 +3,7 @@
 
 use super::Node;
 use crate::state::HolderState;
-use dynamig_core::planner::{
-    Decision, GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest, Refusal,
-};
-use dynamig_core::request::Request;
+use dynamig_core::planner::{GpuView, HolderRef, NodeView, Owner, PlacedInstance};
 
 impl Node {
     /// The planner's view of the node.
@@ -77,15 +74,5 @@ impl Node {
             });
         }
         NodeView { gpus }
-    }
-
-    pub fn plan(&self, request: &Request) -> Result<Decision, Refusal> {
-        let req = PlanRequest {
-            size: request.size.clone(),
-            priority: request.priority,
-            within_quota: true,
-        };
-        let view = self.view();
-        self.timed_plan(&view, &req)
     }
 }

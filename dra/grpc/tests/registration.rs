@@ -1,0 +1,141 @@
+//! Registration with the kubelet, as the test kubelet does it over the real protos.
+
+mod common;
+
+use common::{serve, FakePreparer};
+use dynamig_dra_grpc::socket::SocketError;
+use dynamig_dra_grpc::test_kubelet::{TestKubelet, TestKubeletError};
+use dynamig_dra_grpc::{start, KubeletRegistration, ServeConfig, ServeError, Version};
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kubelet_finds_registers_and_picks_v1() {
+    let p = serve(FakePreparer::with(&[])).await;
+    assert_eq!(p.server.registration(), KubeletRegistration::Pending);
+    let plugin = TestKubelet::default()
+        .register(&p.cfg.registry_dir, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        plugin.registration_socket,
+        p.cfg.registry_dir.join("mig.dynamig.io-reg.sock")
+    );
+    assert_eq!(plugin.info.r#type, "DRAPlugin");
+    assert_eq!(plugin.info.name, "mig.dynamig.io");
+    assert_eq!(plugin.endpoint, p.cfg.plugin_dir.join("dra.sock"));
+    assert_eq!(
+        plugin.info.supported_versions,
+        ["v1.DRAPlugin", "v1beta1.DRAPlugin"]
+    );
+    assert_eq!(plugin.version, Version::V1);
+    assert_eq!(p.server.registration(), KubeletRegistration::Registered);
+    p.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_1_32_kubelet_picks_v1beta1() {
+    let p = serve(FakePreparer::with(&[])).await;
+    let plugin = TestKubelet::new(&["v1beta1.DRAPlugin"])
+        .register(&p.cfg.registry_dir, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(plugin.version, Version::V1beta1);
+    assert_eq!(p.server.registration(), KubeletRegistration::Registered);
+    p.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubelet_without_a_common_version_refuses_and_the_plugin_keeps_why() {
+    let p = serve(FakePreparer::with(&[])).await;
+    let err = TestKubelet::new(&["v2.DRAPlugin"])
+        .register(&p.cfg.registry_dir, WAIT)
+        .await
+        .unwrap_err();
+    let TestKubeletError::Refused(why) = err else {
+        panic!("expected a refusal, got {err}");
+    };
+    assert!(
+        why.contains("none of services supported by the plugin"),
+        "{why}"
+    );
+    assert_eq!(p.server.registration(), KubeletRegistration::Refused(why));
+    p.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_are_private_and_removed_at_shutdown() {
+    let p = serve(FakePreparer::with(&[])).await;
+    let reg = p.cfg.registration_socket();
+    let dra = p.cfg.dra_socket();
+    for s in [&reg, &dra] {
+        let mode = std::fs::metadata(s).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", s.display());
+    }
+    let dir_mode = std::fs::metadata(&p.cfg.plugin_dir)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    p.server.shutdown().await.unwrap();
+    assert!(!reg.exists() && !dra.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_socket_is_replaced_a_live_one_or_a_file_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServeConfig::new(dir.path().join("registry"), dir.path().join("plugin"));
+    std::fs::create_dir_all(&cfg.registry_dir).unwrap();
+    std::fs::create_dir_all(&cfg.plugin_dir).unwrap();
+
+    // Left by a plugin that died: nobody listens.
+    drop(std::os::unix::net::UnixListener::bind(cfg.registration_socket()).unwrap());
+    drop(std::os::unix::net::UnixListener::bind(cfg.dra_socket()).unwrap());
+    let server = start(&cfg, FakePreparer::with(&[])).await.unwrap();
+    TestKubelet::default()
+        .register(&cfg.registry_dir, WAIT)
+        .await
+        .unwrap();
+
+    // A second plugin while the first serves.
+    let second = start(&cfg, FakePreparer::with(&[])).await;
+    assert!(
+        matches!(second, Err(ServeError::Socket(SocketError::InUse { .. }))),
+        "{:?}",
+        second.err()
+    );
+    // ... did not take the first one's sockets away.
+    TestKubelet::default()
+        .register(&cfg.registry_dir, WAIT)
+        .await
+        .unwrap();
+    server.shutdown().await.unwrap();
+
+    std::fs::write(cfg.dra_socket(), "not a socket").unwrap();
+    let third = start(&cfg, FakePreparer::with(&[])).await;
+    assert!(
+        matches!(
+            third,
+            Err(ServeError::Socket(SocketError::NotASocket { .. }))
+        ),
+        "{:?}",
+        third.err()
+    );
+    assert_eq!(
+        std::fs::read_to_string(cfg.dra_socket()).unwrap(),
+        "not a socket"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_plugin_is_a_clear_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = TestKubelet::default()
+        .register(dir.path(), Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TestKubeletError::NoSocket { .. }), "{err}");
+}

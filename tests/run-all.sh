@@ -19,6 +19,15 @@ if ! command -v cc >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential
 fi
 
+# dynamig-dra-grpc's build.rs compiles the kubelet's own .proto files: Debian's package of them,
+# pinned and checked, fetched once into ~/.cache/dynamig (curl, dpkg-deb), before anything builds.
+step "kubelet .proto files for dynamig-dra-grpc (tests/e2e/lib/kubelet-protos.sh)"
+if [[ -z ${DYNAMIG_KUBELET_PROTOS:-} ]]; then
+    DYNAMIG_KUBELET_PROTOS=$(bash tests/e2e/lib/kubelet-protos.sh)
+    export DYNAMIG_KUBELET_PROTOS
+fi
+echo "DYNAMIG_KUBELET_PROTOS=$DYNAMIG_KUBELET_PROTOS"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

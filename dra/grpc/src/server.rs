@@ -117,7 +117,11 @@ pub async fn start(
     };
     let (stop, stopped) = oneshot::channel();
     let reg_router = Server::builder().add_service(RegistrationServer::new(
-        RegistrationService::new(&dra_socket, registration.clone()),
+        // The kubelet dials the endpoint as given: never a relative path.
+        RegistrationService::new(
+            &std::path::absolute(&dra_socket).unwrap_or_else(|_| dra_socket.clone()),
+            registration.clone(),
+        ),
     ));
     let registration_server = Stoppable {
         socket: registration_socket.clone(),

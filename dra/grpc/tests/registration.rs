@@ -139,3 +139,28 @@ async fn no_plugin_is_a_clear_error_not_a_hang() {
         .unwrap_err();
     assert!(matches!(err, TestKubeletError::NoSocket { .. }), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_plugin_dir_is_given_to_the_kubelet_as_an_absolute_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    // The temporary directory, spelled relative to the current directory.
+    let cwd = std::env::current_dir().unwrap();
+    let up = "../".repeat(cwd.components().count() - 1);
+    let relative = std::path::PathBuf::from(up).join(dir.path().strip_prefix("/").unwrap());
+    let cfg = ServeConfig::new(relative.join("registry"), relative.join("plugin"));
+    let server = start(&cfg, FakePreparer::with(&[])).await.unwrap();
+    let plugin = TestKubelet::default()
+        .register(&cfg.registry_dir, WAIT)
+        .await
+        .unwrap();
+    assert!(
+        plugin.endpoint.is_absolute(),
+        "{}",
+        plugin.endpoint.display()
+    );
+    assert_eq!(
+        plugin.endpoint.canonicalize().unwrap(),
+        dir.path().join("plugin/dra.sock").canonicalize().unwrap()
+    );
+    server.shutdown().await.unwrap();
+}

@@ -3,6 +3,12 @@
 mod common;
 
 use common::{serve, FakePreparer};
+use dynamig_dra_grpc::proto::pluginregistration::registration_server::{
+    Registration, RegistrationServer,
+};
+use dynamig_dra_grpc::proto::pluginregistration::{
+    InfoRequest, PluginInfo, RegistrationStatus, RegistrationStatusResponse,
+};
 use dynamig_dra_grpc::socket::SocketError;
 use dynamig_dra_grpc::test_kubelet::{TestKubelet, TestKubeletError};
 use dynamig_dra_grpc::{start, KubeletRegistration, ServeConfig, ServeError, Version};
@@ -163,4 +169,60 @@ async fn a_relative_plugin_dir_is_given_to_the_kubelet_as_an_absolute_endpoint()
         dir.path().join("plugin/dra.sock").canonicalize().unwrap()
     );
     server.shutdown().await.unwrap();
+}
+
+/// A registration socket of another kind of plugin (a CSI driver's registrar).
+struct CsiRegistrar(std::sync::Mutex<Option<String>>);
+
+#[tonic::async_trait]
+impl Registration for CsiRegistrar {
+    async fn get_info(
+        &self,
+        _: tonic::Request<InfoRequest>,
+    ) -> Result<tonic::Response<PluginInfo>, tonic::Status> {
+        Ok(tonic::Response::new(PluginInfo {
+            r#type: "CSIPlugin".into(),
+            name: "csi.example.com".into(),
+            endpoint: String::new(),
+            supported_versions: vec!["1.0.0".into()],
+        }))
+    }
+
+    async fn notify_registration_status(
+        &self,
+        request: tonic::Request<RegistrationStatus>,
+    ) -> Result<tonic::Response<RegistrationStatusResponse>, tonic::Status> {
+        let s = request.into_inner();
+        assert!(!s.plugin_registered);
+        *self.0.lock().unwrap() = Some(s.error);
+        Ok(tonic::Response::new(RegistrationStatusResponse {}))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_kubelet_refuses_a_plugin_of_another_type_and_tells_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("csi.example.com-reg.sock");
+    let listener = dynamig_dra_grpc::socket::bind(&path).unwrap();
+    let registrar = std::sync::Arc::new(CsiRegistrar(std::sync::Mutex::new(None)));
+    let served = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(RegistrationServer::from_arc(std::sync::Arc::clone(
+                &registrar,
+            )))
+            .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
+    );
+    let err = TestKubelet::default()
+        .register(dir.path(), WAIT)
+        .await
+        .unwrap_err();
+    let TestKubeletError::Refused(why) = err else {
+        panic!("expected a refusal, got {err}");
+    };
+    assert!(
+        why.contains("no handler registered for plugin type: CSIPlugin"),
+        "{why}"
+    );
+    assert_eq!(registrar.0.lock().unwrap().as_deref(), Some(why.as_str()));
+    served.abort();
 }

@@ -31,7 +31,7 @@
 //! removes the registration socket first (the kubelet deregisters the plugin), lets the calls
 //! in progress answer, and removes the DRA socket. Preparer calls run on tokio's blocking
 //! threads: one still running past its call's deadline goes on in the background (see
-//! [`runner`](crate::runner)), so a runtime dropped right after shutdown waits for it.
+//! [`runner`]), so a runtime dropped right after shutdown waits for it.
 //!
 //! Per-claim errors carry their [`ClaimError`](dynamig_dra_api::claim::ClaimError) kind as a
 //! prefix ([`error_text`]). The test kubelet ([`test_kubelet`], feature `test-kubelet`)

@@ -73,7 +73,9 @@ impl HolderRef {
     /// modulo its interval), or its whole run time when it declared no interval.
     pub fn at_risk(&self) -> Duration {
         match self.checkpoint_interval {
-            Some(every) if !every.is_zero() => {
+            // Checkpointing continuously (only a replay says so): nothing is at risk.
+            Some(every) if every.is_zero() => Duration::ZERO,
+            Some(every) => {
                 let since = self.run_time.as_nanos() % every.as_nanos();
                 // Below `every`, a Duration: its seconds fit a u64, its nanoseconds a u32.
                 Duration::new(

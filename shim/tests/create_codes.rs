@@ -74,6 +74,20 @@ fn refusals_reach_containerd_with_their_kind() {
         "{msg}"
     );
 
+    // a bad checkpoint interval, refused as every bad annotation is
+    let bad = bundle(
+        t.path(),
+        "bad-interval",
+        serde_json::json!({"dynamig.io/gpu-memory": "5GB", "dynamig.io/checkpoint-interval": "0s"}),
+    );
+    let (code, msg) = status(create(&factory, "bad-interval", &bad));
+    assert_eq!(code, Code::INVALID_ARGUMENT, "{msg}");
+    assert!(
+        msg.starts_with("dynamig: annotation dynamig.io/checkpoint-interval=\"0s\" is zero")
+            && !msg.contains('\n'),
+        "{msg}"
+    );
+
     // no room: the whole GPU is held
     let whole = bundle(
         t.path(),

@@ -6,6 +6,9 @@
 #   eviction). None fails on the node lock; every refusal is one line about room; no instance is
 #   bound twice; every victim ends preempted; after removing everything concurrently nothing is
 #   left (no instance, no holder, no eviction in flight).
+# Then the victim among equals is the one with the least work since its last checkpoint
+# (dynamig.io/checkpoint-interval): an older container that checkpoints every second goes before
+# a younger one that declared no interval.
 # Then a container still being created is never a victim (its creator, the pod's shared shim, is
 # never signalled): with `runc create` slowed to 4 s (DYNAMIG_RUNC, a wrapper that sleeps before
 # exec'ing runc) and a sibling container in the same shim (io.containerd.runc.v2.group), a
@@ -106,6 +109,38 @@ st=$(status_json)
 [[ $(jq '[.ended[] | select(.state != "preempted")] | length' <<<"$st") -eq 0 ]] || fail "holders left: $(jq -c .ended <<<"$st")"
 [[ -z $(e2e_ctr container ls -q) ]] || fail "containers left"
 ok "after removing all $(wc -w <<<"$ids") containers at once: no instance, no holder left"
+
+step "the victim is the one with the least work since its checkpoint"
+# pin (a whole GPU, not preemptible) leaves old and young, two training 3g.20gb, one GPU; old is
+# older and checkpoints every 1 s (under 1 s at risk), young declares no interval: after 2 s
+# its whole run (over 2 s) is at risk. youngest-first would evict young; dynamig evicts old.
+dctl allocate pin --mig-profile 7g.40gb --priority inference >/dev/null || fail "allocate pin"
+for c in old young; do
+    ci=()
+    [[ $c == old ]] && ci=(--annotation dynamig.io/checkpoint-interval=1s)
+    # shellcheck disable=SC2086
+    e2e_ctr run -d $DYN --annotation dynamig.io/mig-profile=3g.20gb "${ci[@]}" \
+        --annotation dynamig.io/priority=training --annotation dynamig.io/grace-period=1s \
+        "$E2E_IMAGE" "$c" sh -c "$STUBBORN" >/dev/null 2>&1 || fail "ctr run $c"
+done
+st=$(status_json)
+[[ $(jq '[.gpus[].instances[] | select(.holder.id == "old") | .holder.checkpoint_interval_ms][0]' <<<"$st") == 1000 ]] ||
+    fail "old's interval is not in status: $(jq -c '[.gpus[].instances[].holder]' <<<"$st")"
+[[ $(jq '[.gpus[].instances[] | select(.holder.id == "young") | .holder | has("checkpoint_interval_ms")][0]' <<<"$st") == false ]] ||
+    fail "young shows an interval it never declared"
+sleep 2
+out=$(dctl plan --mig-profile 3g.20gb --priority interactive --json) || fail "plan: $out"
+[[ $(jq -c .evict <<<"$out") == '["old"]' ]] || fail "the planner would evict $(jq -c .evict <<<"$out"), not old"
+dctl allocate boss --mig-profile 3g.20gb --priority interactive >/dev/null 2>"$WORKDIR/boss.err" ||
+    fail "allocate boss: $(cat "$WORKDIR/boss.err")"
+[[ $(ended_state old) == preempted ]] || fail "old is not preempted: $(status_json | jq -c .ended)"
+[[ $(task_status young) == RUNNING ]] || fail "young is $(task_status young)"
+ok "old (1 s checkpoints) is evicted, not the younger young (no interval): status shows old's checkpoint_interval_ms"
+remove_task old
+remove_task young
+dctl release pin >/dev/null || fail "release pin"
+dctl release boss >/dev/null || fail "release boss"
+[[ $(n_instances) -eq 0 ]] || fail "instances left: $(status_json | jq -c '.gpus[].instances')"
 
 step "a container still being created is not a victim"
 dctl allocate keep --mig-profile 4g.20gb --priority inference >/dev/null || fail "allocate keep"

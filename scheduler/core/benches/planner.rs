@@ -8,6 +8,7 @@ use dynamig_core::planner::{
 };
 use dynamig_core::priority::Priority;
 use dynamig_core::request::Size;
+use std::time::Duration;
 
 /// 8 H100-80GB GPUs with seven 1g.10gb holders each (56). With `leave_room`, GPU 7 has one slot
 /// free (55 holders plus the request makes 56), so the request needs no eviction.
@@ -31,6 +32,8 @@ fn node(leave_room: bool) -> NodeView {
                             preemptible: true,
                             seq,
                             over_quota: false,
+                            run_time: Duration::ZERO,
+                            checkpoint_interval: None,
                         }),
                     }
                 })

@@ -6,6 +6,11 @@ use thiserror::Error;
 pub const ACCEPTED: &str = "a whole number with ms, s, m or h, e.g. 10s, 500ms, 2m; at most 1h";
 pub const MAX: Duration = Duration::from_secs(3600);
 
+/// What a checkpoint interval accepts: the same grammar, above zero, up to [`INTERVAL_MAX`].
+pub const INTERVAL_ACCEPTED: &str =
+    "a whole number with ms, s, m or h above zero, e.g. 30m, 1800s, 2h; at most 24h";
+pub const INTERVAL_MAX: Duration = Duration::from_secs(24 * 3600);
+
 /// Why a duration was refused (the text follows the key and value in a request's refusal).
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DurationError {
@@ -14,6 +19,12 @@ pub enum DurationError {
     /// A well-formed duration above [`MAX`].
     #[error("exceeds the maximum of 1h")]
     TooLong,
+    /// A well-formed interval above [`INTERVAL_MAX`].
+    #[error("exceeds the maximum of 24h")]
+    IntervalTooLong,
+    /// A zero interval: a job cannot checkpoint every instant.
+    #[error("is zero; an interval is at least 1ms")]
+    Zero,
 }
 
 /// Whole milliseconds, saturating (a `Duration` holds more than a `u64` of them).
@@ -27,27 +38,52 @@ pub fn micros(d: Duration) -> u64 {
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
+    match parse_up_to(s, MAX) {
+        Err(Bound::Malformed) => Err(DurationError::Malformed),
+        Err(Bound::Over) => Err(DurationError::TooLong),
+        Ok(d) => Ok(d),
+    }
+}
+
+/// A checkpoint interval (`dynamig.io/checkpoint-interval`): a duration above zero, at most
+/// [`INTERVAL_MAX`].
+pub fn parse_interval(s: &str) -> Result<Duration, DurationError> {
+    match parse_up_to(s, INTERVAL_MAX) {
+        Err(Bound::Malformed) => Err(DurationError::Malformed),
+        Err(Bound::Over) => Err(DurationError::IntervalTooLong),
+        Ok(Duration::ZERO) => Err(DurationError::Zero),
+        Ok(d) => Ok(d),
+    }
+}
+
+/// Why [`parse_up_to`] refused.
+enum Bound {
+    Malformed,
+    Over,
+}
+
+fn parse_up_to(s: &str, max: Duration) -> Result<Duration, Bound> {
     let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(end);
     if num.is_empty() {
-        return Err(DurationError::Malformed);
+        return Err(Bound::Malformed);
     }
     if !matches!(unit, "ms" | "s" | "m" | "h") {
-        return Err(DurationError::Malformed);
+        return Err(Bound::Malformed);
     }
     if num.len() > 9 {
-        return Err(DurationError::TooLong);
+        return Err(Bound::Over);
     }
-    let n: u64 = num.parse().map_err(|_| DurationError::Malformed)?;
+    let n: u64 = num.parse().map_err(|_| Bound::Malformed)?;
     let d = match unit {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3600),
-        _ => return Err(DurationError::Malformed),
+        _ => return Err(Bound::Malformed),
     };
-    if d > MAX {
-        return Err(DurationError::TooLong);
+    if d > max {
+        return Err(Bound::Over);
     }
     Ok(d)
 }
@@ -91,5 +127,33 @@ mod tests {
             DurationError::TooLong.to_string(),
             "exceeds the maximum of 1h"
         );
+    }
+
+    #[test]
+    fn intervals_are_above_zero_and_up_to_a_day() {
+        assert_eq!(parse_interval("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_interval("1800s"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_interval("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_interval("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_interval("1ms"), Ok(Duration::from_millis(1)));
+        for bad in ["", "30", "1.5h", "30 m", "-1m", "1d"] {
+            assert_eq!(
+                parse_interval(bad),
+                Err(DurationError::Malformed),
+                "{bad:?}"
+            );
+        }
+        for zero in ["0s", "0m", "0ms"] {
+            assert_eq!(parse_interval(zero), Err(DurationError::Zero), "{zero:?}");
+        }
+        for long in ["25h", "1441m", "86401s", "9999999999h"] {
+            assert_eq!(
+                parse_interval(long),
+                Err(DurationError::IntervalTooLong),
+                "{long:?}"
+            );
+        }
+        // The other durations keep their maximum of 1h.
+        assert_eq!(parse_duration("2h"), Err(DurationError::TooLong));
     }
 }

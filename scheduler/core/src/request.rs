@@ -3,7 +3,7 @@
 //! malformed, contradictory or unknown is refused with one line that names the key, the value and
 //! what is accepted. A container that names none of the keys makes no request.
 
-use crate::duration::{self, parse_duration};
+use crate::duration::{self, parse_duration, parse_interval};
 use crate::excerpt::quoted;
 use crate::priority::{self, Priority};
 use crate::quantity::{self, parse_bytes};
@@ -58,13 +58,22 @@ pub const WAIT: Key = Key {
     accepted: duration::ACCEPTED,
 };
 
-pub const KEYS: [Key; 6] = [
+/// How often the job checkpoints: an eviction loses at most this much of its run. The planner
+/// prefers victims that lose the least (docs/eviction.md, "Who is evicted").
+pub const CHECKPOINT_INTERVAL: Key = Key {
+    annotation: "dynamig.io/checkpoint-interval",
+    env: "DYNAMIG_CHECKPOINT_INTERVAL",
+    accepted: duration::INTERVAL_ACCEPTED,
+};
+
+pub const KEYS: [Key; 7] = [
     GPU_MEMORY,
     MIG_PROFILE,
     PRIORITY,
     PREEMPTIBLE,
     GRACE_PERIOD,
     WAIT,
+    CHECKPOINT_INTERVAL,
 ];
 
 /// The annotation containerd's CRI plugin sets to the pod's Kubernetes namespace; the admission
@@ -109,6 +118,13 @@ pub struct Request {
     pub grace_period: Duration,
     #[serde(with = "millis")]
     pub wait: Duration,
+    /// How often the job checkpoints (`dynamig.io/checkpoint-interval`), when declared.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_millis"
+    )]
+    pub checkpoint_interval: Option<Duration>,
     /// The pod's Kubernetes namespace (`io.kubernetes.cri.sandbox-namespace`), when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k8s_namespace: Option<String>,
@@ -128,6 +144,7 @@ impl Request {
             preemptible: priority.default_preemptible(),
             grace_period: DEFAULT_GRACE,
             wait: Duration::ZERO,
+            checkpoint_interval: None,
             k8s_namespace: None,
             k8s_container: None,
         }
@@ -142,6 +159,22 @@ mod millis {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+/// An optional duration as whole milliseconds; absent is `None` (files and tickets written
+/// before the key existed read as before).
+mod optional_millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&crate::duration::millis(*d)),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
     }
 }
 
@@ -355,6 +388,9 @@ pub fn parse_flagged(
     }
     if let Some(w) = found.get(WAIT.annotation) {
         req.wait = parse_duration(&w.value).map_err(|e| w.bad(e))?;
+    }
+    if let Some(c) = found.get(CHECKPOINT_INTERVAL.annotation) {
+        req.checkpoint_interval = Some(parse_interval(&c.value).map_err(|e| c.bad(e))?);
     }
     if let Some(ns) = annotations.get(K8S_NAMESPACE) {
         if !is_k8s_namespace(ns) {

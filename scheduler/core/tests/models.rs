@@ -13,6 +13,7 @@ use dynamig_core::planner::{
 use dynamig_core::priority::Priority;
 use dynamig_core::quantity::parse_bytes;
 use dynamig_core::request::Size;
+use std::time::Duration;
 
 fn model(key: &str) -> &'static GpuModel {
     model_by_key(key).unwrap_or_else(|| panic!("{key} is not in the catalog"))
@@ -289,6 +290,8 @@ fn holder(id: &str, prio: &str, seq: u64) -> Owner {
         preemptible: p.default_preemptible(),
         seq,
         over_quota: false,
+        run_time: Duration::ZERO,
+        checkpoint_interval: None,
     })
 }
 

@@ -140,6 +140,8 @@ fn values_past_a_bound_say_which_bound() {
         ("--wait", "2h", "exceeds the maximum of 1h"),
         ("--priority", "2000", "exceeds the maximum of 1000"),
         ("--priority", "-2000", "is below the minimum of -1000"),
+        ("--checkpoint-interval", "25h", "exceeds the maximum of 24h"),
+        ("--checkpoint-interval", "0s", "is zero"),
     ] {
         let e = refusal(&c, &["plan", "--gpu-memory", "5GB", flag, value], 2);
         assert!(e.contains(&format!("{flag} \"{value}\" {says};")), "{e}");
@@ -335,4 +337,70 @@ fn doctor_checks_the_simulated_node_it_would_use_and_says_things_once() {
         "{out}"
     );
     assert_eq!(stderr(&o), "");
+}
+
+/// A malformed checkpoint interval is refused in one line, exit status 2, whether it comes as
+/// the flag or as the annotation; a good one is kept with the holder and shown in status.
+#[test]
+fn a_checkpoint_interval_is_checked_and_shown_with_its_holder() {
+    let c = sim(&["a100-40gb"]);
+    let e = refusal(
+        &c,
+        &[
+            "allocate",
+            "j",
+            "--gpu-memory",
+            "5GB",
+            "--checkpoint-interval",
+            "30min",
+        ],
+        2,
+    );
+    assert!(
+        e.contains("--checkpoint-interval \"30min\" is not a duration; accepted:"),
+        "{e}"
+    );
+    let e = refusal(
+        &c,
+        &[
+            "allocate",
+            "j",
+            "--gpu-memory",
+            "5GB",
+            "--annotation",
+            "dynamig.io/checkpoint-interval=1.5h",
+        ],
+        2,
+    );
+    assert!(
+        e.contains("annotation dynamig.io/checkpoint-interval=\"1.5h\" is not a duration"),
+        "{e}"
+    );
+    assert_eq!(
+        c.status()["gpus"][0]["instances"].as_array().map(Vec::len),
+        Some(0)
+    );
+    c.ok(&[
+        "allocate",
+        "j",
+        "--gpu-memory",
+        "5GB",
+        "--checkpoint-interval",
+        "30m",
+    ]);
+    c.ok(&["allocate", "k", "--gpu-memory", "5GB"]);
+    let st = c.status();
+    let holder = |id: &str| {
+        st["gpus"][0]["instances"]
+            .as_array()
+            .and_then(|v| v.iter().find(|i| i["holder"]["id"] == id))
+            .map(|i| i["holder"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(holder("j")["checkpoint_interval_ms"], 1_800_000);
+    assert!(
+        holder("k").get("checkpoint_interval_ms").is_none(),
+        "{}",
+        holder("k")
+    );
 }

@@ -18,6 +18,10 @@ pub struct HolderInfo {
     /// Admitted beyond its namespace's quota (docs/policy.md); present only when true.
     #[serde(default, skip_serializing_if = "is_false")]
     pub over_quota: bool,
+    /// How often it checkpoints (`dynamig.io/checkpoint-interval`), in milliseconds; present
+    /// only when it declared it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_interval_ms: Option<u64>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -178,6 +182,7 @@ fn holder_info(h: &crate::state::Holder) -> HolderInfo {
         pid: h.process.map(|p| p.pid),
         request: h.request.clone(),
         over_quota: h.over_quota,
+        checkpoint_interval_ms: h.checkpoint_interval_ms,
     }
 }
 

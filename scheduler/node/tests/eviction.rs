@@ -279,3 +279,82 @@ fn a_victim_deleted_before_its_evictor_comes_back_is_logged_as_preempted() {
     );
     stop(requester);
 }
+
+/// The victim is the holder with the least work at risk, from its allocation time in state and
+/// its declared checkpoint interval: an older holder whose 30-minute checkpoint just passed goes
+/// before a younger one that declared none (youngest-first would take the younger).
+#[test]
+fn the_victim_is_the_holder_with_the_least_work_since_its_checkpoint() {
+    let sim = Sim::new();
+    let (old_c, old_ref) = sleeper();
+    let (young_c, young_ref) = sleeper();
+    let mut old = spec("old", "3g.20gb", 50);
+    old.process = Some(old_ref);
+    old.request.checkpoint_interval = Some(Duration::from_secs(1800));
+    let mut young = spec("young", "3g.20gb", 50);
+    young.process = Some(young_ref);
+    sim.node().allocate(old).unwrap();
+    sim.node().allocate(young).unwrap();
+    let mut n = sim.node();
+    assert_eq!(
+        n.state
+            .holder(&k("old"))
+            .and_then(|h| h.checkpoint_interval_ms),
+        Some(1_800_000),
+        "the interval is stored with the holder"
+    );
+    assert_eq!(
+        n.state
+            .holder(&k("young"))
+            .and_then(|h| h.checkpoint_interval_ms),
+        None
+    );
+    let now = now_ms();
+    for (id, ran_s) in [("old", 3605), ("young", 600)] {
+        if let Some(h) = n.state.holder_mut(&k(id)) {
+            h.created_ms = now - ran_s * 1000;
+        }
+    }
+    // Run times come from the state's allocation times.
+    let runs: Vec<(String, Duration, Option<Duration>)> = n
+        .view_at(now + 1000)
+        .gpus
+        .iter()
+        .flat_map(|g| g.instances.iter())
+        .filter_map(|i| match &i.owner {
+            dynamig_core::planner::Owner::Holder(h) => {
+                Some((h.id.clone(), h.run_time, h.checkpoint_interval))
+            }
+            dynamig_core::planner::Owner::Foreign => None,
+        })
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            (
+                "old".to_string(),
+                Duration::from_secs(3606),
+                Some(Duration::from_secs(1800))
+            ),
+            ("young".to_string(), Duration::from_secs(601), None),
+        ]
+    );
+    // old has 5 s at risk, young 600 s: old is the victim.
+    let mut boss = Request::new(Size::Profile {
+        name: "3g.20gb".into(),
+    });
+    boss.priority = Priority(125);
+    let d = n.dry_run("k8s.io", &boss).unwrap();
+    let victims: Vec<&str> = d.victims.iter().map(|v| v.id.as_str()).collect();
+    assert_eq!(victims, ["old"], "{d:?}");
+    // Just before its checkpoint (1795 s at risk) old would keep its slice: young goes.
+    if let Some(h) = n.state.holder_mut(&k("old")) {
+        h.created_ms = now - 3595 * 1000;
+    }
+    let d = n.dry_run("k8s.io", &boss).unwrap();
+    let victims: Vec<&str> = d.victims.iter().map(|v| v.id.as_str()).collect();
+    assert_eq!(victims, ["young"], "{d:?}");
+    n.close();
+    stop(old_c);
+    stop(young_c);
+}

@@ -28,8 +28,14 @@
 //!    request is within its namespace's quota, a holder over quota of any priority
 //!    (docs/policy.md). Candidate sets compare by: fewer victims within quota (over-quota
 //!    holders go first; without quotas this is the next rule), fewer victims, then lower highest
-//!    victim priority, then lower priority sum, then the youngest (the set whose oldest member is
-//!    newest), then the fragmentation loss.
+//!    victim priority, then lower priority sum, then the least work at risk, then the youngest
+//!    (the set whose oldest member is newest), then the fragmentation loss. A victim's work at
+//!    risk is what its eviction would throw away: the run time since its last checkpoint (its
+//!    run time modulo its `dynamig.io/checkpoint-interval`; its whole run time when it declared
+//!    none) times its share of the GPU (its memory slices over the GPU's), summed over the set.
+//!    Run times come in the view ([`HolderRef::run_time`]); the planner reads no clock. With
+//!    no interval declared the least work at risk is the least run time × share: among single
+//!    victims of one size, exactly the youngest, as before the rule existed.
 //!    A set is only considered when, with it gone, the placement is valid: no eviction ever
 //!    happens that would still not make room.
 //!
@@ -43,7 +49,7 @@ mod view;
 pub use refusal::{Blocker, GpuBlockers, Refusal};
 pub use score::{Loss, SIZE_CLASSES};
 pub use search::candidate_profiles;
-pub use view::{GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest};
+pub use view::{GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest, SHARE_SCALE};
 
 use crate::catalog::Profile;
 use crate::ids::GpuIndex;

@@ -64,6 +64,7 @@ type EvictKey = (
     usize,
     i32,
     i64,
+    u128,
     Reverse<u64>,
     (u8, u8, bool, ProfileId),
     Loss,
@@ -274,11 +275,16 @@ fn cheapest_eviction(
             after.add(gpu.model, profile, start);
             let l = loss(before, &capacity(gpu.model, &after));
             let (mut maxp, mut sum, mut oldest) = (i32::MIN, 0i64, u64::MAX);
+            let mut at_risk: u128 = 0;
             for i in (0..n_inst).filter(|i| victims & (1 << i) != 0) {
-                if let Owner::Holder(h) = &gpu.instances[i].owner {
+                let inst = &gpu.instances[i];
+                if let Owner::Holder(h) = &inst.owner {
                     maxp = maxp.max(h.priority.0);
                     sum += i64::from(h.priority.0);
                     oldest = oldest.min(h.seq);
+                    at_risk = at_risk.saturating_add(
+                        h.work_at_risk(inst.profile.memory_slices, gpu.model.memory_slices),
+                    );
                 }
             }
             let key = (
@@ -286,6 +292,7 @@ fn cheapest_eviction(
                 best_size.1,
                 maxp,
                 sum,
+                at_risk,
                 Reverse(oldest),
                 profile_rank(profile),
                 l,

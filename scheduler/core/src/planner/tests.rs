@@ -3,6 +3,7 @@ use crate::catalog::model_by_key;
 use crate::ids::GpuIndex;
 use crate::priority::Priority;
 use crate::request::Size;
+use std::time::Duration;
 
 fn gpu(index: u32, key: &str) -> GpuView {
     GpuView {
@@ -50,6 +51,8 @@ fn apply(node: &mut NodeView, d: &Decision, id: &str, prio: &str, seq: u64) {
             preemptible: p.default_preemptible(),
             seq,
             over_quota: false,
+            run_time: Duration::ZERO,
+            checkpoint_interval: None,
         }),
     });
 }
@@ -139,6 +142,8 @@ fn fewest_victims_then_lowest_priority_then_youngest() {
             preemptible: true,
             seq,
             over_quota: false,
+            run_time: Duration::ZERO,
+            checkpoint_interval: None,
         })
     };
     let mut g = gpu(0, "a100-40gb");
@@ -225,6 +230,8 @@ fn memory_request_uses_the_same_memory_larger_profile_to_avoid_eviction() {
             preemptible: false,
             seq: 1,
             over_quota: false,
+            run_time: Duration::ZERO,
+            checkpoint_interval: None,
         })
     };
     g.instances = vec![
@@ -293,6 +300,8 @@ fn full_of_smalls(holders: &[(&str, i32, bool)]) -> NodeView {
                 preemptible: true,
                 seq: u64::try_from(i).unwrap(),
                 over_quota: over,
+                run_time: Duration::ZERO,
+                checkpoint_interval: None,
             }),
         })
         .collect();
@@ -380,4 +389,204 @@ fn without_over_quota_holders_the_victim_order_is_unchanged() {
     }
     let d = plan(&node, &req(prof("1g.5gb"), "interactive")).unwrap();
     assert_eq!(d.victims[0].id, "g", "the youngest of the lowest priority");
+}
+
+/// Two 3g.20gb training holders fill an A100-40GB; an interactive 3g.20gb must evict one of
+/// them (one victim either way, same priority, same share): `(id, seq, run time, interval)`.
+fn two_halves(a: (&str, u64, u64, Option<u64>), b: (&str, u64, u64, Option<u64>)) -> NodeView {
+    let m = model_by_key("a100-40gb").unwrap();
+    let g3 = m.profile("3g.20gb").unwrap();
+    let h = |(id, seq, run, every): (&str, u64, u64, Option<u64>)| {
+        Owner::Holder(HolderRef {
+            id: id.into(),
+            namespace: String::new(),
+            priority: Priority::parse("training").unwrap(),
+            preemptible: true,
+            seq,
+            over_quota: false,
+            run_time: Duration::from_secs(run),
+            checkpoint_interval: every.map(Duration::from_secs),
+        })
+    };
+    let mut g = gpu(0, "a100-40gb");
+    g.instances = vec![
+        PlacedInstance {
+            profile: g3,
+            start: 0,
+            owner: h(a),
+        },
+        PlacedInstance {
+            profile: g3,
+            start: 4,
+            owner: h(b),
+        },
+    ];
+    NodeView { gpus: vec![g] }
+}
+
+fn victim(node: &NodeView) -> String {
+    let d = plan(node, &req(prof("3g.20gb"), "interactive")).unwrap();
+    assert_eq!(d.victims.len(), 1, "{d:?}");
+    d.victims[0].id.clone()
+}
+
+#[test]
+fn a_victim_that_just_checkpointed_goes_before_a_younger_one_that_has_not() {
+    // old ran 3605 s and checkpoints every 30 min: 5 s at risk. young ran 600 s with no
+    // interval: all 600 s at risk.
+    let node = two_halves(("old", 1, 3605, Some(1800)), ("young", 2, 600, None));
+    assert_eq!(victim(&node), "old");
+    // The same, the younger one checkpointing every hour: still 600 s at risk, old goes.
+    let node = two_halves(("old", 1, 3605, Some(1800)), ("young", 2, 600, Some(3600)));
+    assert_eq!(victim(&node), "old");
+    // Just before its checkpoint old has 1795 s at risk: the younger one goes.
+    let node = two_halves(("old", 1, 3595, Some(1800)), ("young", 2, 600, None));
+    assert_eq!(victim(&node), "young");
+}
+
+#[test]
+fn without_intervals_the_victim_is_the_youngest() {
+    // No interval anywhere: the whole run is at risk, and the one that ran least is the
+    // youngest.
+    let node = two_halves(("old", 1, 3605, None), ("young", 2, 600, None));
+    assert_eq!(victim(&node), "young");
+    // Equal work at risk (both just checkpointed, or no run time known): the youngest.
+    let node = two_halves(("old", 1, 3600, Some(1800)), ("young", 2, 600, Some(600)));
+    assert_eq!(victim(&node), "young");
+    let node = two_halves(("old", 1, 0, None), ("young", 2, 0, None));
+    assert_eq!(victim(&node), "young");
+}
+
+#[test]
+fn work_at_risk_is_summed_over_the_set_and_weighed_by_share() {
+    let m = model_by_key("a100-40gb").unwrap();
+    let (g1, g2) = (m.profile("1g.5gb").unwrap(), m.profile("2g.10gb").unwrap());
+    let h = |id: &str, seq, run, every: Option<u64>| {
+        Owner::Holder(HolderRef {
+            id: id.into(),
+            namespace: String::new(),
+            priority: Priority(10),
+            preemptible: true,
+            seq,
+            over_quota: false,
+            run_time: Duration::from_secs(run),
+            checkpoint_interval: every.map(Duration::from_secs),
+        })
+    };
+    let at = |profile, start, owner| PlacedInstance {
+        profile,
+        start,
+        owner,
+    };
+    // Half 0-3: two older 2g.10gb that ran 1000 s and checkpoint every 450 s, 100 s at risk
+    // each (100 × 2 slices × 2 = 400 slice-s); half 4-7: a younger 2g.10gb at 4 and 1g.5gb at
+    // 6 that ran 150 s without an interval (150 × 2 + 150 × 1 = 450 slice-s). A 3g.20gb takes
+    // a half: the older pair, which has less at risk (youngest-first would take c and d).
+    let mut g = gpu(0, "a100-40gb");
+    g.instances = vec![
+        at(g2, 0, h("a", 1, 1000, Some(450))),
+        at(g2, 2, h("b", 2, 1000, Some(450))),
+        at(g2, 4, h("c", 3, 150, None)),
+        at(g1, 6, h("d", 4, 150, None)),
+    ];
+    let victims = |g: &GpuView| {
+        let node = NodeView {
+            gpus: vec![g.clone()],
+        };
+        let d = plan(&node, &req(prof("3g.20gb"), "interactive")).unwrap();
+        let mut ids: Vec<String> = d.victims.iter().map(|v| v.id.clone()).collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(victims(&g), ["a", "b"]);
+    // d checkpointing every 100 s (50 s at risk): c and d have 350 slice-s, below 400.
+    g.instances[3].owner = h("d", 4, 150, Some(100));
+    assert_eq!(victims(&g), ["c", "d"]);
+    // Weighed by share: c's 2 slices at 150 s outweigh d's 1 slice; with c checkpointed and d
+    // not (0 + 150 slice-s), c and d again.
+    g.instances[2].owner = h("c", 3, 150, Some(150));
+    g.instances[3].owner = h("d", 4, 150, None);
+    assert_eq!(victims(&g), ["c", "d"]);
+    // And with d checkpointed but c not (300 + 0 = 300 slice-s), still below 400.
+    g.instances[2].owner = h("c", 3, 150, None);
+    g.instances[3].owner = h("d", 4, 150, Some(150));
+    assert_eq!(victims(&g), ["c", "d"]);
+    // c at 250 s without an interval: 500 + 0 above 400: a and b.
+    g.instances[2].owner = h("c", 3, 250, None);
+    assert_eq!(victims(&g), ["a", "b"]);
+}
+
+#[test]
+fn at_risk_is_the_time_since_the_last_checkpoint() {
+    let h = |run: u64, every: Option<u64>| HolderRef {
+        id: "h".into(),
+        namespace: String::new(),
+        priority: Priority(10),
+        preemptible: true,
+        seq: 1,
+        over_quota: false,
+        run_time: Duration::from_millis(run),
+        checkpoint_interval: every.map(Duration::from_millis),
+    };
+    assert_eq!(h(4_500, Some(2_000)).at_risk(), Duration::from_millis(500));
+    assert_eq!(h(4_000, Some(2_000)).at_risk(), Duration::ZERO);
+    assert_eq!(
+        h(1_999, Some(2_000)).at_risk(),
+        Duration::from_millis(1_999)
+    );
+    assert_eq!(h(4_500, None).at_risk(), Duration::from_millis(4_500));
+    // Share: a 1g.5gb (1 of 8 slices) at risk 8 s weighs as a 7g.40gb (8 of 8) at risk 1 s.
+    assert_eq!(
+        h(8_000, None).work_at_risk(1, 8),
+        h(1_000, None).work_at_risk(8, 8)
+    );
+    // And as a 1-slice instance of a 4-slice A30 at risk 4 s.
+    assert_eq!(
+        h(8_000, None).work_at_risk(1, 8),
+        h(4_000, None).work_at_risk(1, 4)
+    );
+}
+
+/// Without intervals, run times that follow the allocation order (the older ran longer, as on
+/// a node) change no decision of the seed walkthrough or of a node full of small holders: the
+/// victims are the youngest, as with no run times at all.
+#[test]
+fn without_intervals_real_run_times_keep_the_youngest_first_order() {
+    let with_runs = |node: &NodeView| {
+        let mut node = node.clone();
+        for g in &mut node.gpus {
+            for i in &mut g.instances {
+                if let Owner::Holder(h) = &mut i.owner {
+                    h.run_time = Duration::from_secs(1000 - h.seq * 10);
+                }
+            }
+        }
+        node
+    };
+    let mut seed = NodeView {
+        gpus: vec![gpu(0, "a100-40gb")],
+    };
+    for (id, size, seq) in [
+        ("mig1", mem("10GB"), 1),
+        ("mig2", prof("2g.10gb"), 2),
+        ("mig3", prof("2g.10gb"), 3),
+    ] {
+        let d = plan(&seed, &req(size, "training")).unwrap();
+        apply(&mut seed, &d, id, "training", seq);
+    }
+    let smalls = full_of_smalls(&[
+        ("a", 10, false),
+        ("b", 20, false),
+        ("c", 10, false),
+        ("d", 10, false),
+        ("e", 10, false),
+        ("f", 20, false),
+        ("g", 10, false),
+    ]);
+    for node in [seed, smalls] {
+        for size in [mem("20G"), prof("1g.5gb"), prof("2g.10gb"), prof("7g.40gb")] {
+            let r = req(size, "interactive");
+            assert_eq!(plan(&node, &r), plan(&with_runs(&node), &r), "{r:?}");
+        }
+    }
 }

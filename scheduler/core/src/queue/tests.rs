@@ -3,6 +3,7 @@ use crate::catalog::model_by_key;
 use crate::ids::GpuIndex;
 use crate::planner::{GpuView, HolderRef};
 use crate::request::{Request, Size};
+use std::time::Duration;
 
 fn gpu(index: u32, smalls: &[(u8, &str)]) -> GpuView {
     let model = model_by_key("a100-40gb").unwrap();
@@ -23,6 +24,8 @@ fn gpu(index: u32, smalls: &[(u8, &str)]) -> GpuView {
                     preemptible: false,
                     seq: u64::from(*start),
                     over_quota: false,
+                    run_time: Duration::ZERO,
+                    checkpoint_interval: None,
                 }),
             })
             .collect(),

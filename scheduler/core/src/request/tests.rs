@@ -339,3 +339,96 @@ fn a_missing_size_is_asked_for_by_the_flags_there_are() {
         .to_string();
     assert!(e.contains("without --gpu-memory or --mig-profile"), "{e}");
 }
+
+#[test]
+fn the_checkpoint_interval_is_read_from_the_annotation_or_env() {
+    let r = parse(&ann(&[(MIG_PROFILE.annotation, "1g.5gb")]), &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.checkpoint_interval, None, "undeclared");
+    for (value, want) in [
+        ("30m", 1800),
+        ("1800s", 1800),
+        ("2h", 7200),
+        ("24h", 86_400),
+    ] {
+        let a = ann(&[
+            (MIG_PROFILE.annotation, "1g.5gb"),
+            (CHECKPOINT_INTERVAL.annotation, value),
+        ]);
+        let r = parse(&a, &[]).unwrap().unwrap();
+        assert_eq!(
+            r.checkpoint_interval,
+            Some(Duration::from_secs(want)),
+            "{value}"
+        );
+    }
+    let r = parse(
+        &BTreeMap::new(),
+        &[
+            "DYNAMIG_GPU_MEMORY=5GB".into(),
+            "DYNAMIG_CHECKPOINT_INTERVAL=10m".into(),
+        ],
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(r.checkpoint_interval, Some(Duration::from_secs(600)));
+    // Alone it is no request: a size is still asked for.
+    let e = parse(&ann(&[(CHECKPOINT_INTERVAL.annotation, "30m")]), &[]).unwrap_err();
+    assert!(matches!(e, RequestError::NoSize { .. }), "{e}");
+}
+
+#[test]
+fn a_bad_checkpoint_interval_is_refused_in_one_line() {
+    for (value, says) in [
+        ("30", "is not a duration"),
+        ("1.5h", "is not a duration"),
+        ("30min", "is not a duration"),
+        ("0s", "is zero; an interval is at least 1ms"),
+        ("25h", "exceeds the maximum of 24h"),
+    ] {
+        let a = ann(&[
+            (GPU_MEMORY.annotation, "1GB"),
+            (CHECKPOINT_INTERVAL.annotation, value),
+        ]);
+        let e = parse(&a, &[]).unwrap_err();
+        assert!(matches!(e, RequestError::BadValue { .. }), "{e}");
+        let e = e.to_string();
+        assert_eq!(
+            e,
+            format!(
+                "annotation dynamig.io/checkpoint-interval=\"{value}\" {says}; accepted: {}",
+                crate::duration::INTERVAL_ACCEPTED
+            )
+        );
+        assert!(!e.contains('\n'), "{e}");
+    }
+    let e = parse(
+        &BTreeMap::new(),
+        &[
+            "DYNAMIG_GPU_MEMORY=1GB".into(),
+            "DYNAMIG_CHECKPOINT_INTERVAL=soon".into(),
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("env DYNAMIG_CHECKPOINT_INTERVAL=\"soon\" is not a duration; accepted:"),
+        "{e}"
+    );
+}
+
+/// A request written before the key existed (a wait ticket in an old state file) reads as one
+/// without an interval, and one with it reads back the same.
+#[test]
+fn the_checkpoint_interval_is_optional_in_stored_requests() {
+    let old = r#"{"size":{"profile":{"name":"1g.5gb"}},"priority":50,"preemptible":true,"grace_period":10000,"wait":0}"#;
+    let r: Request = serde_json::from_str(old).unwrap();
+    assert_eq!(r.checkpoint_interval, None);
+    assert_eq!(serde_json::to_string(&r).unwrap(), old);
+    let mut with = r;
+    with.checkpoint_interval = Some(Duration::from_secs(1800));
+    let text = serde_json::to_string(&with).unwrap();
+    assert!(text.contains(r#""checkpoint_interval":1800000"#), "{text}");
+    assert_eq!(serde_json::from_str::<Request>(&text).unwrap(), with);
+}

@@ -28,13 +28,6 @@ pub fn compare_queued(
         .map(|p| replay_queued(node, wl, p.as_ref(), settings).0)
         .collect();
     if policies.contains(&"dynamig") {
-        let lw = QueueSettings {
-            victims_by_lost_work: true,
-            ..settings
-        };
-        let mut r = replay_queued(node, wl, &super::Dynamig, lw).0;
-        r.policy = "dynamig, victims by lost work (experiment)".into();
-        rows.push(r);
         let easy = QueueSettings {
             max_reservations: 1,
             ..settings

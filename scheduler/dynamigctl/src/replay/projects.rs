@@ -24,6 +24,7 @@ use dynamig_core::policy::{Ask, GpuShare, Policy, Scope, Standing};
 use dynamig_core::priority::Priority;
 use dynamig_core::request::{Request, Size};
 use std::fmt::Write as _;
+use std::time::Duration;
 
 /// One job of a project.
 #[derive(Debug, Clone)]
@@ -359,6 +360,9 @@ fn view_of(gpus: &[&'static GpuModel], running: &[Running]) -> NodeView {
                             preemptible: true,
                             seq: r.seq,
                             over_quota: r.over_quota,
+                            // Victims are dropped here: the youngest go, as before.
+                            run_time: Duration::ZERO,
+                            checkpoint_interval: None,
                         }),
                     })
                     .collect(),

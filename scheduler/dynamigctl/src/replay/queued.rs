@@ -18,6 +18,11 @@
 //!   of a job controller would: a new arrival number), keeping its priority. It resumes from its
 //!   last checkpoint: a job checkpoints every `checkpoint` units of its own run time, counted
 //!   from each (re)start, so an eviction after `r` units of running loses `r mod checkpoint`.
+//! - Every preemptible job declares its checkpoint interval (`dynamig.io/checkpoint-interval`):
+//!   before each decision every holder in the view gets its run time and that interval, as the
+//!   node gives them from its state, so dynamig's planner evicts the set with the least work at
+//!   risk (docs/eviction.md, "Who is evicted"). The baselines and static layouts keep their own
+//!   victim order (lowest priority, then youngest).
 //! - Waiting has no deadline here (the real `dynamig.io/wait` stops at 1 h; the replay assumes
 //!   the job is resubmitted until it runs, so every job has a completion time).
 //! - Each decision is checked against the NVML rules as in [`super::sim`] before it is applied.
@@ -36,18 +41,16 @@ use dynamig_core::queue::{self, Admission, Queued};
 use dynamig_core::request::Request;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::time::Duration;
 
 /// Settings of a queued replay.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QueueSettings {
     /// Run time between two checkpoints of a preemptible job, in the workload's time unit.
     /// Infinite: never checkpoints (an eviction loses the whole run).
+    /// Every preemptible job declares it as its checkpoint interval
+    /// (`dynamig.io/checkpoint-interval`), so the planner weighs each victim's work at risk.
     pub checkpoint: f64,
-    /// An experiment, not the planner as it is: before each decision, every holder's
-    /// allocation order is rewritten so that the one that would lose the least work if evicted
-    /// now looks youngest, so that the planner's youngest-first victim tie-break becomes
-    /// least-lost-work-first. The real planner sees no run times or checkpoints.
-    pub victims_by_lost_work: bool,
     /// How many tickets hold a reservation: `usize::MAX` is the node's rule (every ticket);
     /// fewer is an experiment ([`queue::first_admitted_reserving`]).
     pub max_reservations: usize,
@@ -222,7 +225,7 @@ impl Sim<'_> {
 
     fn arrive(&mut self, t: f64, j: usize) {
         self.advance(t);
-        self.relabel(t);
+        self.refresh(t);
         let job = &self.wl.jobs[j];
         let req = PlanRequest {
             size: job.size.clone(),
@@ -254,28 +257,22 @@ impl Sim<'_> {
         self.serve(t);
     }
 
-    /// With [`QueueSettings::victims_by_lost_work`]: each holder's order becomes its work at
-    /// risk at `t`, least at risk youngest.
-    // Work at risk in thousandths of a time unit: a non-negative number far below 2^63.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    fn relabel(&mut self, t: f64) {
-        if !self.settings.victims_by_lost_work {
-            return;
-        }
-        let every = self.settings.checkpoint;
+    /// Gives every holder in the view its run time at `t` and its checkpoint interval, as the
+    /// node does from its state ([`HolderRef::run_time`]): what the planner weighs as each
+    /// victim's work at risk. The baselines and static layouts do not read them.
+    fn refresh(&mut self, t: f64) {
+        let every = interval(self.settings.checkpoint);
         for g in &mut self.view.gpus {
             for i in &mut g.instances {
                 let Owner::Holder(h) = &mut i.owner else {
                     continue;
                 };
-                let run =
-                    h.id.parse::<u64>()
-                        .ok()
-                        .and_then(|k| self.index.get(&k))
-                        .and_then(|&j| self.jobs[j].run);
-                if let Some((began, _, share)) = run {
-                    let risk = (lost_work(t - began, every) * share * 1000.0).round() as u64;
-                    h.seq = (u64::MAX / 2).saturating_sub(risk);
+                let Some(&j) = h.id.parse::<u64>().ok().and_then(|k| self.index.get(&k)) else {
+                    continue;
+                };
+                if let Some((began, _, _)) = self.jobs[j].run {
+                    h.run_time = seconds(t - began);
+                    h.checkpoint_interval = if h.preemptible { every } else { None };
                 }
             }
         }
@@ -299,7 +296,7 @@ impl Sim<'_> {
     /// Serves the queue until no ticket is admitted.
     fn serve(&mut self, t: f64) {
         loop {
-            self.relabel(t);
+            self.refresh(t);
             let mut plan = plan_fn(self.policy);
             let Some((ticket, d)) = queue::first_admitted_reserving(
                 &self.view,
@@ -434,6 +431,16 @@ pub fn lost_work(ran: f64, every: f64) -> f64 {
     }
 }
 
+/// A time in the workload's unit as the planner's duration (one unit, one second).
+fn seconds(x: f64) -> Duration {
+    Duration::try_from_secs_f64(x.max(0.0)).unwrap_or(Duration::MAX)
+}
+
+/// The checkpoint interval a job declares: none when it never checkpoints (infinite).
+fn interval(every: f64) -> Option<Duration> {
+    every.is_finite().then(|| seconds(every))
+}
+
 /// The policy as the queue rule's plan function: `None` is a refusal.
 fn plan_fn(
     policy: &dyn Policy,
@@ -497,6 +504,9 @@ fn place(
                 preemptible,
                 seq,
                 over_quota: false,
+                // Set before each decision ([`Sim::refresh`]).
+                run_time: Duration::ZERO,
+                checkpoint_interval: None,
             }),
         });
     }

@@ -45,7 +45,6 @@ fn run(
         policy,
         QueueSettings {
             checkpoint,
-            victims_by_lost_work: false,
             max_reservations: usize::MAX,
         },
     )
@@ -209,7 +208,6 @@ fn queued_replays_finish_every_job_validly_and_reproducibly() {
         for p in &policies {
             let settings = QueueSettings {
                 checkpoint: 0.5,
-                victims_by_lost_work: false,
                 max_reservations: usize::MAX,
             };
             let (a, ra) = replay_queued(&node, &wl, p.as_ref(), settings);
@@ -240,35 +238,23 @@ fn queued_replays_finish_every_job_validly_and_reproducibly() {
     }
 }
 
-/// The lost-work experiment: T0 (20GB, training) runs from 0, T1 from 3; at 5 an interactive
-/// 20GB request needs one half. The planner evicts the youngest, T1, which ran 2 and has no
-/// checkpoint yet (loses 2); by lost work it evicts T0, which checkpointed at 4 (loses 1).
+/// Victims by work at risk (the planner's rule with declared checkpoint intervals): T0 (20GB,
+/// training) runs from 0, T1 from 3; at 5 an interactive 20GB request needs one half. With
+/// checkpoints every 4 the planner evicts T0, which checkpointed at 4 (loses 1), not the
+/// younger T1, which ran 2 and has no checkpoint yet (would lose 2). Never checkpointing, each
+/// would lose its whole run: the younger T1 goes (loses 2, not 5).
 #[test]
-fn victims_by_lost_work_evicts_the_job_with_less_at_risk() {
+fn the_planner_evicts_the_job_with_less_work_at_risk() {
     let jobs = vec![
         job(0, 0.0, 100.0, MIB_20GB, 50, true),
         job(1, 3.0, 100.0, MIB_20GB, 50, true),
         job(2, 5.0, 1.0, MIB_20GB, 100, false),
     ];
-    let gpus = parse_node("a100-40gb:1").unwrap();
-    let node = Replay {
-        gpus: &gpus,
-        node_name: "a100-40gb:1".into(),
-    };
-    let wl = Workload {
-        name: "hand".into(),
-        jobs,
-    };
-    let lost = |by_lost_work| {
-        let settings = QueueSettings {
-            checkpoint: 4.0,
-            victims_by_lost_work: by_lost_work,
-            max_reservations: usize::MAX,
-        };
-        let (s, r) = replay_queued(&node, &wl, &Dynamig, settings);
+    let lost = |checkpoint| {
+        let (s, r) = run("a100-40gb:1", jobs.clone(), &Dynamig, checkpoint);
         assert_eq!(s.invalid, 0);
         (r[0].lost, r[1].lost, s.lost_gpu_time)
     };
-    assert_eq!(lost(false), (0.0, 2.0, 1.0));
-    assert_eq!(lost(true), (1.0, 0.0, 0.5));
+    assert_eq!(lost(4.0), (1.0, 0.0, 0.5));
+    assert_eq!(lost(f64::INFINITY), (0.0, 2.0, 1.0));
 }

@@ -23,7 +23,7 @@ use dynamig_core::planner::{
 };
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Buckets of the utilization timeline.
 const TIMELINE_BUCKETS: usize = 10;
@@ -242,6 +242,10 @@ fn place(view: &mut NodeView, d: &Decision, job: &Job) {
                 preemptible: job.preemptible,
                 seq: job.id,
                 over_quota: false,
+                // This replay drops victims, so it has no use for their work at risk: with none
+                // anywhere, the victims are the youngest, as they have always been here.
+                run_time: Duration::ZERO,
+                checkpoint_interval: None,
             }),
         });
     }

@@ -133,6 +133,10 @@ impl Node {
             kill_at_ms: None,
             k8s_namespace: spec.request.k8s_namespace.clone(),
             over_quota,
+            checkpoint_interval_ms: spec
+                .request
+                .checkpoint_interval
+                .map(dynamig_core::duration::millis),
         });
         self.state.intents.push(Intent::Create {
             gpu,

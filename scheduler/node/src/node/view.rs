@@ -2,12 +2,21 @@
 //! someone else, or room reserved by an eviction in flight).
 
 use super::Node;
+use crate::events::now_ms;
 use crate::state::HolderState;
 use dynamig_core::planner::{GpuView, HolderRef, NodeView, Owner, PlacedInstance};
+use std::time::Duration;
 
 impl Node {
-    /// The planner's view of the node.
+    /// The planner's view of the node now.
     pub fn view(&self) -> NodeView {
+        self.view_at(now_ms())
+    }
+
+    /// The planner's view of the node at Unix time `now_ms` (milliseconds): each holder's run
+    /// time is `now_ms` − its allocation time in state (`created_ms`), which with its declared
+    /// checkpoint interval is what the planner weighs as its work at risk.
+    pub fn view_at(&self, now_ms: u64) -> NodeView {
         let mut gpus = Vec::new();
         for g in &self.gpus {
             let Some(model) = g.model else { continue };
@@ -55,6 +64,10 @@ impl Node {
                             preemptible: h.preemptible && !h.being_created(),
                             seq: h.seq,
                             over_quota: h.over_quota,
+                            run_time: Duration::from_millis(now_ms.saturating_sub(h.created_ms)),
+                            checkpoint_interval: h
+                                .checkpoint_interval_ms
+                                .map(Duration::from_millis),
                         }),
                         None => Owner::Foreign,
                     };

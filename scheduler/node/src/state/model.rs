@@ -170,6 +170,11 @@ pub struct Holder {
     /// a request within its quota, not counted against the quota.
     #[serde(default, skip_serializing_if = "is_false")]
     pub over_quota: bool,
+    /// How often it checkpoints (`dynamig.io/checkpoint-interval`), in milliseconds, when it
+    /// declared it: with `created_ms`, what the planner weighs as its work at risk. Written
+    /// only when declared, so files from before read and read back as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_interval_ms: Option<u64>,
 }
 
 /// For `skip_serializing_if`: a mark written only when set, so files without quotas read and
@@ -518,6 +523,7 @@ mod quota_marks {
         let h: Holder = serde_json::from_str(OLD).unwrap();
         assert!(!h.over_quota);
         assert_eq!(h.k8s_namespace, None);
+        assert_eq!(h.checkpoint_interval_ms, None);
         assert_eq!(serde_json::to_string(&h).unwrap(), OLD);
         let mut marked = h;
         marked.over_quota = true;
@@ -527,5 +533,17 @@ mod quota_marks {
             text.contains(r#""over_quota":true"#) && text.contains(r#""k8s_namespace":"team-a""#)
         );
         assert_eq!(serde_json::from_str::<Holder>(&text).unwrap(), marked);
+    }
+
+    #[test]
+    fn a_checkpoint_interval_is_written_only_when_declared() {
+        let mut h: Holder = serde_json::from_str(OLD).unwrap();
+        h.checkpoint_interval_ms = Some(1_800_000);
+        let text = serde_json::to_string(&h).unwrap();
+        assert!(
+            text.contains(r#""checkpoint_interval_ms":1800000"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Holder>(&text).unwrap(), h);
     }
 }

@@ -153,6 +153,10 @@ pub struct ReqArgs {
     /// fail at once; at most 1h). SIGINT/SIGTERM stop the wait and leave nothing behind.
     #[arg(long, value_name = "D", allow_hyphen_values = true)]
     wait: Option<String>,
+    /// How often the job checkpoints, e.g. 30m (at most 24h): among victims of equal priority
+    /// the planner prefers the one that loses the least work since its last checkpoint.
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
+    checkpoint_interval: Option<String>,
     /// A container annotation, as a runtime would see it (repeatable), e.g.
     /// `dynamig.io/gpu-memory=10GB` or `io.kubernetes.cri.sandbox-namespace=team-a`.
     #[arg(long = "annotation", value_name = "KEY=VALUE")]
@@ -184,6 +188,11 @@ impl ReqArgs {
             ("--preemptible", request::PREEMPTIBLE, &self.preemptible),
             ("--grace-period", request::GRACE_PERIOD, &self.grace_period),
             ("--wait", request::WAIT, &self.wait),
+            (
+                "--checkpoint-interval",
+                request::CHECKPOINT_INTERVAL,
+                &self.checkpoint_interval,
+            ),
         ];
         let mut given = request::Flags::new(&flags.map(|(flag, key, _)| (key, flag)));
         for (flag, key, v) in flags {
@@ -224,6 +233,7 @@ fn missing_value(flag: &str, v: &str) -> Result<(), request::RequestError> {
                 "--mig-profile" => "2g.10gb",
                 "--priority" => "interactive",
                 "--preemptible" => "true",
+                "--checkpoint-interval" => "30m",
                 _ => "10s",
             }
         )));

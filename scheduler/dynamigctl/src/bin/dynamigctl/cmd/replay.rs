@@ -145,7 +145,6 @@ fn run_queued(a: &ReplayArgs, names: &[&str], trace: Option<&[TracePod]>) -> Res
             };
             let settings = QueueSettings {
                 checkpoint: a.checkpoint.unwrap_or(default),
-                victims_by_lost_work: false,
                 max_reservations: usize::MAX,
             };
             rows.extend(compare_queued(

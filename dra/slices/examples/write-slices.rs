@@ -6,6 +6,7 @@
 //! Kubernetes' own schema.
 //!
 //!     cargo run -p dynamig-dra-slices --example write-slices -- OUTDIR
+//!     cargo run -p dynamig-dra-slices --example write-slices -- --models   (the model keys)
 
 use dynamig_core::catalog::{models, GpuModel};
 use dynamig_core::ids::GpuIndex;
@@ -43,8 +44,13 @@ fn inventory(model: &'static GpuModel, gpus: u32, mig: impl Fn(u32) -> MigState)
 fn main() -> Result<(), Box<dyn Error>> {
     let out: PathBuf = std::env::args_os()
         .nth(1)
-        .ok_or("usage: write-slices OUTDIR")?
+        .ok_or("usage: write-slices OUTDIR | --models")?
         .into();
+    if out.as_os_str() == "--models" {
+        let keys: Vec<&str> = models().iter().map(|m| m.key).collect();
+        println!("{}", keys.join(" "));
+        return Ok(());
+    }
     std::fs::create_dir_all(&out)?;
     let states = [
         ("on", MigState::Enabled),

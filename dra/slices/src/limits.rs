@@ -7,9 +7,9 @@
 /// `ResourceSliceMaxDevices`: devices in a slice that uses no taints, counters or list
 /// attributes.
 pub const MAX_DEVICES: usize = 128;
-/// `ResourceSliceMaxDevicesWithAdvancedFeatures` (1.36; `...WithTaintsOrConsumesCounters` in
-/// 1.35): devices in a slice where any device has taints or consumes counters, which every
-/// dynamig device does.
+/// `ResourceSliceMaxDevicesWithTaintsOrConsumesCounters` (named
+/// `ResourceSliceMaxDevicesWithAdvancedFeatures` once list attributes joined the rule): devices
+/// in a slice where any device has taints or consumes counters, which every dynamig device does.
 pub const MAX_DEVICES_WITH_COUNTERS_OR_TAINTS: usize = 64;
 /// `ResourceSliceMaxCounterSets`: counter sets in one slice.
 pub const MAX_COUNTER_SETS: usize = 8;

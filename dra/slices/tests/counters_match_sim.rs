@@ -125,6 +125,72 @@ fn sim_create(node: &mut SimNode, d: &Dev) -> bool {
         .is_ok()
 }
 
+/// The MIG layouts of `model` (the empty one included), counted straight from the catalog's
+/// table: sets of table placements with disjoint memory slices, within the GPU's compute slices
+/// and engines, each profile within its instance count. Independent of both the simulator and
+/// the counters: it says the exploration reached every layout.
+fn layouts_by_table(model: &GpuModel) -> usize {
+    let table: Vec<(usize, &Profile, u8)> = model
+        .profiles
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.starts.iter().map(move |&s| (i, p, s)))
+        .collect();
+    fn go(
+        model: &GpuModel,
+        table: &[(usize, &Profile, u8)],
+        from: usize,
+        mask: u16,
+        compute: u8,
+        engines: [u8; 5],
+        counts: &mut Vec<u8>,
+    ) -> usize {
+        let mut n = 1;
+        for (j, &(i, p, s)) in table.iter().enumerate().skip(from) {
+            let m = p.mask_at(s);
+            let e = p.engines;
+            let cap = model.engines;
+            let used = [
+                engines[0] + e.ce,
+                engines[1] + e.dec,
+                engines[2] + e.enc,
+                engines[3] + e.jpg,
+                engines[4] + e.ofa,
+            ];
+            let fits = mask & m == 0
+                && compute + p.compute_slices <= model.compute_slices
+                && used
+                    .iter()
+                    .zip([cap.ce, cap.dec, cap.enc, cap.jpg, cap.ofa])
+                    .all(|(u, c)| *u <= c)
+                && counts[i] < p.max_count;
+            if fits {
+                counts[i] += 1;
+                n += go(
+                    model,
+                    table,
+                    j + 1,
+                    mask | m,
+                    compute + p.compute_slices,
+                    used,
+                    counts,
+                );
+                counts[i] -= 1;
+            }
+        }
+        n
+    }
+    go(
+        model,
+        &table,
+        0,
+        0,
+        0,
+        [0; 5],
+        &mut vec![0; model.profiles.len()],
+    )
+}
+
 #[test]
 fn every_layout_of_every_model_is_admitted_exactly_when_the_simulator_creates_it() {
     let mut report = Vec::new();
@@ -134,10 +200,12 @@ fn every_layout_of_every_model_is_admitted_exactly_when_the_simulator_creates_it
         assert_eq!(devs.len(), pool.devices.len(), "{}", model.key);
         let node = SimNode::new(&[model.key]).expect("sim node");
         let layouts = explore(model.key, &pool, &devs, node, sim_create);
+        // Every MIG layout, and the whole GPU.
+        assert_eq!(layouts, layouts_by_table(model) + 1, "{}", model.key);
         report.push((model.key, devs.len(), layouts));
     }
-    // 25 placements and the whole GPU; 2319 MIG layouts (the empty one included, counted by a
-    // separate depth-first search over the catalog table) plus the whole GPU.
+    // 25 placements and the whole GPU; 2319 MIG layouts (the empty one included) plus the
+    // whole GPU.
     let a100 = report.iter().find(|r| r.0 == "a100-40gb").expect("a100");
     assert_eq!((a100.1, a100.2), (26, 2320));
     // The figures for docs/dra-slices.md: devices and layouts (device sets) per model.

@@ -70,6 +70,8 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
     bash tests/e2e/quota.sh
     step "end-to-end: metrics file checked by promtool (tests/e2e/metrics.sh)"
     bash tests/e2e/metrics.sh
+    step "end-to-end: Kubernetes manifests (DRA and shim path) against Kubernetes' OpenAPI schemas, strict (tests/e2e/dra-manifests.sh)"
+    bash tests/e2e/dra-manifests.sh
     step "install: .deb, runtime configure on real containerd 1.6 / 2.1.9 and dockerd, install.sh (tests/e2e/install.sh)"
     bash tests/e2e/install.sh
 else

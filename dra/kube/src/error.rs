@@ -17,6 +17,11 @@ pub enum KubeError {
     /// No answer: connection refused, TLS, a timeout, a body that is not the expected object.
     #[error("{what}: {message}")]
     Transport { what: String, message: String },
+    /// The API server does not keep fields the slices need: a feature gate is off. The
+    /// publisher has withdrawn this node's slices; the node cannot be DRA-managed until the
+    /// cluster enables the gates (docs/kubernetes.md).
+    #[error("the API server dropped {fields} of ResourceSlice {slice}: enable the feature gate(s) on the kube-apiserver, kube-scheduler and kube-controller-manager; this node's slices were withdrawn")]
+    FieldsDropped { slice: String, fields: String },
     /// The slices to publish are not this node's pool (a bug in the caller).
     #[error("refusing to publish: {0}")]
     Invalid(String),
@@ -48,7 +53,7 @@ impl KubeError {
         match self {
             KubeError::Api { code, .. } => matches!(code, 409 | 429 | 500..=599),
             KubeError::Transport { .. } => true,
-            KubeError::Config(_) | KubeError::Invalid(_) => false,
+            KubeError::Config(_) | KubeError::Invalid(_) | KubeError::FieldsDropped { .. } => false,
         }
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod claims;
 pub mod connect;
+pub mod dropped;
 pub mod error;
 pub mod plan;
 pub mod publisher;

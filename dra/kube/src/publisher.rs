@@ -2,6 +2,7 @@
 //! and makes the writes [`plan`](crate::plan) orders (new generation first, old slices deleted
 //! last).
 
+use crate::dropped::dropped_fields;
 use crate::error::KubeError;
 use crate::plan::{plan, Write};
 use dynamig_dra_api::DRIVER_NAME;
@@ -100,23 +101,27 @@ impl Publisher {
                 Write::Create(mut s) => {
                     s.metadata.owner_references = Some(vec![owner.clone()]);
                     let name = s.metadata.name.clone().unwrap_or_default();
-                    self.slices
+                    let kept = self
+                        .slices
                         .create(&PostParams::default(), &s)
                         .await
                         .map_err(|e| {
                             KubeError::from_kube(format!("creating ResourceSlice {name}"), e)
                         })?;
+                    self.check_kept(&name, &s, &kept).await?;
                     done.created += 1;
                 }
                 Write::Replace(mut s) => {
                     s.metadata.owner_references = Some(vec![owner.clone()]);
                     let name = s.metadata.name.clone().unwrap_or_default();
-                    self.slices
+                    let kept = self
+                        .slices
                         .replace(&name, &PostParams::default(), &s)
                         .await
                         .map_err(|e| {
                             KubeError::from_kube(format!("replacing ResourceSlice {name}"), e)
                         })?;
+                    self.check_kept(&name, &s, &kept).await?;
                     done.replaced += 1;
                 }
                 Write::Delete { name } => {
@@ -144,6 +149,34 @@ impl Publisher {
             }
         }
         Ok(published.len())
+    }
+
+    /// Fails, after withdrawing every slice of this node, when the API server did not keep a
+    /// field of `sent` (a feature gate is off): published without its counters, the pool would
+    /// let the scheduler allocate overlapping placements.
+    async fn check_kept(
+        &self,
+        name: &str,
+        sent: &ResourceSlice,
+        kept: &ResourceSlice,
+    ) -> Result<(), KubeError> {
+        let dropped = dropped_fields(sent, kept);
+        if dropped.is_empty() {
+            return Ok(());
+        }
+        let fields = dropped
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::error!(slice = name, %fields, "the API server dropped fields; withdrawing this node's ResourceSlices");
+        if let Err(e) = self.withdraw().await {
+            tracing::error!(error = %e, "withdrawing this node's ResourceSlices failed");
+        }
+        Err(KubeError::FieldsDropped {
+            slice: name.to_string(),
+            fields,
+        })
     }
 
     /// Deletes one slice; one already gone is fine.

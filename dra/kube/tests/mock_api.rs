@@ -299,6 +299,81 @@ async fn withdraw_deletes_only_this_nodes_slices() {
     );
 }
 
+/// A device slice whose devices consume the counter set, one of them tainted (its GPU's MIG
+/// mode is pending), and the counter slice: what dra/slices publishes on 1.35 and later.
+fn build_partitioned(generation: i64) -> Vec<ResourceSlice> {
+    let spec = |extra: Value| {
+        let mut spec = json!({
+            "driver": DRIVER_NAME,
+            "nodeName": NODE,
+            "pool": {"name": NODE, "generation": generation, "resourceSliceCount": 2},
+        });
+        for (k, v) in extra.as_object().expect("object") {
+            spec[k] = v.clone();
+        }
+        serde_json::from_value::<ResourceSlice>(json!({"metadata": {}, "spec": spec}))
+            .expect("a ResourceSlice")
+    };
+    let consumes = json!([{"counterSet": "gpu-0-counters",
+                           "counters": {"memorySlices": {"value": "1"}}}]);
+    vec![
+        spec(json!({"sharedCounters": [{"name": "gpu-0-counters",
+            "counters": {"memorySlices": {"value": "8"}}}]})),
+        spec(json!({"devices": [
+            {"name": "gpu-0-mig-1g5gb-0", "consumesCounters": consumes},
+            {"name": "gpu-0-mig-1g5gb-1", "consumesCounters": consumes,
+             "taints": [{"key": "mig.dynamig.io/mig-pending", "effect": "NoSchedule"}]},
+        ]})),
+    ]
+}
+
+#[tokio::test]
+async fn counters_and_taints_are_kept_by_a_server_with_the_gates_on() {
+    let api = mock().await;
+    let publisher = Publisher::new(api.client(), NODE);
+    publisher.sync(build_partitioned).await.expect("sync");
+    let slices = api.slices();
+    let devices = &slices["node-a-mig.dynamig.io-1"]["spec"]["devices"];
+    assert_eq!(devices[1]["taints"][0]["key"], "mig.dynamig.io/mig-pending");
+    assert_eq!(
+        devices[0]["consumesCounters"][0]["counterSet"],
+        "gpu-0-counters"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_drops_counters_gets_no_slices_and_says_which_gate() {
+    let api = mock().await;
+    api.gates_off();
+    let publisher = Publisher::new(api.client(), NODE);
+    let err = publisher
+        .sync(build_partitioned)
+        .await
+        .expect_err("dropped fields");
+    let text = err.to_string();
+    assert!(matches!(err, KubeError::FieldsDropped { .. }), "{text}");
+    assert!(!err.is_retryable());
+    assert!(
+        text.contains("spec.sharedCounters (feature gate DRAPartitionableDevices)"),
+        "{text}"
+    );
+    // The counter slice went first and was refused at once: its withdrawal left nothing.
+    assert!(api.slices().is_empty(), "{:?}", api.slices().keys());
+    // A server that keeps the counters but drops the taints is named as such.
+    let sent = build_partitioned(1).remove(1);
+    let mut kept: Value = serde_json::to_value(&sent).expect("json");
+    kept["spec"]["devices"][1]
+        .as_object_mut()
+        .expect("device")
+        .remove("taints");
+    let kept: ResourceSlice = serde_json::from_value(kept).expect("slice");
+    let dropped = dynamig_dra_kube::dropped::dropped_fields(&sent, &kept);
+    assert_eq!(
+        dropped.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["spec.devices[].taints (feature gate DRADeviceTaints)"]
+    );
+}
+
 // --- claims -------------------------------------------------------------------------------
 
 fn claim_ref(name: &str, uid: &str) -> ClaimRef {

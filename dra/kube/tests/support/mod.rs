@@ -41,6 +41,9 @@ struct State {
     claims: HashMap<(String, String), ClaimReply>,
     /// Answer the next PUT with 409 Conflict, as when another writer got there first.
     conflict_next_put: bool,
+    /// Drop the feature-gated fields of written slices, as an API server of 1.34 or 1.35 does
+    /// with DRAPartitionableDevices and DRADeviceTaints off.
+    gates_off: bool,
 }
 
 pub struct MockApi {
@@ -115,6 +118,10 @@ impl MockApi {
         self.state().requests.clear();
     }
 
+    pub fn gates_off(&self) {
+        self.state().gates_off = true;
+    }
+
     pub fn conflict_next_put(&self) {
         self.state().conflict_next_put = true;
     }
@@ -180,6 +187,21 @@ async fn handle(
     Ok(resp)
 }
 
+/// What an API server with the DRA partitionable-devices and device-taints gates off keeps.
+fn drop_gated(slice: &mut Value) {
+    if let Some(spec) = slice["spec"].as_object_mut() {
+        spec.remove("sharedCounters");
+    }
+    if let Some(devices) = slice["spec"]["devices"].as_array_mut() {
+        for d in devices {
+            if let Some(d) = d.as_object_mut() {
+                d.remove("consumesCounters");
+                d.remove("taints");
+            }
+        }
+    }
+}
+
 fn route(st: &mut State, r: &Recorded) -> (u16, Value) {
     let segs: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
     match (r.method.as_str(), segs.as_slice()) {
@@ -231,6 +253,9 @@ fn route(st: &mut State, r: &Recorded) -> (u16, Value) {
                     &format!("resourceslices \"{name}\" already exists"),
                 );
             }
+            if st.gates_off {
+                drop_gated(&mut s);
+            }
             st.next_rv += 1;
             s["metadata"]["resourceVersion"] = json!(st.next_rv.to_string());
             s["metadata"]["uid"] = json!(format!("uid-{name}"));
@@ -250,6 +275,9 @@ fn route(st: &mut State, r: &Recorded) -> (u16, Value) {
                 || s["metadata"]["resourceVersion"] != old["metadata"]["resourceVersion"]
             {
                 return status(409, "Conflict", "the object has been modified; please apply your changes to the latest version and try again");
+            }
+            if st.gates_off {
+                drop_gated(&mut s);
             }
             st.next_rv += 1;
             s["metadata"]["resourceVersion"] = json!(st.next_rv.to_string());

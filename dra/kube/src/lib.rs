@@ -16,6 +16,7 @@ pub mod dropped;
 pub mod error;
 pub mod plan;
 pub mod publisher;
+pub mod quantity;
 pub mod stale;
 
 pub use claims::KubeClaimSource;

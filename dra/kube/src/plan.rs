@@ -19,7 +19,8 @@
 //! slices already are the desired ones (same names, same specs apart from the generation).
 
 use dynamig_dra_api::DRIVER_NAME;
-use k8s_openapi::api::resource::v1::ResourceSlice;
+use k8s_openapi::api::resource::v1::{ResourceSlice, ResourceSliceSpec};
+use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
 /// One write, in the order it must be made.
@@ -179,8 +180,50 @@ fn is_published(
         };
         let mut want = d.spec.clone();
         want.pool.generation = current;
-        old.spec == want
+        normalized(&old.spec) == normalized(&want)
     })
+}
+
+/// A slice spec as the API server gives it back: without empty lists and maps (omitted or not,
+/// the same slice), and with every quantity of a capacity or a counter as its value
+/// ([`crate::quantity::nanos`]), since the server rewrites quantities in canonical form.
+fn normalized(spec: &ResourceSliceSpec) -> Json {
+    /// `path`: the object keys from the spec down to `v` (array levels add none).
+    fn walk(v: Json, path: &mut Vec<String>) -> Option<Json> {
+        match v {
+            Json::Null => None,
+            Json::Array(a) => {
+                let a: Vec<Json> = a.into_iter().filter_map(|x| walk(x, path)).collect();
+                (!a.is_empty()).then_some(Json::Array(a))
+            }
+            Json::Object(o) => {
+                let mut out = serde_json::Map::new();
+                for (k, x) in o {
+                    path.push(k.clone());
+                    let x = walk(x, path);
+                    path.pop();
+                    if let Some(x) = x {
+                        out.insert(k, x);
+                    }
+                }
+                (!out.is_empty()).then_some(Json::Object(out))
+            }
+            // {"capacity": {"memory": {"value": Q}}}, {"counters": {"memorySlices": {"value": Q}}}
+            Json::String(s) if is_quantity_path(path) => Some(match crate::quantity::nanos(&s) {
+                Some(n) => Json::String(format!("{n}n")),
+                None => Json::String(s),
+            }),
+            other => Some(other),
+        }
+    }
+    fn is_quantity_path(path: &[String]) -> bool {
+        matches!(
+            path,
+            [.., map, _, value] if value == "value" && (map == "capacity" || map == "counters")
+        )
+    }
+    let json = serde_json::to_value(spec).unwrap_or(Json::Null);
+    walk(json, &mut Vec::new()).unwrap_or(Json::Null)
 }
 
 #[cfg(test)]
@@ -322,6 +365,34 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn canonical_quantities_and_omitted_empty_lists_are_unchanged() {
+        let with = |memory: &str, devices: Option<Vec<Device>>| {
+            let mut s = published("node-a-mig.dynamig.io-0", &["gpu-0"], false, 7, "3");
+            let d = &mut s.spec.devices.as_mut().unwrap()[0];
+            d.capacity = Some(
+                [(
+                    "memory".to_string(),
+                    k8s_openapi::api::resource::v1::DeviceCapacity {
+                        value: Quantity(memory.to_string()),
+                        ..Default::default()
+                    },
+                )]
+                .into(),
+            );
+            let mut c = published("node-a-mig.dynamig.io-1", &[], true, 7, "4");
+            c.spec.devices = devices;
+            vec![s, c]
+        };
+        // As the API server gives them back: 10240Mi as 10Gi, the counter slice without devices.
+        let now = with("10Gi", None);
+        let same = plan(NODE, &now, |_| with("10240Mi", Some(vec![]))).unwrap();
+        assert_eq!(same.generation, 7);
+        assert!(same.writes.is_empty(), "{:?}", same.writes);
+        let bigger = plan(NODE, &now, |_| with("10241Mi", Some(vec![]))).unwrap();
+        assert_eq!(bigger.generation, 8);
     }
 
     #[test]

@@ -21,7 +21,10 @@ const NODE_UID: &str = "4f1c2e8a-node-a";
 fn build(generation: i64, devices: &[&str]) -> Vec<ResourceSlice> {
     let devices: Vec<Value> = devices
         .iter()
-        .map(|d| json!({"name": d, "attributes": {"type": {"string": "mig"}}}))
+        .map(|d| {
+            json!({"name": d, "attributes": {"type": {"string": "mig"}},
+                   "capacity": {"memory": {"value": "10240Mi"}}})
+        })
         .collect();
     let common = |extra: Value| {
         let mut spec = json!({
@@ -37,8 +40,10 @@ fn build(generation: i64, devices: &[&str]) -> Vec<ResourceSlice> {
     };
     vec![
         common(json!({"devices": devices})),
-        common(json!({"sharedCounters": [{"name": "gpu-0-counters",
-            "counters": {"memorySlices": {"value": "8"}, "computeSlices": {"value": "7"}}}]})),
+        common(
+            json!({"devices": [], "sharedCounters": [{"name": "gpu-0-counters",
+            "counters": {"memorySlices": {"value": "8"}, "computeSlices": {"value": "7"}}}]}),
+        ),
     ]
 }
 

@@ -187,6 +187,30 @@ async fn handle(
     Ok(resp)
 }
 
+/// What every API server does to a written object: quantities in canonical form (here: a whole
+/// number of GiB written in Mi comes back in Gi, `10240Mi` as `10Gi`), empty lists omitted.
+fn canonicalize(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            o.retain(|_, x| !matches!(x, Value::Array(a) if a.is_empty()));
+            for (k, x) in o.iter_mut() {
+                if k == "value" {
+                    if let Some(mi) = x.as_str().and_then(|s| s.strip_suffix("Mi")) {
+                        if let Ok(n) = mi.parse::<u64>() {
+                            if n % 1024 == 0 {
+                                *x = json!(format!("{}Gi", n / 1024));
+                            }
+                        }
+                    }
+                }
+                canonicalize(x);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(canonicalize),
+        _ => {}
+    }
+}
+
 /// What an API server with the DRA partitionable-devices and device-taints gates off keeps.
 fn drop_gated(slice: &mut Value) {
     if let Some(spec) = slice["spec"].as_object_mut() {
@@ -256,6 +280,7 @@ fn route(st: &mut State, r: &Recorded) -> (u16, Value) {
             if st.gates_off {
                 drop_gated(&mut s);
             }
+            canonicalize(&mut s);
             st.next_rv += 1;
             s["metadata"]["resourceVersion"] = json!(st.next_rv.to_string());
             s["metadata"]["uid"] = json!(format!("uid-{name}"));
@@ -279,6 +304,7 @@ fn route(st: &mut State, r: &Recorded) -> (u16, Value) {
             if st.gates_off {
                 drop_gated(&mut s);
             }
+            canonicalize(&mut s);
             st.next_rv += 1;
             s["metadata"]["resourceVersion"] = json!(st.next_rv.to_string());
             st.slices.insert((*name).to_string(), s.clone());

@@ -81,6 +81,8 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
     bash tests/e2e/metrics.sh
     step "end-to-end: every DRA ResourceSlice of every catalog model against Kubernetes' schema, strictly (tests/e2e/dra-slices.sh)"
     bash tests/e2e/dra-slices.sh
+    step "end-to-end: Kubernetes manifests (DRA and shim path) against Kubernetes' OpenAPI schemas, strict (tests/e2e/dra-manifests.sh)"
+    bash tests/e2e/dra-manifests.sh
     step "install: .deb, runtime configure on real containerd 1.6 / 2.1.9 and dockerd, install.sh (tests/e2e/install.sh)"
     bash tests/e2e/install.sh
 else

@@ -127,11 +127,18 @@ fn prepare_locked(
         for other in dra.claims.iter().filter(|c| c.uid != claim.uid) {
             for a in &devices {
                 if let Some(b) = other.devices.iter().find(|b| b.overlaps(a)) {
-                    return Err(ClaimError::Invalid(format!(
-                        "device {} of claim {}/{} ({}) overlaps device {} of claim {}/{} ({}), prepared on this node",
+                    let text = format!(
+                        "device {} of claim {}/{} ({}) overlaps device {} of claim {}/{} ({}), {} on this node",
                         a.device, claim.namespace, claim.name, claim.uid,
-                        b.device, other.namespace, other.name, other.uid
-                    )));
+                        b.device, other.namespace, other.name, other.uid,
+                        if other.phase == ClaimPhase::Unpreparing { "being unprepared" } else { "prepared" }
+                    );
+                    // A claim being unprepared frees its room once its instance is destroyed.
+                    return Err(if other.phase == ClaimPhase::Unpreparing {
+                        ClaimError::Retryable(text)
+                    } else {
+                        ClaimError::Invalid(text)
+                    });
                 }
             }
         }

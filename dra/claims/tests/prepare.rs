@@ -392,3 +392,35 @@ fn a_spec_file_is_never_seen_half_written() {
     assert_eq!(names, ["mig.dynamig.io-claim-uid-c.json"]);
     read_json(&dynamig_dra_claims::cdi::spec_path(&s.cdi, "uid-c"));
 }
+
+#[test]
+fn a_placement_a_standalone_holder_has_is_invalid_naming_it() {
+    use dynamig_core::request::{Request, Size};
+    use dynamig_node::node::{AllocSpec, Node};
+    let s = Sim::new(&["a100-40gb"]);
+    // Allocated by the shim's path before the node became DRA-managed.
+    Node::session(&s.cfg, &s.dir, |n| {
+        n.allocate(AllocSpec {
+            id: "c1".into(),
+            namespace: "k8s.io".into(),
+            request: Request::new(Size::Profile {
+                name: "3g.20gb".into(),
+            }),
+            process: None,
+            creator: None,
+        })
+    })
+    .unwrap();
+    let placed = s.instances();
+    let p = s.started("b");
+    let c = claim("c", "uid-c");
+    let start = placed[0].2;
+    s.source.put(&c, &[&format!("gpu-0-mig-1g5gb-{start}")]);
+    let m = invalid(p.prepare(&c));
+    assert!(m.contains("standalone holder k8s.io/c1"), "{m}");
+    assert_eq!(
+        s.instances(),
+        placed,
+        "the standalone holder keeps its instance"
+    );
+}

@@ -316,6 +316,11 @@ fn nvidias_common_edits_go_into_the_claim_spec() {
     assert_eq!(common["env"][0], "NVIDIA_CTK_LIBCUDA_DIR=/usr/lib");
     assert_eq!(common["mounts"][0]["hostPath"], lib.display().to_string());
     assert_eq!(common["mounts"][0]["options"][0], "ro");
+    // A valid CDI spec, as the CDI project's rules (the node's own reader) have it.
+    let parsed: dynamig_node::driver_stack::cdi::SpecFile =
+        serde_json::from_value(spec.clone()).expect("a CDI spec");
+    let path = dynamig_dra_claims::cdi::spec_path(&s.cdi, "uid-c");
+    dynamig_node::driver_stack::cdi::validate(path, parsed).expect("valid");
     // A stale NVIDIA spec (another driver version) fails the prepare, creating nothing.
     std::fs::rename(&lib, s.tmp.path().join("libcuda.so.570.1.1")).unwrap();
     let text = std::fs::read_to_string(s.nvidia_cdi.join("nvidia.yaml"))

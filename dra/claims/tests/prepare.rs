@@ -429,3 +429,49 @@ fn a_placement_a_standalone_holder_has_is_invalid_naming_it() {
         "the standalone holder keeps its instance"
     );
 }
+
+#[test]
+fn an_api_server_that_does_not_answer_is_retryable() {
+    let s = Sim::new(&["a100-40gb"]);
+    let p = s.started("b");
+    let c = claim("c", "uid-c");
+    s.source.put(&c, &["gpu-0-mig-1g5gb-0"]);
+    *s.source.down.lock().unwrap() = true;
+    assert!(retryable(p.prepare(&c)).contains("does not answer"));
+    assert!(s.instances().is_empty());
+}
+
+#[test]
+fn concurrent_prepares_bind_each_claim_once() {
+    let s = Sim::new(&["a100-40gb"]);
+    let p = std::sync::Arc::new(s.started("b"));
+    let claims: Vec<_> = (0..4u8)
+        .map(|i| {
+            let c = claim(&format!("c{i}"), &format!("uid-{i}"));
+            s.source.put(&c, &[&format!("gpu-0-mig-1g10gb-{}", 2 * i)]);
+            c
+        })
+        .collect();
+    // Every claim twice at once, as a kubelet retrying while the first call runs.
+    let threads: Vec<_> = claims
+        .iter()
+        .chain(claims.iter())
+        .cloned()
+        .map(|c| {
+            let p = p.clone();
+            std::thread::spawn(move || p.prepare(&c))
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for t in threads {
+        let got = t.join().unwrap().unwrap();
+        ids.push(got[0].cdi_device_ids[0].clone());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+    let starts: Vec<u8> = s.instances().iter().map(|i| i.2).collect();
+    assert_eq!(starts, [0, 2, 4, 6]);
+    assert_eq!(s.state().holders.len(), 4);
+    assert_eq!(s.specs().len(), 4);
+}

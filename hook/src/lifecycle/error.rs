@@ -96,7 +96,9 @@ pub fn node_kind(e: &NodeError) -> ErrorKind {
         | NodeError::BeingAllocated(_)
         | NodeError::AlreadyQueued(_)
         | NodeError::NoSuchHolder(_)
-        | NodeError::BackendMismatch { .. } => ErrorKind::FailedPrecondition,
+        | NodeError::BackendMismatch { .. }
+        | NodeError::DraManaged
+        | NodeError::ClaimsPrepared { .. } => ErrorKind::FailedPrecondition,
         NodeError::Select(s) => select_kind(s),
         NodeError::Dir(d) => dir_kind(d),
         NodeError::Lock(LockError::Open { .. } | LockError::Flock { .. })

@@ -100,6 +100,8 @@ pub struct QueuedInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub backend: BackendKind,
+    /// `standalone` or `dra-managed` (docs/dra-node.md).
+    pub mode: &'static str,
     pub state_dir: String,
     pub gpus: Vec<GpuStatus>,
     /// Holders that hold no instance now: `preempted` or `lost`.
@@ -265,6 +267,11 @@ pub fn status(node: &Node) -> Status {
         .collect();
     Status {
         backend: node.backend_kind(),
+        mode: if node.dra_managed() {
+            "dra-managed"
+        } else {
+            "standalone"
+        },
         state_dir: node.dir().path().display().to_string(),
         gpus,
         ended,

@@ -16,6 +16,7 @@
 //! `DYNAMIG_DRIVER_STACK`, `PATH`).
 
 mod devices;
+mod dra_mode;
 mod driver_stack;
 mod nvml;
 mod report;
@@ -102,6 +103,7 @@ pub fn run(cfg: &NodeConfig, state_dir: Option<&Path>, out: &mut dyn Write) -> b
         devices::check_dev(&mut r, &dev);
     }
     state_dir::check(&mut r, cfg, state_dir);
+    dra_mode::check(&mut r, cfg, state_dir);
     runtimes::check(&mut r, &etc);
     let driver = match kind {
         BackendKind::Sim => sim_driver,

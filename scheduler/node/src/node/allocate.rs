@@ -52,6 +52,7 @@ impl Node {
         spec: &AllocSpec,
         policy: &Policy,
     ) -> Result<Allowance, NodeError> {
+        self.refuse_if_dra_managed()?;
         // The node's admission policy: what this namespace may claim (docs/policy.md).
         let allowance = policy.allowance(&spec.namespace, spec.request.k8s_namespace.as_deref());
         if let Err(e) = allowance.admit(&spec.request) {

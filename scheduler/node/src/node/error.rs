@@ -53,6 +53,10 @@ pub enum NodeError {
     AlreadyQueued(HolderKey),
     #[error(transparent)]
     Policy(#[from] dynamig_core::policy::PolicyError),
+    #[error("this node is DRA-managed (its GPUs are handed out by the mig.dynamig.io DRA plugin through ResourceClaims): standalone allocation is refused so that the Kubernetes scheduler's view of the GPUs stays exact; request the slice through a ResourceClaim, or run `dynamigctl dra standalone` once the plugin and its claims are gone (docs/dra-node.md)")]
+    DraManaged,
+    #[error("the node still has {claims} DRA claim(s) prepared; delete their pods (the kubelet unprepares them) before making the node standalone")]
+    ClaimsPrepared { claims: usize },
 }
 
 impl NodeError {

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 mod admit;
 mod allocate;
+mod claim;
 mod close;
 mod error;
 mod evict;
@@ -36,6 +37,7 @@ mod spec;
 mod view;
 mod wait;
 
+pub use claim::{ExactError, Occupant};
 pub use error::NodeError;
 pub use reconcile::Reconciled;
 pub use spec::{valid_id, AllocSpec, Allocation, Placement};

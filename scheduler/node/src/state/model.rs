@@ -370,6 +370,9 @@ pub struct NodeState {
     /// Evictions in flight, each with the room it reserves. Absent from older files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evictions: Vec<Eviction>,
+    /// Present when the node is DRA-managed (`state/dra.rs`). Absent from older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dra: Option<super::dra::DraState>,
 }
 
 impl NodeState {

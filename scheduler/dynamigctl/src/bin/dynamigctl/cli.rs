@@ -32,6 +32,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The node's DRA mode (docs/dra-node.md): `dynamigctl dra standalone` ends it.
+    #[command(subcommand)]
+    Dra(DraCmd),
     /// GPUs, instances, placements, holders and their states, like `nvidia-smi`'s MIG tables.
     Status {
         /// Print the node as one JSON object instead of tables.
@@ -239,6 +242,14 @@ fn missing_value(flag: &str, v: &str) -> Result<(), request::RequestError> {
         )));
     }
     Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum DraCmd {
+    /// Make a DRA-managed node standalone again, once the DRA plugin (mig.dynamig.io) is
+    /// removed and no claim is prepared: the shim, dynamig-runc and `dynamigctl allocate`
+    /// allocate (and evict) here again. Refused while a claim is prepared.
+    Standalone,
 }
 
 #[derive(Subcommand)]

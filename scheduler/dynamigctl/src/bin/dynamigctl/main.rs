@@ -90,6 +90,7 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Sim(c) => cmd::sim::run(c),
+        Command::Dra(c) => cmd::dra::run(c),
         Command::Profiles { model, json } => cmd::profiles::run(model.as_deref(), json),
         Command::Status {
             json,

@@ -2,6 +2,7 @@
 
 pub mod allocate;
 pub mod doctor;
+pub mod dra;
 pub mod events;
 pub mod gc;
 pub mod plan;

@@ -57,9 +57,10 @@ pub fn status(st: &Status, form: Form) -> String {
 /// (the directory then cut at its start, as `nvidia-smi` cuts process names).
 fn banner(st: &Status, form: Form) -> String {
     let first = format!(
-        "DYNAMIG {}    Backend: {}",
+        "DYNAMIG {}    Backend: {}    Mode: {}",
         env!("CARGO_PKG_VERSION"),
-        st.backend
+        st.backend,
+        st.mode
     );
     let state = format!("State: {}", st.state_dir);
     let one = format!("{first}    {state}");

@@ -326,6 +326,12 @@ fn route(st: &mut State, r: &Recorded) -> (u16, Value) {
                 Some(ClaimReply::Status(500)) => {
                     status(500, "InternalError", "etcdserver: request timed out")
                 }
+                // A 404 as the API server writes it (kube's get_opt reads the reason).
+                Some(ClaimReply::Status(404)) => status(
+                    404,
+                    "NotFound",
+                    &format!("resourceclaims.resource.k8s.io \"{name}\" not found"),
+                ),
                 Some(ClaimReply::Status(code)) => status(*code, "Unknown", "canned error"),
                 None => status(
                     404,

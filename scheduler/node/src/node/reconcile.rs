@@ -6,7 +6,9 @@
 //! 3. evictions whose requester is gone, and preempting holders nobody waits for (`evict.rs`);
 //! 4. [`Node::release_dead`]: holders whose process is gone are released (or forgotten);
 //! 5. tickets whose waiter is gone or whose deadline passed (`wait.rs`);
-//! 6. temporary files of state writes whose writer died before its rename.
+//! 6. warm instances: gone from the hardware (forgotten), in use (left alone), kept too long or
+//!    one too many (destroyed) (`warm.rs`);
+//! 7. temporary files of state writes whose writer died before its rename.
 //!
 //! The state is written once at the end, if any step changed it.
 
@@ -62,6 +64,7 @@ impl Node {
         changed |= self.settle_preempting(now)?;
         changed |= self.release_dead(now)?;
         changed |= self.expire_tickets(now);
+        changed |= self.settle_warm(now)?;
         self.remove_stale_temps();
         if changed {
             self.save()?;
@@ -87,7 +90,7 @@ impl Node {
     }
 
     /// An allocation interrupted by a crash: its orphan instance (same place and profile, no
-    /// holder) is destroyed and its holder forgotten. False when the destroy failed.
+    /// holder, not warm) is destroyed and its holder forgotten. False when the destroy failed.
     fn undo_create(&mut self, intent: &Intent) -> bool {
         let Intent::Create {
             gpu,
@@ -106,6 +109,7 @@ impl Node {
                 i.start == *start
                     && i.profile_id == *profile_id
                     && self.state.holder_of(*gpu, i.gi).is_none()
+                    && self.state.warm_at(*gpu, i.gi).is_none()
             })
             .map(|i| i.gi);
         if let Some(gi) = orphan {
@@ -252,7 +256,7 @@ impl Node {
         Ok(changed)
     }
 
-    /// Step 6: temp files of writes whose writer died before its rename (under the lock: no
+    /// Step 7: temp files of writes whose writer died before its rename (under the lock: no
     /// write of this directory is in progress but a live process's, which is kept).
     fn remove_stale_temps(&mut self) {
         for name in file::remove_stale_temps(self.dir.path()) {

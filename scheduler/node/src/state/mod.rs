@@ -19,5 +19,6 @@ pub use dir::StateDir;
 pub use file::StateFileError;
 pub use lock::{LockError, NodeLock};
 pub use model::{
-    Eviction, Holder, HolderKey, HolderState, InstanceRef, Intent, Live, NodeState, Planned, Ticket,
+    Eviction, Holder, HolderKey, HolderState, InstanceRef, Intent, Live, NodeState, Planned,
+    Ticket, Warm,
 };

@@ -11,9 +11,13 @@ pub const MAX_ENV: &str = "DYNAMIG_WARM_MAX";
 /// most `1h`).
 pub const TTL_ENV: &str = "DYNAMIG_WARM_TTL";
 
-/// The default number kept: see docs/warm-instances.md ("Defaults") for why.
-pub const DEFAULT_MAX: usize = 4;
-/// The default time kept: see docs/warm-instances.md ("Defaults") for why.
+/// The default number kept: none, warm instances are off until a node turns them on (see
+/// docs/warm-instances.md, "Defaults", for why, and for the value to turn them on with).
+pub const DEFAULT_MAX: usize = 0;
+/// What docs/warm-instances.md suggests turning them on with.
+pub const SUGGESTED_MAX: usize = 4;
+/// The default time kept, once turned on: Kubernetes' longest restart back-off (see
+/// docs/warm-instances.md, "Defaults").
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,11 +42,12 @@ impl Default for WarmSettings {
 }
 
 impl WarmSettings {
-    /// Off: every release destroys.
-    pub fn off() -> WarmSettings {
+    /// On, keeping at most `max` for `ttl`.
+    pub fn on(max: usize, ttl: Duration) -> WarmSettings {
         WarmSettings {
-            max: 0,
-            ..WarmSettings::default()
+            max,
+            ttl,
+            invalid: None,
         }
     }
 
@@ -95,7 +100,7 @@ mod tests {
         );
         assert!(WarmSettings::default().enabled());
         assert!(!WarmSettings::parse(Some("0"), None).enabled());
-        assert!(!WarmSettings::parse(None, Some("0s")).enabled());
+        assert!(!WarmSettings::parse(Some("4"), Some("0s")).enabled());
         let s = WarmSettings::parse(Some("2"), Some("5m"));
         assert_eq!((s.max, s.ttl), (2, Duration::from_secs(300)));
     }

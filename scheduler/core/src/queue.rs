@@ -119,10 +119,10 @@ fn occupy(
         // A warm instance in the reserved room is counted there (the ticket destroys it or
         // takes it when served).
         let room = profile.mask_at(start);
-        g.instances.retain(|i| {
-            !is_victim(victims, gpu, i)
-                && !(i.owner == Owner::Warm && i.profile.mask_at(i.start) & room != 0)
-        });
+        let warm_in_room =
+            |i: &PlacedInstance| i.owner == Owner::Warm && i.profile.mask_at(i.start) & room != 0;
+        g.instances
+            .retain(|i| !is_victim(victims, gpu, i) && !warm_in_room(i));
         g.instances.push(PlacedInstance {
             profile,
             start,

@@ -59,7 +59,7 @@ impl Node {
                         // Warm and idle: free room (docs/warm-instances.md). In use by a process
                         // dynamig does not know: occupied, and touched by nobody.
                         None if self.state.warm_at(g.index, i.gi).is_some() => {
-                            if self.is_warm_in_use(g.index, i.gi) {
+                            if self.warm_in_use(g.index, i.gi) {
                                 Owner::Foreign
                             } else {
                                 Owner::Warm

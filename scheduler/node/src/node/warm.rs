@@ -290,15 +290,11 @@ impl Node {
     }
 
     fn warm_is_in_use(&self, w: &Warm) -> bool {
-        self.is_warm_in_use(w.instance.planned.gpu, w.instance.live.gi)
+        self.warm_in_use(w.instance.planned.gpu, w.instance.live.gi)
     }
 
     /// Whether the warm instance `gi` on `gpu` had processes on it when the node was opened.
     pub fn warm_in_use(&self, gpu: GpuIndex, gi: GiId) -> bool {
-        self.is_warm_in_use(gpu, gi)
-    }
-
-    pub(super) fn is_warm_in_use(&self, gpu: GpuIndex, gi: GiId) -> bool {
         self.warm_in_use.contains(&(gpu, gi))
     }
 }

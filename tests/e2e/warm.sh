@@ -133,7 +133,8 @@ ok "whole: 7g.40gb $U3; the warm $U1 was destroyed for its room"
 step "nothing is left behind"
 remove_task whole
 [[ $(warm_uuids) == "$U3" ]] || fail "whole's instance is not warm after its removal"
-DYNAMIG_WARM_MAX=0 dctl gc >/dev/null || fail "DYNAMIG_WARM_MAX=0 dynamigctl gc"
+gc=$(DYNAMIG_WARM_MAX=0 dctl gc --json) || fail "DYNAMIG_WARM_MAX=0 dynamigctl gc"
+[[ $(jq -r '.warm_expired | join(" ")' <<<"$gc") == "$U3" ]] || fail "gc --json does not list $U3 in warm_expired: $gc"
 [[ $(n_instances) -eq 0 ]] || fail "instances left: $(status_json | jq -c '[.gpus[].instances[]]')"
 [[ $(fake_instances) -eq 0 ]] || fail "the fake's node still holds instances"
 left=$(find "$FAKE_NVML_PROC_ROOT/driver/nvidia/capabilities/gpu0/mig" -name access | wc -l)

@@ -27,6 +27,9 @@ pub struct Reconciled {
     pub forgotten: Vec<HolderKey>,
     /// Temporary files of state writes whose writer is gone, removed.
     pub temp_files: Vec<String>,
+    /// MIG UUIDs of the warm instances destroyed (kept too long, one too many) or forgotten
+    /// (gone from the hardware) (docs/warm-instances.md).
+    pub warm_expired: Vec<String>,
 }
 
 /// As `dynamigctl gc --json` prints it: each list as holder ids (as before holders had
@@ -40,7 +43,7 @@ impl Serialize for Reconciled {
             ("lost", &self.lost),
             ("forgotten", &self.forgotten),
         ];
-        let mut m = s.serialize_map(Some(2 * lists.len() + 1))?;
+        let mut m = s.serialize_map(Some(2 * lists.len() + 2))?;
         for (name, keys) in lists {
             let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
             m.serialize_entry(name, &ids)?;
@@ -49,6 +52,7 @@ impl Serialize for Reconciled {
             m.serialize_entry(&format!("{name}_holders"), keys)?;
         }
         m.serialize_entry("temp_files", &self.temp_files)?;
+        m.serialize_entry("warm_expired", &self.warm_expired)?;
         m.end()
     }
 }

@@ -213,6 +213,9 @@ impl Node {
             .collect();
         for w in gone {
             changed = true;
+            self.reconciled
+                .warm_expired
+                .push(w.instance.live.uuid.clone());
             self.state
                 .warm
                 .retain(|x| x.instance.live.uuid != w.instance.live.uuid);
@@ -264,6 +267,9 @@ impl Node {
             .collect();
         for w in old {
             changed = true;
+            self.reconciled
+                .warm_expired
+                .push(w.instance.live.uuid.clone());
             let why = format!(
                 "kept {} (DYNAMIG_WARM_TTL) and not taken",
                 dynamig_core::duration::format_duration(self.cfg.warm.ttl)
@@ -284,6 +290,9 @@ impl Node {
             changed = true;
             // Oldest first: the list is in the order they were kept.
             let why = format!("one more than DYNAMIG_WARM_MAX={max}");
+            self.reconciled
+                .warm_expired
+                .push(idle[0].instance.live.uuid.clone());
             self.destroy_warm(&idle[0], &why)?;
         }
         Ok(changed)

@@ -98,7 +98,8 @@ mod tests {
             WarmSettings::parse(Some(""), Some("")),
             WarmSettings::default()
         );
-        assert!(WarmSettings::default().enabled());
+        assert!(!WarmSettings::default().enabled(), "off by default");
+        assert!(WarmSettings::parse(Some("4"), None).enabled());
         assert!(!WarmSettings::parse(Some("0"), None).enabled());
         assert!(!WarmSettings::parse(Some("4"), Some("0s")).enabled());
         let s = WarmSettings::parse(Some("2"), Some("5m"));

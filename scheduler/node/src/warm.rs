@@ -87,9 +87,56 @@ impl WarmSettings {
     }
 }
 
+/// The NVIDIA kernel module's parameters, under the proc root (`/proc`).
+pub const DRIVER_PARAMS: &str = "driver/nvidia/params";
+
+/// Whether the NVIDIA kernel module's parameters (the text of `/proc/driver/nvidia/params`) turn
+/// off its scrubbing of freed GPU memory: `RMDisableScrubOnFree` set to a value other than 0 in
+/// `RegistryDwords` or `RegistryDwordsPerDevice` (`NVreg_RegistryDwords="RMDisableScrubOnFree=1"`).
+/// Then a released instance's memory is not cleared by the driver, and it is never kept warm
+/// (docs/warm-instances.md).
+pub fn scrub_on_free_disabled(params: &str) -> bool {
+    params
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| k.trim().starts_with("RegistryDwords"))
+        .flat_map(|(_, v)| v.trim().trim_matches('"').split(';'))
+        .filter_map(|kv| kv.split_once('='))
+        .any(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("RMDisableScrubOnFree") && registry_value(v) != Some(0)
+        })
+}
+
+/// A registry dword as the module writes it: decimal or `0x` hex.
+fn registry_value(v: &str) -> Option<u64> {
+    let v = v.trim();
+    match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_drivers_scrub_on_free_is_read_from_its_registry_parameters() {
+        let stock =
+            "ResmanDebugLevel: 4294967295\nRegistryDwords: \"\"\nRegistryDwordsPerDevice: \"\"\n";
+        assert!(!scrub_on_free_disabled(stock));
+        assert!(!scrub_on_free_disabled(""));
+        for set in [
+            "RegistryDwords: \"RMDisableScrubOnFree=1\"",
+            "RegistryDwords: \"RmFoo=3;rmdisablescrubonfree=0x1\"",
+            "RegistryDwordsPerDevice: \"RMDisableScrubOnFree=1\"",
+        ] {
+            assert!(scrub_on_free_disabled(set), "{set}");
+        }
+        assert!(!scrub_on_free_disabled(
+            "RegistryDwords: \"RMDisableScrubOnFree=0\""
+        ));
+    }
 
     #[test]
     fn unset_is_the_default_and_zero_turns_it_off() {

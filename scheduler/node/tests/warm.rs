@@ -33,9 +33,20 @@ impl Sim {
 
     /// Runs `f` on the node opened with `warm` (the node reconciles on open), then closes it.
     fn with<T>(&self, warm: WarmSettings, f: impl FnOnce(&mut Node) -> T) -> T {
+        self.with_proc(warm, std::path::Path::new("/proc"), f)
+    }
+
+    /// As [`Sim::with`], with the NVIDIA module's `/proc` files under `proc_root`.
+    fn with_proc<T>(
+        &self,
+        warm: WarmSettings,
+        proc_root: &std::path::Path,
+        f: impl FnOnce(&mut Node) -> T,
+    ) -> T {
         let lock = NodeLock::acquire(&self.dir.lock_file(), Duration::from_secs(30)).unwrap();
         let mut cfg = NodeConfig::at(self.dir.path());
         cfg.warm = warm;
+        cfg.proc_root = proc_root.to_path_buf();
         let b = backend::open(&self.dir, BackendChoice::Sim, cfg.proc_tree()).unwrap();
         let mut node = Node::with_backend(&cfg, &self.dir, lock, b).unwrap();
         let out = f(&mut node);
@@ -300,4 +311,27 @@ fn undoing_an_interrupted_create_never_destroys_a_warm_instance() {
     assert!(st.intents.is_empty());
     assert_eq!(st.warm.len(), 1);
     assert_eq!(sim.uuids(), vec![a.uuid]);
+}
+
+#[test]
+fn a_driver_that_does_not_scrub_freed_memory_keeps_nothing_warm() {
+    let sim = Sim::new();
+    alloc(&sim, on(), "k8s.io", "first", "2g.10gb");
+    alloc(&sim, on(), "k8s.io", "second", "2g.10gb");
+    release(&sim, on(), "k8s.io", "first");
+    assert_eq!(sim.state().warm.len(), 1);
+    let proc_root = tempfile::tempdir().unwrap();
+    let params = proc_root.path().join("driver/nvidia");
+    std::fs::create_dir_all(&params).unwrap();
+    std::fs::write(
+        params.join("params"),
+        "ResmanDebugLevel: 4294967295\nRegistryDwords: \"RMDisableScrubOnFree=1\"\n",
+    )
+    .unwrap();
+    // The warm instance goes at the next entry point, and a release destroys.
+    sim.with_proc(on(), proc_root.path(), |n| {
+        assert!(n.release(&HolderKey::new("k8s.io", "second")).unwrap());
+    });
+    assert!(sim.state().warm.is_empty());
+    assert!(sim.uuids().is_empty());
 }

@@ -66,6 +66,9 @@ pub struct Node {
     /// Warm instances found with processes on them when the node was last reconciled: neither
     /// handed out nor destroyed (docs/warm-instances.md).
     warm_in_use: Vec<(GpuIndex, GiId)>,
+    /// Why warm instances are off on this node although the settings turn them on (the driver
+    /// does not scrub freed memory), read once at open.
+    warm_off: Option<String>,
 }
 
 /// Whether the node in state directory `dir` may have a holder `key`, read without the lock.
@@ -125,7 +128,9 @@ impl Node {
             decisions: RefCell::default(),
             reconciled: Reconciled::default(),
             warm_in_use: Vec::new(),
+            warm_off: None,
         };
+        node.warm_off = node.driver_keeps_memory();
         if let Some(why) = &cfg.warm.invalid {
             tracing::warn!(setting = %why, "warm instances are off");
         }

@@ -23,7 +23,7 @@ impl Node {
     /// is still the one it was created on and may take instances.
     pub(super) fn may_keep_warm(&self, h: &Holder) -> bool {
         let Some(i) = &h.instance else { return false };
-        self.cfg.warm.enabled()
+        self.warm_enabled()
             && h.state == HolderState::Active
             && self
                 .gpus
@@ -256,7 +256,12 @@ impl Node {
     /// in use). True if any went.
     fn expire_warm(&mut self, now: u64) -> Result<bool, NodeError> {
         let ttl = self.cfg.warm.ttl_ms();
-        let max = self.cfg.warm.max;
+        // Settings turned off, or a driver that does not scrub: none may stay.
+        let max = if self.warm_enabled() {
+            self.cfg.warm.max
+        } else {
+            0
+        };
         let mut changed = false;
         let old: Vec<Warm> = self
             .state
@@ -300,6 +305,33 @@ impl Node {
 
     fn warm_is_in_use(&self, w: &Warm) -> bool {
         self.warm_in_use(w.instance.planned.gpu, w.instance.live.gi)
+    }
+
+    /// Whether releases keep their instances warm: the settings say so, and the driver scrubs
+    /// freed GPU memory.
+    fn warm_enabled(&self) -> bool {
+        self.cfg.warm.enabled() && self.warm_off.is_none()
+    }
+
+    /// When warm instances are on: why they must be off anyway, if the NVIDIA module's
+    /// parameters (`/proc/driver/nvidia/params` under `DYNAMIG_PROC_ROOT`) turn off its scrubbing
+    /// of freed memory (docs/warm-instances.md). Logged once per entry point.
+    pub(super) fn driver_keeps_memory(&self) -> Option<String> {
+        if !self.cfg.warm.enabled() {
+            return None;
+        }
+        let path = self.cfg.proc_root.join(crate::warm::DRIVER_PARAMS);
+        let text = std::fs::read_to_string(&path).ok()?;
+        if !crate::warm::scrub_on_free_disabled(&text) {
+            return None;
+        }
+        let why = format!(
+            "{} sets RMDisableScrubOnFree: the driver does not clear freed GPU memory, so \
+             released instances are destroyed, not kept warm",
+            path.display()
+        );
+        tracing::warn!(reason = %why, "warm instances are off");
+        Some(why)
     }
 
     /// Whether the warm instance `gi` on `gpu` had processes on it when the node was opened.

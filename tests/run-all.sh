@@ -63,6 +63,8 @@ if [ "${DYNAMIG_E2E:-0}" = "1" ]; then
     step "end-to-end: seed walkthrough on the fake libnvidia-ml through containerd (tests/e2e/nvml.sh)"
     cargo build -q -p fake-nvml
     bash tests/e2e/nvml.sh
+    step "end-to-end: warm instances through the shim on the fake NVML: a second container of the profile gets the same MIG UUID with no create (tests/e2e/warm.sh)"
+    bash tests/e2e/warm.sh
     step "end-to-end: the driver stack from a CDI spec or the legacy hook, containerd, Docker and the fake NVML (tests/e2e/cdi.sh)"
     bash tests/e2e/cdi.sh
     step "end-to-end: Debian packages are refused unless Debian signed them (tests/e2e/debs-verify.sh)"

@@ -116,7 +116,13 @@ fn occupy(
     victims: &[Victim],
 ) {
     if let Some(g) = view.gpus.iter_mut().find(|g| g.index == gpu) {
-        g.instances.retain(|i| !is_victim(victims, gpu, i));
+        // A warm instance in the reserved room is counted there (the ticket destroys it or
+        // takes it when served).
+        let room = profile.mask_at(start);
+        let warm_in_room =
+            |i: &PlacedInstance| i.owner == Owner::Warm && i.profile.mask_at(i.start) & room != 0;
+        g.instances
+            .retain(|i| !is_victim(victims, gpu, i) && !warm_in_room(i));
         g.instances.push(PlacedInstance {
             profile,
             start,

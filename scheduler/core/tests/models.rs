@@ -329,7 +329,7 @@ fn admit(node: &mut NodeView, size: Size, prio: &str, id: &str) -> Decision {
     let g = &mut node.gpus[0];
     g.instances.retain(|i| match &i.owner {
         Owner::Holder(h) => !d.victims.iter().any(|v| v.id == h.id),
-        Owner::Foreign => true,
+        Owner::Foreign | Owner::Warm => true,
     });
     g.instances.push(PlacedInstance {
         profile: d.profile,

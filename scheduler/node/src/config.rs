@@ -41,6 +41,9 @@ pub struct NodeConfig {
     pub driver_stack: Result<Settings, DriverStackError>,
     /// `DYNAMIG_PROC_ROOT`, else `/proc`: where the NVIDIA modules' capability files are.
     pub proc_root: PathBuf,
+    /// `DYNAMIG_WARM_MAX` and `DYNAMIG_WARM_TTL`: how many released instances are kept warm,
+    /// and for how long (docs/warm-instances.md).
+    pub warm: crate::warm::WarmSettings,
 }
 
 /// A variable's value, `None` when unset or empty.
@@ -78,6 +81,10 @@ impl NodeConfig {
             proc_root: non_empty(PROC_ROOT_ENV)
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("/proc")),
+            warm: crate::warm::WarmSettings::parse(
+                std::env::var(crate::warm::MAX_ENV).ok().as_deref(),
+                std::env::var(crate::warm::TTL_ENV).ok().as_deref(),
+            ),
         }
     }
 
@@ -95,6 +102,7 @@ impl NodeConfig {
             metrics_file: None,
             driver_stack: Settings::parse(None, None, None),
             proc_root: PathBuf::from("/proc"),
+            warm: crate::warm::WarmSettings::default(),
         }
     }
 

@@ -13,7 +13,8 @@ const ROTATE_AT: u64 = 4 << 20;
 pub struct Event {
     /// Unix time in milliseconds.
     pub time_ms: u64,
-    /// `allocated`, `preempted`, `released`, `refused`, `reclaimed`, `lost`, `error`.
+    /// `allocated`, `preempted`, `released`, `refused`, `reclaimed`, `lost`, `error`, `warm`,
+    /// `warm-hit`, `warm-expired` (and the others docs/contract.md lists).
     pub kind: String,
     pub holder: Option<String>,
     /// The holder's namespace (absent from events written before holders were namespaced).

@@ -7,7 +7,8 @@
 //! the hooks, the shim) at any depth; carrying it in `NodeConfig` would thread test plumbing
 //! through every operation for no production use.
 
-/// Every named crash point, in the order an allocate / evict / release meets them.
+/// Every named crash point, in the order an allocate / evict / release meets them, then those of
+/// warm instances (a release keeping one, an allocation taking one or destroying one for room).
 pub const POINTS: &[&str] = &[
     "after-intent-create",
     "after-gi-create",
@@ -20,6 +21,9 @@ pub const POINTS: &[&str] = &[
     "after-evict-destroy",
     "after-release-intent",
     "after-release-destroy",
+    "after-warm-keep",
+    "after-warm-take",
+    "after-warm-reclaim",
 ];
 
 pub const ENV: &str = "DYNAMIG_FAULT";

@@ -22,3 +22,4 @@ pub mod process;
 pub mod record;
 pub mod state;
 pub mod status;
+pub mod warm;

@@ -39,9 +39,28 @@ pub struct InstanceStatus {
     pub sms: u16,
     pub uuid: String,
     /// `active` (held by a dynamig holder), `preempting` (held by a holder being evicted, until
-    /// its process is gone) or `foreign` (created by someone else).
+    /// its process is gone), `warm` (dynamig's, released and kept for the next request of its
+    /// profile: docs/warm-instances.md) or `foreign` (created by someone else).
     pub state: String,
     pub holder: Option<HolderInfo>,
+    /// While `warm`: since when, for how much longer, and who released it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<WarmInfo>,
+}
+
+/// A warm instance (docs/warm-instances.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct WarmInfo {
+    /// Unix time in milliseconds at which it was released and kept.
+    pub since_ms: u64,
+    /// Until the next entry point destroys it, unless a request takes it first.
+    pub remaining_ms: u64,
+    /// The holder that released it, `namespace/id`.
+    pub last_holder: String,
+    /// Processes run on it (it was found so when the node was opened): handed out to nobody
+    /// and destroyed by nobody while they do.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_use: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -190,6 +209,7 @@ fn holder_info(h: &crate::state::Holder) -> HolderInfo {
 
 pub fn status(node: &Node) -> Status {
     let view = node.view();
+    let now = crate::events::now_ms();
     let mut gpus = Vec::new();
     for g in node.gpus() {
         let model = g.model;
@@ -199,6 +219,10 @@ pub fn status(node: &Node) -> Status {
             .map(|i| {
                 let p = model.and_then(|m| m.profile_by_id(i.profile_id));
                 let holder = node.state.holder_of(g.index, i.gi);
+                let warm = node
+                    .state
+                    .warm_at(g.index, i.gi)
+                    .filter(|_| holder.is_none());
                 InstanceStatus {
                     gi: i.gi,
                     ci: i.ci,
@@ -215,10 +239,18 @@ pub fn status(node: &Node) -> Status {
                     state: match holder {
                         Some(h) if h.state == HolderState::Preempting => "preempting",
                         Some(_) => "active",
+                        None if warm.is_some() => "warm",
                         None => "foreign",
                     }
                     .into(),
                     holder: holder.map(holder_info),
+                    warm: warm.map(|w| WarmInfo {
+                        since_ms: w.since_ms,
+                        remaining_ms: (w.since_ms + node.config().warm.ttl_ms())
+                            .saturating_sub(now),
+                        last_holder: w.last_holder.to_string(),
+                        in_use: node.warm_in_use(g.index, i.gi),
+                    }),
                 }
             })
             .collect();

@@ -325,7 +325,7 @@ fn the_victim_is_the_holder_with_the_least_work_since_its_checkpoint() {
             dynamig_core::planner::Owner::Holder(h) => {
                 Some((h.id.clone(), h.run_time, h.checkpoint_interval))
             }
-            dynamig_core::planner::Owner::Foreign => None,
+            _ => None,
         })
         .collect();
     assert_eq!(

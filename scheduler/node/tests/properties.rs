@@ -1,6 +1,7 @@
 //! Property tests: after any sequence of allocate / release / evict on any mix of models, no two
 //! instances overlap, every instance sits at a valid placement, compute slices and engines never
-//! exceed the GPU's, no holder is bound twice, and every victim was preemptible and of lower
+//! exceed the GPU's, no holder is bound twice, every instance is held or warm (never both, never
+//! neither), warm instances (on in half the cases) stay within `DYNAMIG_WARM_MAX`, and every victim was preemptible and of lower
 //! priority than the request that evicted it.
 
 use dynamig_core::catalog::{self, Engines};
@@ -10,6 +11,7 @@ use dynamig_node::backend::sim::{SimBackend, SimNode};
 use dynamig_node::config::NodeConfig;
 use dynamig_node::node::{AllocSpec, Node};
 use dynamig_node::state::{HolderKey, HolderState, NodeLock, StateDir};
+use dynamig_node::warm::WarmSettings;
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -40,21 +42,26 @@ const MODELS: [&str; 6] = [
     "h200-141gb",
 ];
 
-fn open(dir: &StateDir) -> Node {
+/// The node, with warm instances on (at most 3, for an hour) or off (the default).
+fn open(dir: &StateDir, warm: bool) -> Node {
     let lock = NodeLock::acquire(&dir.lock_file(), Duration::from_secs(5)).unwrap();
     let b = SimBackend::open(&dir.sim_file()).unwrap().unwrap();
-    Node::with_backend(&NodeConfig::at(dir.path()), dir, lock, Box::new(b)).unwrap()
+    let mut cfg = NodeConfig::at(dir.path());
+    if warm {
+        cfg.warm = WarmSettings::on(3, Duration::from_secs(3600));
+    }
+    Node::with_backend(&cfg, dir, lock, Box::new(b)).unwrap()
 }
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 40, .. ProptestConfig::default() })]
     #[test]
-    fn invariants_hold(models in proptest::collection::vec(0usize..6, 1..4), ops in proptest::collection::vec(op(), 1..30)) {
+    fn invariants_hold(models in proptest::collection::vec(0usize..6, 1..4), ops in proptest::collection::vec(op(), 1..30), warm in any::<bool>()) {
         let t = tempfile::tempdir().unwrap();
         let dir = StateDir::open(&t.path().join("s")).unwrap();
         let keys: Vec<&str> = models.iter().map(|&i| MODELS[i]).collect();
         SimNode::new(&keys).unwrap().save(&dir.sim_file()).unwrap();
-        let mut node = open(&dir);
+        let mut node = open(&dir, warm);
         let prios = [Priority(50), Priority(60), Priority(100), Priority(125)];
         let mut known: HashMap<String, (Priority, bool)> = HashMap::new();
         for (n, o) in ops.iter().enumerate() {
@@ -88,7 +95,7 @@ proptest! {
             // Reopen now and then: another process sees the same node.
             if n % 7 == 6 {
                 node.close();
-                node = open(&dir);
+                node = open(&dir, warm);
             }
             // Invariants, from the hardware's side.
             let mut seen = Vec::new();
@@ -105,13 +112,21 @@ proptest! {
                     compute += p.compute_slices;
                     eng = eng.plus(p.engines);
                     let h = node.state.holder_of(g.index, i.gi);
-                    prop_assert!(h.is_some(), "leaked instance");
-                    let h = h.unwrap();
+                    let warm = node.state.warm_at(g.index, i.gi).is_some();
+                    // Each instance is held or warm (docs/warm-instances.md), never both, never
+                    // neither.
+                    prop_assert!(h.is_some() != warm, "leaked instance, or held and warm at once");
+                    let Some(h) = h else { continue };
                     prop_assert_eq!(h.state, HolderState::Active);
                     prop_assert!(!seen.contains(&h.id), "holder bound twice");
                     seen.push(h.id.clone());
                 }
                 prop_assert!(compute <= m.compute_slices);
+                prop_assert!(node.state.warm.len() <= node.config().warm.max, "too many warm");
+                for w in &node.state.warm {
+                    let i = &w.instance;
+                    prop_assert!(node.hw_instances(i.planned.gpu).iter().any(|x| x.uuid == i.live.uuid), "a warm entry without its instance");
+                }
                 prop_assert!(eng.within(m.engines));
                 prop_assert!(catalog::model_by_key(m.key).is_some());
             }

@@ -8,6 +8,8 @@
 //! simulated node the backend or the fake library keeps): no leaked instance, no half-made
 //! instance, no holder bound twice, no live container's instance destroyed, and the interrupted
 //! request either fully happened or left no trace. Then the node must still serve a request.
+//! The warm-instance points (`after-warm-*`) run with warm instances on (`DYNAMIG_WARM_MAX=4`):
+//! an instance is then held or warm, never both and never neither (docs/warm-instances.md).
 //!
 //! The test fails if any point of `dynamig_node::fault::POINTS` is not reached on both backends, and
 //! if the source calls a crash point that the list lacks.
@@ -33,8 +35,11 @@ struct Node {
 }
 
 impl Node {
-    fn new(kind: Kind, ctl: &Path) -> Node {
+    fn new(kind: Kind, ctl: &Path, warm: bool) -> Node {
         let mut fake = Fake::new(&["a100-40gb"], true);
+        if warm {
+            fake.set_env("DYNAMIG_WARM_MAX", "4");
+        }
         fake.set_env(
             "DYNAMIG_BACKEND",
             match kind {
@@ -96,6 +101,17 @@ impl Node {
     }
 }
 
+/// The uuids of the instances `status` shows warm.
+fn warm_uuids(st: &serde_json::Value) -> Vec<String> {
+    st["gpus"][0]["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["state"] == "warm")
+        .map(|i| i["uuid"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
 /// (start, size, uuid, holder) of every instance `status` shows.
 fn instances(st: &serde_json::Value) -> Vec<(u64, u64, String, Option<String>)> {
     st["gpus"][0]["instances"]
@@ -124,11 +140,18 @@ fn holder_uuid(st: &serde_json::Value, id: &str) -> Option<String> {
 fn check_invariants(n: &Node, point: &str) -> serde_json::Value {
     let st = n.status();
     let inst = instances(&st);
+    let warm = warm_uuids(&st);
     let mut holders: Vec<String> = Vec::new();
     for (a, x) in inst.iter().enumerate() {
-        let h =
-            x.3.clone()
-                .unwrap_or_else(|| panic!("{:?} {point}: leaked instance {x:?}", n.kind));
+        let h = match (&x.3, warm.contains(&x.2)) {
+            (Some(h), false) => h.clone(),
+            // Warm: dynamig's, held by nobody, not leaked.
+            (None, true) => format!("warm {}", x.2),
+            (h, w) => panic!(
+                "{:?} {point}: leaked instance, or held and warm at once: {x:?} {h:?} {w}",
+                n.kind
+            ),
+        };
         assert!(
             !holders.contains(&h),
             "{:?} {point}: holder {h} bound twice",
@@ -167,7 +190,7 @@ fn check_invariants(n: &Node, point: &str) -> serde_json::Value {
 /// One crash at `point` on a fresh node of `kind`, with every check. True when the point was
 /// reached.
 fn crash_and_recover(kind: Kind, ctl: &Path, point: &str) -> bool {
-    let n = Node::new(kind, ctl);
+    let n = Node::new(kind, ctl, point.starts_with("after-warm"));
     n.ok(&[
         "allocate",
         "bystander",
@@ -191,7 +214,18 @@ fn crash_and_recover(kind: Kind, ctl: &Path, point: &str) -> bool {
     let bystander = holder_uuid(&st0, "bystander").expect("bystander");
     let victim_uuid = holder_uuid(&st0, "victim").expect("victim");
 
-    let killed = if point.starts_with("after-release") {
+    let killed = if point == "after-warm-keep" {
+        n.crash(point, &["release", "victim"])
+    } else if point == "after-warm-take" {
+        // The victim's instance is warm; a request of its profile takes it.
+        n.ok(&["release", "victim"]);
+        n.crash(point, &["allocate", "new", "--mig-profile", "2g.10gb"])
+    } else if point == "after-warm-reclaim" {
+        // The victim's instance is warm, in the half the bystander leaves: a half-GPU request
+        // destroys it for the room.
+        n.ok(&["release", "victim"]);
+        n.crash(point, &["allocate", "big", "--mig-profile", "3g.20gb"])
+    } else if point.starts_with("after-release") {
         n.crash(point, &["release", "victim"])
     } else if point.starts_with("after-evict") || point == "after-sigterm" {
         // The victim's process is known (`--pid`), so it is signalled; the bystander (no
@@ -287,6 +321,37 @@ fn crash_and_recover(kind: Kind, ctl: &Path, point: &str) -> bool {
             assert!(
                 holder_uuid(&st, "boss").is_none(),
                 "{k:?} {point}: the request did not happen"
+            );
+        }
+        "after-warm-keep" => {
+            assert!(
+                holder_uuid(&st, "victim").is_none(),
+                "{k:?} {point}: the release finished"
+            );
+            assert_eq!(
+                warm_uuids(&st),
+                vec![victim_uuid.clone()],
+                "{k:?} {point}: kept warm: {st}"
+            );
+        }
+        "after-warm-take" => {
+            // Taken (held by `new`) or, if `gc` found its creator gone, warm again: once.
+            let held = holder_uuid(&st, "new");
+            let warm = warm_uuids(&st);
+            assert!(
+                (held.as_deref() == Some(victim_uuid.as_str())) != warm.contains(&victim_uuid),
+                "{k:?} {point}: the instance is held or warm, once: {st}"
+            );
+        }
+        "after-warm-reclaim" => {
+            assert!(
+                holder_uuid(&st, "big").is_none(),
+                "{k:?} {point}: the request did not happen"
+            );
+            assert!(warm_uuids(&st).is_empty(), "{k:?} {point}: {st}");
+            assert!(
+                !instances(&st).iter().any(|i| i.2 == victim_uuid),
+                "{k:?} {point}: the warm instance was destroyed"
             );
         }
         "after-release-intent" | "after-release-destroy" => {

@@ -39,17 +39,23 @@
 //!    A set is only considered when, with it gone, the placement is valid: no eviction ever
 //!    happens that would still not make room.
 //!
+//! 6. **Warm instances** (docs/warm-instances.md) are free room: reused as they are when the
+//!    request's preferred profile is theirs, destroyed (one destroy each, never an eviction) only
+//!    when no placement keeps them (`warm.rs`).
+//!
 //! Deterministic: equal inputs give equal decisions.
 
 mod refusal;
 mod score;
 mod search;
 mod view;
+mod warm;
 
 pub use refusal::{Blocker, GpuBlockers, Refusal};
 pub use score::{Loss, SIZE_CLASSES};
 pub use search::candidate_profiles;
 pub use view::{GpuView, HolderRef, NodeView, Owner, PlacedInstance, PlanRequest, SHARE_SCALE};
+pub use warm::Reclaim;
 
 use crate::catalog::Profile;
 use crate::ids::GpuIndex;
@@ -80,10 +86,20 @@ pub struct Decision {
     pub start: u8,
     pub victims: Vec<Victim>,
     pub loss: Loss,
+    /// Takes the warm instance at `profile@start` on `gpu` as it is: no destroy, no create
+    /// (docs/warm-instances.md).
+    pub reuse: bool,
+    /// Warm instances on `gpu` to destroy first: free room, never victims.
+    pub reclaim: Vec<Reclaim>,
 }
 
 /// Decides where a request goes ([`search::plan`]). Pure: the node times its decisions itself.
+/// Warm instances (an [`Owner::Warm`] instance) are free room, reused or destroyed as
+/// `warm.rs` says.
 pub fn plan(node: &NodeView, req: &PlanRequest) -> Result<Decision, Refusal> {
+    if warm::any(node) {
+        return warm::plan(node, req);
+    }
     search::plan(node, req)
 }
 

@@ -117,6 +117,12 @@ impl Refusal {
                             priority: None,
                             preemptible: false,
                         },
+                        Owner::Warm => Blocker {
+                            id: "warm".into(),
+                            profile: i.profile.name,
+                            priority: None,
+                            preemptible: false,
+                        },
                         Owner::Holder(h) => Blocker {
                             id: h.id.clone(),
                             profile: i.profile.name,

@@ -47,7 +47,7 @@ fn memory_request_may_use(model: &GpuModel, p: &Profile) -> bool {
 }
 
 /// Smaller is preferred: fewer compute slices, fewer memory slices, no media extensions.
-fn profile_rank(p: &Profile) -> (u8, u8, bool, ProfileId) {
+pub(super) fn profile_rank(p: &Profile) -> (u8, u8, bool, ProfileId) {
     (
         p.compute_slices,
         p.memory_slices,
@@ -166,7 +166,7 @@ pub fn plan(node: &NodeView, req: &PlanRequest) -> Result<Decision, Refusal> {
             let inst = &gpu.instances[i];
             let (id, namespace, priority) = match &inst.owner {
                 Owner::Holder(h) => (h.id.clone(), h.namespace.clone(), h.priority.0),
-                Owner::Foreign => (String::new(), String::new(), 0),
+                Owner::Foreign | Owner::Warm => (String::new(), String::new(), 0),
             };
             Victim {
                 id,
@@ -184,6 +184,8 @@ pub fn plan(node: &NodeView, req: &PlanRequest) -> Result<Decision, Refusal> {
         start: chosen.start,
         victims,
         loss: chosen.loss,
+        reuse: false,
+        reclaim: Vec::new(),
     })
 }
 
@@ -204,11 +206,11 @@ fn cheapest_eviction(
     let n_inst = gpu.instances.len().min(31);
     let evictable = |i: usize| match &gpu.instances[i].owner {
         Owner::Holder(h) => h.reclaimable_by(req),
-        Owner::Foreign => false,
+        Owner::Foreign | Owner::Warm => false,
     };
     let within = |i: usize| match &gpu.instances[i].owner {
         Owner::Holder(h) => !h.over_quota,
-        Owner::Foreign => true,
+        Owner::Foreign | Owner::Warm => true,
     };
     let mut mandatory: u32 = 0;
     let mut optional: Vec<usize> = Vec::new();

@@ -39,7 +39,7 @@ fn apply(node: &mut NodeView, d: &Decision, id: &str, prio: &str, seq: u64) {
     let g = node.gpus.iter_mut().find(|g| g.index == d.gpu).unwrap();
     g.instances.retain(|i| match &i.owner {
         Owner::Holder(h) => !d.victims.iter().any(|v| v.id == h.id),
-        Owner::Foreign => true,
+        Owner::Foreign | Owner::Warm => true,
     });
     g.instances.push(PlacedInstance {
         profile: d.profile,

@@ -17,6 +17,10 @@ pub enum Owner {
     Foreign,
     /// Held by a dynamig holder.
     Holder(HolderRef),
+    /// Created by dynamig, kept after its holder left, held by nobody (docs/warm-instances.md):
+    /// free room that a request of its profile takes as it is, and that costs one destroy to
+    /// reshape. Never a victim.
+    Warm,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

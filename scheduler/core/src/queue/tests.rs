@@ -410,3 +410,37 @@ fn an_over_quota_ticket_reserves_nothing_against_a_within_quota_request() {
         Admission::Reserved(_)
     ));
 }
+
+#[test]
+fn a_warm_instance_in_a_tickets_target_is_held_for_it() {
+    // Six slices held, the seventh warm: a small request would take the warm one as it is, but
+    // a full-GPU ticket ahead targets the GPU, warm room included.
+    let mut g = gpu(
+        0,
+        &[
+            (0, "s0"),
+            (1, "s1"),
+            (2, "s2"),
+            (3, "s3"),
+            (4, "s4"),
+            (5, "s5"),
+        ],
+    );
+    g.instances.push(PlacedInstance {
+        profile: g.model.profile("1g.5gb").unwrap(),
+        start: 6,
+        owner: Owner::Warm,
+    });
+    let view = NodeView { gpus: vec![g] };
+    let Admission::Admit(d) = admit::<Ticket>(&view, &[], &small(50), arrival_key(Priority(50)))
+    else {
+        panic!("no queue: the warm instance is taken")
+    };
+    assert!(d.reuse && d.start == 6, "{d:?}");
+    let q = vec![ticket("big", "7g.40gb", 50, 0)];
+    let a = admit(&view, &q, &small(50), arrival_key(Priority(50)));
+    let Admission::Reserved(held) = a else {
+        panic!("{a:?}")
+    };
+    assert_eq!(held[0].id, "big");
+}

@@ -141,7 +141,7 @@ pub(super) fn usage_without(g: &GpuView, gone: &[usize]) -> Usage {
 pub(super) fn evictable(g: &GpuView, i: usize, prio: Priority) -> bool {
     match &g.instances[i].owner {
         Owner::Holder(h) => h.evictable_by(prio),
-        Owner::Foreign => false,
+        Owner::Foreign | Owner::Warm => false,
     }
 }
 
@@ -187,7 +187,7 @@ pub(super) fn decision(g: &GpuView, p: &'static Profile, s: u8, victims: &[usize
                 let inst = &g.instances[i];
                 let (id, namespace, priority) = match &inst.owner {
                     Owner::Holder(h) => (h.id.clone(), h.namespace.clone(), h.priority.0),
-                    Owner::Foreign => (String::new(), String::new(), 0),
+                    Owner::Foreign | Owner::Warm => (String::new(), String::new(), 0),
                 };
                 Victim {
                     id,
@@ -200,5 +200,7 @@ pub(super) fn decision(g: &GpuView, p: &'static Profile, s: u8, victims: &[usize
             })
             .collect(),
         loss: Loss::default(),
+        reuse: false,
+        reclaim: Vec::new(),
     }
 }

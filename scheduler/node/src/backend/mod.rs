@@ -175,6 +175,9 @@ pub trait Backend {
         profile_id: ProfileId,
         start: u8,
     ) -> Result<InstanceInfo, BackendError>;
+    /// Pids of the compute processes running on GPU instance `gi` (none when it does not
+    /// exist): what a warm instance must lack before it is handed out.
+    fn processes_on(&mut self, gpu: GpuIndex, gi: GiId) -> Result<Vec<u32>, BackendError>;
     /// Destroys the compute instances of GPU instance `gi`, then `gi`.
     fn destroy(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError>;
     /// Device nodes a container needs to use the MIG device: the GI and CI access capability

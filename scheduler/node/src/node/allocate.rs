@@ -89,6 +89,16 @@ impl Node {
             decision,
             over_quota,
         } = admitted;
+        if decision.reuse {
+            return self.take_warm(
+                spec,
+                decision.gpu,
+                decision.profile,
+                decision.start,
+                over_quota,
+            );
+        }
+        self.reclaim_warm(decision.gpu, &decision.reclaim, &spec.key())?;
         if decision.victims.is_empty() {
             return self.create_for(
                 spec,
@@ -114,31 +124,10 @@ impl Node {
         over_quota: bool,
     ) -> Result<Allocation, NodeError> {
         let key = spec.key();
+        let holder = self.new_holder(&spec, over_quota);
         // A preempted or lost record of the same holder is replaced.
         self.state.holders.retain(|h| !h.is(&key));
-        let seq = self.state.next_seq;
-        self.state.next_seq += 1;
-        self.state.holders.push(Holder {
-            id: spec.id.clone(),
-            namespace: spec.namespace.clone(),
-            priority: spec.request.priority,
-            preemptible: spec.request.preemptible,
-            grace_period_ms: dynamig_core::duration::millis(spec.request.grace_period),
-            request: spec.request.size.to_string(),
-            state: HolderState::Active,
-            process: spec.process,
-            creator: spec.creator,
-            seq,
-            created_ms: now_ms(),
-            instance: None,
-            kill_at_ms: None,
-            k8s_namespace: spec.request.k8s_namespace.clone(),
-            over_quota,
-            checkpoint_interval_ms: spec
-                .request
-                .checkpoint_interval
-                .map(dynamig_core::duration::millis),
-        });
+        self.state.holders.push(holder);
         self.state.intents.push(Intent::Create {
             gpu,
             profile_id: profile.id,
@@ -211,6 +200,34 @@ impl Node {
             evict_holders: evicted,
             device_nodes,
         })
+    }
+
+    /// A new active holder for `spec` (marked `over_quota` when admitted beyond its quota),
+    /// holding nothing yet; takes the next allocation sequence number.
+    pub(super) fn new_holder(&mut self, spec: &AllocSpec, over_quota: bool) -> Holder {
+        let seq = self.state.next_seq;
+        self.state.next_seq += 1;
+        Holder {
+            id: spec.id.clone(),
+            namespace: spec.namespace.clone(),
+            priority: spec.request.priority,
+            preemptible: spec.request.preemptible,
+            grace_period_ms: dynamig_core::duration::millis(spec.request.grace_period),
+            request: spec.request.size.to_string(),
+            state: HolderState::Active,
+            process: spec.process,
+            creator: spec.creator,
+            seq,
+            created_ms: now_ms(),
+            instance: None,
+            kill_at_ms: None,
+            k8s_namespace: spec.request.k8s_namespace.clone(),
+            over_quota,
+            checkpoint_interval_ms: spec
+                .request
+                .checkpoint_interval
+                .map(dynamig_core::duration::millis),
+        }
     }
 
     /// Records the process whose life is the holder's life (the container's init).

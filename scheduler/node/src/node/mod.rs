@@ -10,7 +10,7 @@
 //! [`NodeConfig`] the entry point read); `allocate.rs`, `admit.rs` (the decision under the wait
 //! queue and the policy, and [`Node::dry_run`]), `evict.rs`, `release.rs`, `reconcile.rs`,
 //! `wait.rs` ([`allocate_waiting`]), `quota.rs` (what a namespace holds against its quota),
-//! `view.rs` (the planner's view of the node), `close.rs`
+//! `view.rs` (the planner's view of the node), `warm.rs` (warm instances), `close.rs`
 //! ([`Node::close`] and [`Node::session`]: events and metrics are written there, never on drop);
 //! `spec.rs` and `error.rs` hold the types they take and return.
 
@@ -36,6 +36,7 @@ mod release;
 mod spec;
 mod view;
 mod wait;
+mod warm;
 
 pub use claim::{ExactError, Occupant};
 pub use error::NodeError;
@@ -64,6 +65,12 @@ pub struct Node {
     /// The planner decisions this node timed (under `&self`: status and dry runs plan too).
     decisions: RefCell<Decisions>,
     pub reconciled: Reconciled,
+    /// Warm instances found with processes on them when the node was last reconciled: neither
+    /// handed out nor destroyed (docs/warm-instances.md).
+    warm_in_use: Vec<(GpuIndex, GiId)>,
+    /// Why warm instances are off on this node although the settings turn them on (the driver
+    /// does not scrub freed memory), read once at open.
+    warm_off: Option<String>,
 }
 
 /// Whether the node in state directory `dir` may have a holder `key`, read without the lock.
@@ -122,7 +129,13 @@ impl Node {
             events: Vec::new(),
             decisions: RefCell::default(),
             reconciled: Reconciled::default(),
+            warm_in_use: Vec::new(),
+            warm_off: None,
         };
+        node.warm_off = node.driver_keeps_memory();
+        if let Some(why) = &cfg.warm.invalid {
+            tracing::warn!(setting = %why, "warm instances are off");
+        }
         // A reconciliation that fails half way still writes the events it made.
         if let Err(e) = node.refresh().and_then(|()| node.reconcile()) {
             node.close();

@@ -6,7 +6,9 @@
 //! 3. evictions whose requester is gone, and preempting holders nobody waits for (`evict.rs`);
 //! 4. [`Node::release_dead`]: holders whose process is gone are released (or forgotten);
 //! 5. tickets whose waiter is gone or whose deadline passed (`wait.rs`);
-//! 6. temporary files of state writes whose writer died before its rename.
+//! 6. warm instances: gone from the hardware (forgotten), in use (left alone), kept too long or
+//!    one too many (destroyed) (`warm.rs`);
+//! 7. temporary files of state writes whose writer died before its rename.
 //!
 //! The state is written once at the end, if any step changed it.
 
@@ -25,6 +27,9 @@ pub struct Reconciled {
     pub forgotten: Vec<HolderKey>,
     /// Temporary files of state writes whose writer is gone, removed.
     pub temp_files: Vec<String>,
+    /// MIG UUIDs of the warm instances destroyed (kept too long, one too many) or forgotten
+    /// (gone from the hardware) (docs/warm-instances.md).
+    pub warm_expired: Vec<String>,
 }
 
 /// As `dynamigctl gc --json` prints it: each list as holder ids (as before holders had
@@ -38,7 +43,7 @@ impl Serialize for Reconciled {
             ("lost", &self.lost),
             ("forgotten", &self.forgotten),
         ];
-        let mut m = s.serialize_map(Some(2 * lists.len() + 1))?;
+        let mut m = s.serialize_map(Some(2 * lists.len() + 2))?;
         for (name, keys) in lists {
             let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
             m.serialize_entry(name, &ids)?;
@@ -47,6 +52,7 @@ impl Serialize for Reconciled {
             m.serialize_entry(&format!("{name}_holders"), keys)?;
         }
         m.serialize_entry("temp_files", &self.temp_files)?;
+        m.serialize_entry("warm_expired", &self.warm_expired)?;
         m.end()
     }
 }
@@ -62,6 +68,7 @@ impl Node {
         changed |= self.settle_preempting(now)?;
         changed |= self.release_dead(now)?;
         changed |= self.expire_tickets(now);
+        changed |= self.settle_warm(now)?;
         self.remove_stale_temps();
         if changed {
             self.save()?;
@@ -87,7 +94,7 @@ impl Node {
     }
 
     /// An allocation interrupted by a crash: its orphan instance (same place and profile, no
-    /// holder) is destroyed and its holder forgotten. False when the destroy failed.
+    /// holder, not warm) is destroyed and its holder forgotten. False when the destroy failed.
     fn undo_create(&mut self, intent: &Intent) -> bool {
         let Intent::Create {
             gpu,
@@ -106,6 +113,7 @@ impl Node {
                 i.start == *start
                     && i.profile_id == *profile_id
                     && self.state.holder_of(*gpu, i.gi).is_none()
+                    && self.state.warm_at(*gpu, i.gi).is_none()
             })
             .map(|i| i.gi);
         if let Some(gi) = orphan {
@@ -252,7 +260,7 @@ impl Node {
         Ok(changed)
     }
 
-    /// Step 6: temp files of writes whose writer died before its rename (under the lock: no
+    /// Step 7: temp files of writes whose writer died before its rename (under the lock: no
     /// write of this directory is in progress but a live process's, which is kept).
     fn remove_stale_temps(&mut self) {
         for name in file::remove_stale_temps(self.dir.path()) {

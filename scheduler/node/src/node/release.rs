@@ -1,4 +1,5 @@
-//! Release: a holder's instance is destroyed (bracketed by a `Destroy` intent) and the holder
+//! Release: a holder's instance is destroyed (bracketed by a `Destroy` intent), or kept warm
+//! (`warm.rs`: moved to the warm list in the same write that drops the holder), and the holder
 //! forgotten.
 
 use super::{Node, NodeError};
@@ -7,12 +8,15 @@ use crate::fault;
 use crate::state::{HolderKey, HolderState, Intent};
 
 impl Node {
-    /// Destroys a holder's instance and forgets the holder.
+    /// Destroys a holder's instance, or keeps it warm, and forgets the holder.
     pub(super) fn release_holder(&mut self, key: &HolderKey, why: &str) -> Result<(), NodeError> {
         let Some(h) = self.state.holder(key).cloned() else {
             return Ok(());
         };
-        if let Some(inst) = &h.instance {
+        let warm = self.may_keep_warm(&h);
+        if warm {
+            self.keep_warm(&h);
+        } else if let Some(inst) = &h.instance {
             self.state.intents.push(Intent::Destroy {
                 gpu: inst.planned.gpu,
                 gi: inst.live.gi,
@@ -47,6 +51,9 @@ impl Node {
             );
         }
         self.event(e);
+        if warm {
+            self.kept_warm(key)?;
+        }
         Ok(())
     }
 

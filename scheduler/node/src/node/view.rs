@@ -1,5 +1,5 @@
 //! The planner's view of the node: the hardware's instances, each with its owner (a holder,
-//! someone else, or room reserved by an eviction in flight).
+//! warm, someone else, or room reserved by an eviction in flight).
 
 use super::Node;
 use crate::events::now_ms;
@@ -69,6 +69,15 @@ impl Node {
                                 .checkpoint_interval_ms
                                 .map(Duration::from_millis),
                         }),
+                        // Warm and idle: free room (docs/warm-instances.md). In use by a process
+                        // dynamig does not know: occupied, and touched by nobody.
+                        None if self.state.warm_at(g.index, i.gi).is_some() => {
+                            if self.warm_in_use(g.index, i.gi) {
+                                Owner::Foreign
+                            } else {
+                                Owner::Warm
+                            }
+                        }
                         None => Owner::Foreign,
                     };
                     Some(PlacedInstance {

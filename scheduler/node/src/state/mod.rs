@@ -21,5 +21,6 @@ pub use dir::StateDir;
 pub use file::StateFileError;
 pub use lock::{LockError, NodeLock};
 pub use model::{
-    Eviction, Holder, HolderKey, HolderState, InstanceRef, Intent, Live, NodeState, Planned, Ticket,
+    Eviction, Holder, HolderKey, HolderState, InstanceRef, Intent, Live, NodeState, Planned,
+    Ticket, Warm,
 };

@@ -300,6 +300,18 @@ impl Intent {
     }
 }
 
+/// An instance dynamig created and keeps after its holder left, held by nobody, for the next
+/// request of its profile (docs/warm-instances.md). Leaves this list in one state write, to a
+/// holder (taken) or to nothing (destroyed, or found gone from the hardware): never both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warm {
+    pub instance: InstanceRef,
+    /// Unix time in milliseconds at which it was released and kept.
+    pub since_ms: u64,
+    /// The holder it was released by (for `status` and the event log).
+    pub last_holder: HolderKey,
+}
+
 /// A request waiting for room (`dynamig.io/wait`): see `docs/wait-queue.md`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
@@ -373,6 +385,10 @@ pub struct NodeState {
     /// Present when the node is DRA-managed (`state/dra.rs`). Absent from older files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dra: Option<super::dra::DraState>,
+    /// Instances kept warm, oldest first (docs/warm-instances.md). Absent from older files and
+    /// when there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warm: Vec<Warm>,
 }
 
 impl NodeState {
@@ -421,6 +437,13 @@ impl NodeState {
         self.evictions
             .iter()
             .find(|e| e.victims.iter().any(|v| v == key))
+    }
+
+    /// The warm instance that is GPU instance `gi` on `gpu`.
+    pub fn warm_at(&self, gpu: GpuIndex, gi: GiId) -> Option<&Warm> {
+        self.warm
+            .iter()
+            .find(|w| w.instance.planned.gpu == gpu && w.instance.live.gi == gi)
     }
 
     /// The holder of GPU instance `gi` on `gpu`.

@@ -203,6 +203,10 @@ impl Backend for NvmlBackend {
         self.instance_info(gpu, d, gi, &mut None)
     }
 
+    fn processes_on(&mut self, gpu: GpuIndex, gi: GiId) -> Result<Vec<u32>, BackendError> {
+        self.processes(gpu, gi)
+    }
+
     fn destroy(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError> {
         let d = self.device(gpu)?;
         let raw = self.raw();

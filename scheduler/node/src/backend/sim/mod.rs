@@ -114,6 +114,17 @@ impl Backend for SimBackend {
         self.node.info(gpu, inst)
     }
 
+    fn processes_on(&mut self, gpu: GpuIndex, gi: GiId) -> Result<Vec<u32>, BackendError> {
+        Ok(self
+            .node
+            .gpu(gpu)?
+            .instances
+            .iter()
+            .find(|i| i.gi == gi)
+            .map(|i| i.pids.clone())
+            .unwrap_or_default())
+    }
+
     fn destroy(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError> {
         self.node.destroy(gpu, gi)?;
         self.save()

@@ -12,8 +12,12 @@ pub fn run(json: bool) -> Result<(), Failure> {
         0 => String::new(),
         n => format!(", {n} stale temp files removed"),
     };
+    let warm = match r.warm_expired.len() {
+        0 => String::new(),
+        n => format!(", {n} warm instances destroyed or forgotten"),
+    };
     println!(
-        "reconciled: {} released, {} reclaimed, {} lost, {} forgotten{temps}",
+        "reconciled: {} released, {} reclaimed, {} lost, {} forgotten{temps}{warm}",
         r.released.len(),
         r.reclaimed.len(),
         r.lost.len(),

@@ -22,6 +22,12 @@ pub struct PlanOut {
     /// Holder ids, as before namespaces; `evict_holders` says whose.
     pub evict: Vec<String>,
     pub evict_holders: Vec<HolderKey>,
+    /// Takes a warm instance as it is (docs/warm-instances.md); present only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warm: bool,
+    /// Warm instances destroyed first (`2g.10gb@4`); present only when there are some.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reclaim_warm: Vec<String>,
 }
 
 impl From<&Decision> for PlanOut {
@@ -35,16 +41,28 @@ impl From<&Decision> for PlanOut {
             },
             evict: d.victims.iter().map(|v| v.id.clone()).collect(),
             evict_holders: d.victims.iter().map(|v| v.key()).collect(),
+            warm: d.reuse,
+            reclaim_warm: d
+                .reclaim
+                .iter()
+                .map(|r| format!("{}@{}", r.profile, r.start))
+                .collect(),
         }
     }
 }
 
 pub fn plan_line(p: &PlanOut) -> String {
-    let ev = if p.evict_holders.is_empty() {
+    let mut ev = if p.evict_holders.is_empty() {
         "no eviction".to_string()
     } else {
         format!("evicts {}", names(&p.evict_holders))
     };
+    if p.warm {
+        ev.push_str(", a warm instance as it is");
+    }
+    if !p.reclaim_warm.is_empty() {
+        ev.push_str(&format!(", destroys warm {}", p.reclaim_warm.join(", ")));
+    }
     format!(
         "GPU {} {} at {}:{} ({ev})",
         p.gpu, p.profile, p.placement.start, p.placement.size

@@ -228,13 +228,18 @@ fn mig_mode(g: &GpuStatus) -> &'static str {
     }
 }
 
-/// A bar of memory slices: `#` dynamig's, `F` foreign, `.` free.
+/// A bar of memory slices: `#` dynamig's, `w` warm (dynamig's, free for its profile), `F`
+/// foreign, `.` free.
 fn slice_bar(st: &GpuStatus) -> String {
     let mut bar = vec!['.'; st.memory_slices.total as usize];
     for i in &st.instances {
         for s in i.placement.start..i.placement.start.saturating_add(i.placement.size) {
             if let Some(c) = bar.get_mut(s as usize) {
-                *c = if i.state == "foreign" { 'F' } else { '#' };
+                *c = match i.state.as_str() {
+                    "foreign" => 'F',
+                    "warm" => 'w',
+                    _ => '#',
+                };
             }
         }
     }
@@ -369,7 +374,15 @@ fn instance_row(g: &GpuStatus, dev: usize, i: &InstanceStatus, form: Form) -> Ve
             Some(h),
             dash(h.pid.map(|p| p.to_string())),
         ),
-        None => ("-".into(), None, "-".into()),
+        // A warm instance: how long it stays (`status --json` says who released it).
+        None => match &i.warm {
+            Some(w) => (
+                format!("warm, {}s left", w.remaining_ms.div_ceil(1000)),
+                None,
+                "-".into(),
+            ),
+            None => ("-".into(), None, "-".into()),
+        },
     };
     let ids = vec![
         g.index.to_string(),

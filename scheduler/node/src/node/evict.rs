@@ -20,6 +20,7 @@
 use super::{AllocSpec, Allocation, Node, NodeError, KILL_WAIT};
 use crate::events::{now_ms, Event};
 use crate::fault;
+use crate::phases;
 use crate::process::ProcRef;
 use crate::state::{Eviction, HolderKey, HolderState, Intent};
 use dynamig_core::planner::Decision;
@@ -131,10 +132,13 @@ impl Node {
     /// Steps 2 and 3 for the eviction this process owns for `spec.id`.
     fn wait_and_finish(&mut self, spec: AllocSpec) -> Result<Allocation, NodeError> {
         let targets = self.targets(&spec.key());
-        self.unlocked(|| {
+        let waited = self.unlocked(|| {
             fault::point("after-evict-unlock");
+            let t = Instant::now();
             wait_gone(&targets);
+            t.elapsed()
         })?;
+        phases::add(&mut self.phases.eviction_wait_us, waited);
         self.finish(spec)
     }
 

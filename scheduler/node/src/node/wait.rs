@@ -147,6 +147,7 @@ impl Waiter<'_> {
         let spec = self.spec;
         let wait = spec.request.wait;
         let waited_ms = dynamig_core::duration::millis(self.started.elapsed());
+        node.start_phases();
         let checked = node
             .check_ids(spec)
             .and_then(|()| policy_once(&mut self.policy, node))
@@ -176,7 +177,10 @@ impl Waiter<'_> {
         });
         let attempt = checked.and_then(|allowance| {
             node.check_not_evicting(spec)?;
-            node.decide(spec, &allowance)
+            let t = std::time::Instant::now();
+            let d = node.decide(spec, &allowance);
+            crate::phases::add(&mut node.phases.decision_us, t.elapsed());
+            d
         });
         let e = match attempt {
             Ok(d) => {

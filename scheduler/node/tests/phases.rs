@@ -104,7 +104,10 @@ fn an_allocation_with_an_eviction_has_every_phase_and_one_without_lacks_the_evic
         .and_then(|e| e.phases)
         .expect("a released event with phases");
     assert!(r.destroy_us.is_some() && r.lock_wait_us.is_some(), "{r:?}");
-    assert_eq!((r.gi_create_us, r.decision_us, r.eviction_wait_us), (None, None, None));
+    assert_eq!(
+        (r.gi_create_us, r.decision_us, r.eviction_wait_us),
+        (None, None, None)
+    );
 
     // The metrics file counts each phase that happened: two GI creations, one eviction wait,
     // two destroys (the victim's and the release's).

@@ -26,9 +26,7 @@ pub use discovery::CiProfile;
 pub use session::NvmlSession;
 
 use super::tables;
-use super::{
-    Backend, BackendError, BackendKind, CreateTimes, DeviceNode, GpuInfo, InstanceInfo,
-};
+use super::{Backend, BackendError, BackendKind, CreateTimes, DeviceNode, GpuInfo, InstanceInfo};
 use caps::ProcTree;
 use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use ffi::{CallError, Ci, CiInfoRaw, Dev};

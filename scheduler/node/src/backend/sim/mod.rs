@@ -14,9 +14,7 @@ mod node;
 pub use devices::{cap_minor, mig_device_nodes, CAPS_MAJOR, NVIDIA_MAJOR, UVM_MAJOR};
 pub use node::{SimGpu, SimInstance, SimNode, DEFAULT_DRIVER_VERSION};
 
-use super::{
-    Backend, BackendError, BackendKind, CreateTimes, DeviceNode, GpuInfo, InstanceInfo,
-};
+use super::{Backend, BackendError, BackendKind, CreateTimes, DeviceNode, GpuInfo, InstanceInfo};
 use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use std::path::{Path, PathBuf};
 

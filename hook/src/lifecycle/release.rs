@@ -21,9 +21,15 @@ pub fn release(cfg: &NodeConfig, key: &HolderKey) -> Result<bool, LifecycleError
     }
     crate::logging::init("dynamig-runc");
     let dir = cfg.open_state_dir()?;
+    let started = std::time::Instant::now();
     let released = Node::session(cfg, &dir, |node| node.release(key))?;
     if released {
-        tracing::info!(holder = %key.id, namespace = %key.namespace, "released");
+        tracing::info!(
+            holder = %key.id,
+            namespace = %key.namespace,
+            total_us = dynamig_core::duration::micros(started.elapsed()),
+            "released"
+        );
     }
     Ok(released)
 }

@@ -18,15 +18,17 @@ pub extern "C" fn nvmlInit_v2() -> Ret {
         eprintln!("fake-nvml: {e}");
         return UNKNOWN;
     }
-    latency::emulate(Kind::Init);
-    match load() {
-        Ok(n) => {
-            write_proc_tree(&n);
-            INIT_COUNT.fetch_add(1, Ordering::SeqCst);
-            SUCCESS
+    latency::timed(|| {
+        latency::emulate(Kind::Init);
+        match load() {
+            Ok(n) => {
+                write_proc_tree(&n);
+                INIT_COUNT.fetch_add(1, Ordering::SeqCst);
+                SUCCESS
+            }
+            Err(e) => e,
         }
-        Err(e) => e,
-    }
+    })
 }
 
 #[no_mangle]
@@ -40,9 +42,11 @@ pub extern "C" fn nvmlShutdown() -> Ret {
     if prev == 0 {
         return UNINITIALIZED;
     }
-    latency::emulate(Kind::Shutdown);
-    INIT_COUNT.fetch_sub(1, Ordering::SeqCst);
-    SUCCESS
+    latency::timed(|| {
+        latency::emulate(Kind::Shutdown);
+        INIT_COUNT.fetch_sub(1, Ordering::SeqCst);
+        SUCCESS
+    })
 }
 
 /// # Safety

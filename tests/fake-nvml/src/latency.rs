@@ -7,12 +7,16 @@
 //! [`Kind`] or a value that is not a number of milliseconds makes `nvmlInit` fail with
 //! `NVML_ERROR_UNKNOWN` and a line on stderr: a typo is never silently ignored.
 //!
-//! `FAKE_NVML_LATENCY_LOG=<file>`: every emulated sleep appends `<kind> <µs>` to that file, the
-//! time actually slept (measured, not the configured value), so a benchmark subtracts the
-//! emulated time that was really spent, and a test counts the calls of each kind.
+//! `FAKE_NVML_LATENCY_LOG=<file>`: every emulated sleep appends a line `<kind> <µs> <end> <pid>`
+//! to that file: the time actually slept (measured, not the configured value), the Unix time in
+//! µs when the sleep ended and the process, so a benchmark subtracts the emulated time that was
+//! really spent within the window it measures, and a test counts the calls of each kind. Each
+//! library call also appends `fake_work <µs> <end> <pid>`: its time besides the sleeps (the
+//! fake's file work), which is neither the driver's time nor dynamig's.
 
+use std::cell::Cell;
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const LATENCY_ENV: &str = "FAKE_NVML_LATENCY_MS";
@@ -115,6 +119,45 @@ pub(crate) fn setting() -> &'static Result<Latency, String> {
     })
 }
 
+/// The log, opened once per process (`None`: `FAKE_NVML_LATENCY_LOG` unset).
+static LOG: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
+
+thread_local! {
+    /// Emulated sleeps of the library call running on this thread.
+    static SLEPT: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+    /// The time the previous `fake_work` line took to write, added to the next one.
+    static CARRY: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+fn log() -> Option<&'static Mutex<std::fs::File>> {
+    LOG.get_or_init(|| {
+        let p = std::env::var_os(LATENCY_LOG_ENV).filter(|v| !v.is_empty())?;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+            .map(Mutex::new)
+    })
+    .as_ref()
+}
+
+/// Appends `<name> <µs> <end> <pid>` (one write: lines of several processes never interleave).
+fn write_line(name: &str, took: Duration) {
+    let Some(f) = log() else { return };
+    let end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let line = format!(
+        "{name} {} {} {}\n",
+        took.as_micros(),
+        end.as_micros(),
+        std::process::id()
+    );
+    let mut f = f.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _ = f.write_all(line.as_bytes());
+}
+
 /// Sleeps for `kind`'s latency, when one is set, and logs the time slept.
 pub(crate) fn emulate(kind: Kind) {
     let Ok(l) = setting() else { return };
@@ -125,17 +168,26 @@ pub(crate) fn emulate(kind: Kind) {
     let t = Instant::now();
     std::thread::sleep(d);
     let slept = t.elapsed();
-    if let Some(p) = std::env::var_os(LATENCY_LOG_ENV).filter(|v| !v.is_empty()) {
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-        {
-            // One short write per line: lines from several processes never interleave.
-            let line = format!("{} {}\n", kind.name(), slept.as_micros());
-            let _ = f.write_all(line.as_bytes());
-        }
+    SLEPT.with(|s| s.set(s.get() + slept));
+    write_line(kind.name(), slept);
+}
+
+/// Runs one library call; with a log, appends `fake_work <µs>`: what the call took besides its
+/// emulated sleeps (the fake's own work: reading and rewriting its node file and proc tree,
+/// which a real driver does not do), so that a benchmark counts it neither as the driver's
+/// time nor as dynamig's.
+pub(crate) fn timed<T>(f: impl FnOnce() -> T) -> T {
+    if log().is_none() {
+        return f();
     }
+    SLEPT.with(|s| s.set(Duration::ZERO));
+    let t = Instant::now();
+    let out = f();
+    let work = t.elapsed().saturating_sub(SLEPT.with(Cell::get));
+    let w = Instant::now();
+    write_line("fake_work", work + CARRY.with(Cell::get));
+    CARRY.with(|c| c.set(w.elapsed()));
+    out
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@
 //!   name to that file (so a test counts walks over the MIG indices).
 //! - `FAKE_NVML_LATENCY_MS=<kind>=<ms>[,...]` and `FAKE_NVML_LATENCY_LOG=<file>`: emulated
 //!   driver latency per call kind (`init`, `shutdown`, `gi_create`, `gi_destroy`, `ci_create`,
-//!   `ci_destroy`, `gi_list`) and a log of the time slept; see [`latency`].
+//!   `ci_destroy`, `gi_list`) and a log of the time slept (and when, by whom); see [`latency`].
 //! - `FAKE_NVML_EXTRA_PROFILES=<index>:<id>:<name>[;...]`: GPU-instance profiles beyond the
 //!   catalog's, at NVML 13 indices (`1_SLICE_NO_ME` 0x0D … `3_SLICE_GFX` 0x11) or past them, as
 //!   a newer GPU has: `<name>` is a catalog profile's name with a suffix (`-me`: no media

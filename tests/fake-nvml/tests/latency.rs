@@ -12,14 +12,19 @@ use dynamig_node::node::{AllocSpec, Node, NodeError};
 use dynamig_node::state::HolderKey;
 use std::path::Path;
 
-/// `(kind, µs)` of each line of a latency log.
+/// `(kind, µs slept)` of each line of a latency log (`<kind> <µs> <end µs> <pid>`).
 fn log_lines(path: &Path) -> Vec<(String, u64)> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
         .map(|l| {
-            let (k, us) = l.split_once(' ').expect("kind µs");
-            (k.to_string(), us.parse().expect("µs"))
+            let f: Vec<&str> = l.split(' ').collect();
+            assert_eq!(f.len(), 4, "{l:?}");
+            assert!(
+                f[2].parse::<u64>().is_ok() && f[3].parse::<u32>().is_ok(),
+                "{l:?}"
+            );
+            (f[0].to_string(), f[1].parse().expect("µs"))
         })
         .collect()
 }
@@ -56,8 +61,9 @@ fn each_call_kind_sleeps_its_latency_and_the_log_says_how_long() {
         1,
         "one process, one nvmlInit: {lines:?}"
     );
-    // Kinds without a latency are not logged.
+    // Kinds without a latency are not logged; every call's own work is.
     assert_eq!(count(&lines, "gi_list"), 0, "{lines:?}");
+    assert!(count(&lines, "fake_work") > 4, "{lines:?}");
     let o = ctl_output(&f, &ctl, &["release", "a"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let lines = log_lines(&log);

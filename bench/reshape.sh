@@ -29,6 +29,7 @@
 #                 and libnvidia_ml.so (`cargo build --release --workspace`)
 #   BENCH_LATENCY=<FAKE_NVML_LATENCY_MS value>
 #   BENCH_VIA="dynamigctl shim" (default both)
+#   BENCH_STATE_FS=tmpfs (default, as /run/dynamig) or disk: where the state directory is
 # Needs tests/e2e/lib/install-deps.sh (run here) for containerd, runc, jq.
 set -euo pipefail
 
@@ -60,6 +61,12 @@ trap e2e_cleanup EXIT
 # The node: the fake library's A100 with emulated latency. Exported before containerd starts, so
 # containerd and its shims inherit it.
 mkdir -p "$WORKDIR/lib" "$WORKDIR/proc" "$WORKDIR/state"
+# The state directory on a tmpfs, as /run/dynamig is on a systemd host (BENCH_STATE_FS=disk: a
+# directory on the disk under /tmp instead; its fsyncs are then part of dynamig's own time).
+if [[ ${BENCH_STATE_FS:-tmpfs} == tmpfs ]]; then
+    mount -t tmpfs -o mode=0700,size=64m dynamig-reshape "$WORKDIR/state"
+fi
+STATE_FS=$(stat -f -c %T "$WORKDIR/state")
 ln -s "$BENCH_BIN_DIR/libnvidia_ml.so" "$WORKDIR/lib/libnvidia-ml.so.1"
 export LD_LIBRARY_PATH=$WORKDIR/lib
 export FAKE_NVML_STATE=$WORKDIR/fake/sim.json FAKE_NVML_PROC_ROOT=$WORKDIR/proc
@@ -287,6 +294,6 @@ left=$("$CTL" status --json | jq '[.gpus[].instances[]] | length')
 [[ $left -eq 0 ]] || { echo "bench: $left instances left after the runs" >&2; exit 1; }
 
 echo
-echo "reshape latency, fake NVML with FAKE_NVML_LATENCY_MS=$LATENCY, $RUNS runs per path + $WARMUP warm-up, $(nproc) CPUs, binaries: ${BENCH_BIN_DIR#"$ROOT"/}$( [[ $VIA == *shim* ]] && echo ", containerd $(containerd --version | awk '{print $3}')")"
+echo "reshape latency, fake NVML with FAKE_NVML_LATENCY_MS=$LATENCY, $RUNS runs per path + $WARMUP warm-up, $(nproc) CPUs, binaries: ${BENCH_BIN_DIR#"$ROOT"/}, state dir on $STATE_FS$( [[ $VIA == *shim* ]] && echo ", containerd $(containerd --version | awk '{print $3}')")"
 echo
 measure report "$WARMUP"

@@ -81,9 +81,23 @@ expect 'dynamig_decision_seconds_count' 5
 expect 'dynamig_decision_seconds_bucket{le="+Inf"}' 5
 ok "values after the seed walkthrough: 1 preemption, 3 active holders, 1 refusal, 5 decisions"
 
+# Per-phase times (issue #17): four allocations (the refusal has none), one of them evicting one
+# victim; dynamigctl edits no spec.
+for pc in lock_wait:4 decision:4 gi_create:4 ci_create:4 eviction_wait:1 destroy:1 spec_edit:0; do
+    expect "dynamig_phase_seconds_count{phase=\"${pc%%:*}\"}" "${pc##*:}"
+    expect "dynamig_phase_seconds_bucket{phase=\"${pc%%:*}\",le=\"+Inf\"}" "${pc##*:}"
+done
+ev=$("$CTL" events --json)
+n=$(grep -c '"gi_create_us"' <<<"$ev" || true)
+[[ $n == 4 ]] || fail "events --json: $n events with a gi_create_us phase, expected 4"
+n=$(grep -c '"eviction_wait_us"' <<<"$ev" || true)
+[[ $n == 1 ]] || fail "events --json: $n events with an eviction_wait_us phase, expected 1"
+ok "phases: in the metrics (dynamig_phase_seconds) and in events --json"
+
 "$CTL" release mig1-int >/dev/null
 out=$("$PROMTOOL" check metrics <"$M" 2>&1) || fail "promtool check metrics after release: $out"
 expect 'dynamig_holders{state="active"}' 2
 expect 'dynamig_instances{gpu="0",profile="3g.20gb"}' 0
+expect 'dynamig_phase_seconds_count{phase="destroy"}' 2
 ok "a release rewrites the file"
 echo "e2e metrics: all checks passed"

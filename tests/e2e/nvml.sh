@@ -11,6 +11,8 @@
 #      as the fake library reports it
 #   4. `dynamigctl status` (nvml backend) shows the 3g.20gb
 #   5. removal releases everything: the fake's node shows no instance, its proc tree no caps
+#   6. one NVML session per shim: a shim serving a group of containers (a pod) initialises NVML
+#      once for all their creates and deletes; dynamigctl, one-shot, once per command
 #
 # Gated: runs only with DYNAMIG_E2E=1 (root). It builds nothing: E2E_BIN_DIR must hold
 # dynamigctl, dynamig-runc, dynamig-hook, containerd-shim-dynamig-v2 and the fake library
@@ -55,6 +57,9 @@ export DYNAMIG_LOG_FILE=$WORKDIR/dynamig.log
 # No NVIDIA toolkit here (no CDI spec, no legacy hook): the documented opt-out, device nodes
 # only (tests/e2e/cdi.sh covers the driver stack).
 export DYNAMIG_DRIVER_STACK=none
+# The fake's emulated driver time (1 ms per nvmlInit) and its log: how many times each process
+# initialised NVML (the shim's one session, step 6).
+export FAKE_NVML_LATENCY_MS=init=1 FAKE_NVML_LATENCY_LOG=$WORKDIR/latency.log
 ENV_VARS=(LD_LIBRARY_PATH FAKE_NVML_STATE FAKE_NVML_PROC_ROOT DYNAMIG_PROC_ROOT DYNAMIG_BACKEND DYNAMIG_STATE_DIR)
 
 fake_node() { tail -n +2 "$FAKE_NVML_STATE"; } # the fake's node file: header line, then JSON
@@ -222,6 +227,32 @@ if [[ -f $DYNAMIG_LOG_FILE ]] && grep -q '"level":"ERROR"' "$DYNAMIG_LOG_FILE"; 
     fail "dynamig-runc / dynamig-hook logged errors: $(grep '"level":"ERROR"' "$DYNAMIG_LOG_FILE" | head -n 5)"
 fi
 ok "no error in the runtime entry points' log"
+
+step "one NVML session per shim"
+GROUP=io.containerd.runc.v2.group=nvml-session
+# shellcheck disable=SC2086 # $DYN is a list of flags
+e2e_ctr run -d $DYN --annotation "$GROUP" "$E2E_IMAGE" pod sleep 600 >/dev/null || fail "ctr run pod"
+for id in s1 s2 s3; do
+    # shellcheck disable=SC2086
+    e2e_ctr run --rm $DYN --annotation "$GROUP" --annotation dynamig.io/mig-profile=1g.5gb \
+        "$E2E_IMAGE" "$id" true || fail "ctr run --rm $id"
+done
+spid=$(shim_pid pod) || fail "cannot find the group's shim"
+logged() { awk -v k="$1" -v p="$2" '$1 == k && $4 == p' "$FAKE_NVML_LATENCY_LOG" | wc -l; } # KIND PID
+[[ $(logged fake_work "$spid") -gt 0 ]] ||
+    fail "the group's shim (pid $spid) made no NVML calls: the containers did not share it"
+[[ $(grep -c '"message":"injected".*"pid":'"$spid"'[,}]' "$DYNAMIG_LOG_FILE") -eq 3 ]] ||
+    fail "the group's shim (pid $spid) did not create s1, s2 and s3"
+inits=$(logged init "$spid")
+[[ $inits -eq 1 ]] || fail "the group's shim initialised NVML $inits times for 3 creates and 3 deletes, expected once"
+before=$(grep -c '^init ' "$FAKE_NVML_LATENCY_LOG")
+dctl allocate one-shot --mig-profile 1g.5gb >/dev/null || fail "dynamigctl allocate one-shot"
+dctl release one-shot >/dev/null || fail "dynamigctl release one-shot"
+after=$(grep -c '^init ' "$FAKE_NVML_LATENCY_LOG")
+[[ $((after - before)) -eq 2 ]] || fail "dynamigctl allocate + release initialised NVML $((after - before)) times, expected 2"
+remove_task pod
+[[ $(n_instances) -eq 0 ]] || fail "instances left: $(status_json | jq -c '[.gpus[].instances[]]')"
+ok "the group's shim (pid $spid) initialised NVML once for 3 creates and 3 deletes; dynamigctl once per command"
 
 e2e_cleanup
 trap - EXIT

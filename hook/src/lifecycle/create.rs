@@ -7,7 +7,8 @@
 //! 4. open the node (lock, backend, reconcile) and check the stack against its driver;
 //! 5. allocate under the lock, or wait in the queue (`dynamig.io/wait`, docs/wait-queue.md);
 //! 6. edit the spec (driver stack, MIG device, the `dynamig.io/injected` record, hooks);
-//! 7. save it; on a failed edit or save, release what step 5 allocated.
+//! 7. save it; on a failed edit or save, release what step 5 allocated. The edit's time is the
+//!    allocation's `spec_edit` phase.
 //!
 //! Nothing is allocated on any error. The calling process is the holder's creator until the
 //! container's process is recorded ([`super::record`]).
@@ -60,13 +61,15 @@ pub fn create(
     let hooks = hooks_for(caller, &dir)?;
     let started = Instant::now();
     let spec = alloc_spec(id, namespace, request);
-    let (mut node, alloc) = open_and_allocate(cfg, &dir, &mut stack, spec, caller)?;
+    let (mut node, mut alloc) = open_and_allocate(cfg, &dir, &mut stack, spec, caller)?;
+    let edit_started = Instant::now();
     if let Err(e) = edit_and_save(&mut config, &stack, &alloc, hooks.as_ref()) {
         release_after_failed_edit(&mut node, &HolderKey::new(namespace, id));
         node.close();
         return Err(e);
     }
-    log_injected(&node, &alloc, &stack, started);
+    alloc.phases = node.note_spec_edit(&HolderKey::new(namespace, id), edit_started.elapsed());
+    log_injected(&alloc, &stack, started);
     node.close();
     Ok(Prepared::Injected(Box::new(alloc)))
 }
@@ -160,7 +163,9 @@ fn release_after_failed_edit(node: &mut Node, key: &HolderKey) {
     }
 }
 
-fn log_injected(node: &Node, alloc: &Allocation, stack: &Stack, started: Instant) {
+/// The `injected` line: what was given, and where the time went (docs/observability.md).
+fn log_injected(alloc: &Allocation, stack: &Stack, started: Instant) {
+    let p = &alloc.phases;
     tracing::info!(
         holder = %alloc.id,
         namespace = %alloc.namespace,
@@ -169,11 +174,13 @@ fn log_injected(node: &Node, alloc: &Allocation, stack: &Stack, started: Instant
         placement = %format!("{}:{}", alloc.placement.start, alloc.placement.size),
         uuid = %alloc.uuid,
         evicted = ?alloc.evict,
-        decision_us = node
-            .last_decision()
-            .map(dynamig_core::duration::micros)
-            .unwrap_or(0),
-        lock_wait_us = dynamig_core::duration::micros(node.lock_waited()),
+        lock_wait_us = p.lock_wait_us,
+        decision_us = p.decision_us,
+        eviction_wait_us = p.eviction_wait_us,
+        destroy_us = p.destroy_us,
+        gi_create_us = p.gi_create_us,
+        ci_create_us = p.ci_create_us,
+        spec_edit_us = p.spec_edit_us,
         driver_stack = %stack.describe(),
         total_us = dynamig_core::duration::micros(started.elapsed()),
         "injected"

@@ -30,6 +30,7 @@ fn alloc() -> Allocation {
                 minor: 0,
             },
         ],
+        phases: Default::default(),
     }
 }
 

@@ -11,6 +11,7 @@
 //! a bad `DYNAMIG_DRIVER_STACK` only a container that asks for a slice.
 
 use crate::backend::nvml::caps::{ProcTree, PROC_ROOT_ENV};
+use crate::backend::nvml::NvmlSession;
 use crate::backend::{BackendChoice, SelectError, BACKEND_ENV};
 use crate::driver_stack::{self, DriverStackError, Settings};
 use crate::policy_file::{self, PolicyFile};
@@ -28,6 +29,10 @@ pub struct NodeConfig {
     pub state_dir: PathBuf,
     /// `DYNAMIG_BACKEND` (`auto`, `sim`, `nvml`); a value that is none of them, as given.
     pub backend: Result<BackendChoice, String>,
+    /// Not read from the environment: the NVML initialisation a long-lived entry point (the
+    /// shim) shares between the nodes it opens ([`NodeConfig::with_nvml_session`]); `None`
+    /// (one-shot entry points): each node opens NVML for itself.
+    pub nvml_session: Option<NvmlSession>,
     /// `DYNAMIG_LOCK_TIMEOUT_MS`, else 60 s.
     pub lock_timeout: Duration,
     /// `DYNAMIG_LOCK_STATS`: a file the lock's figures are appended to (the stress test's).
@@ -65,6 +70,7 @@ impl NodeConfig {
         NodeConfig {
             state_dir: state_dir_from_env(),
             backend: BackendChoice::parse(std::env::var(BACKEND_ENV).ok().as_deref()),
+            nvml_session: None,
             lock_timeout: std::env::var(TIMEOUT_ENV)
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
@@ -96,6 +102,7 @@ impl NodeConfig {
         NodeConfig {
             state_dir: state_dir.to_path_buf(),
             backend: Ok(BackendChoice::Auto),
+            nvml_session: None,
             lock_timeout: DEFAULT_TIMEOUT,
             lock_stats: None,
             policy: PolicyFile::None,
@@ -104,6 +111,13 @@ impl NodeConfig {
             proc_root: PathBuf::from("/proc"),
             warm: crate::warm::WarmSettings::default(),
         }
+    }
+
+    /// This configuration with one NVML session shared by every node opened with it (and its
+    /// clones): NVML is initialised at the first node and kept (docs/architecture.md).
+    pub fn with_nvml_session(mut self) -> NodeConfig {
+        self.nvml_session = Some(NvmlSession::new());
+        self
     }
 
     /// Opens (creating if missing) and checks the state directory.

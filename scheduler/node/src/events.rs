@@ -1,6 +1,7 @@
 //! The event log: one JSON object per line in `<state dir>/events.jsonl`, appended under the node
 //! lock. When it passes 4 MiB it is rotated to `events.jsonl.1` (one generation kept).
 
+use crate::phases::Phases;
 use crate::state::HolderKey;
 use dynamig_core::ids::GpuIndex;
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,10 @@ pub struct Event {
     pub start: Option<u8>,
     pub uuid: Option<String>,
     pub message: String,
+    /// Where an `allocated` or `released` event's time went ([`Phases`]); absent on other
+    /// kinds and on events written before phases were measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phases: Option<Phases>,
 }
 
 impl Event {
@@ -38,6 +43,7 @@ impl Event {
             start: None,
             uuid: None,
             message: message.into(),
+            phases: None,
         }
     }
 
@@ -54,6 +60,11 @@ impl Event {
             Some(ns) => format!("{ns}/{id}"),
             None => id.to_string(),
         })
+    }
+
+    pub fn phases(mut self, p: Phases) -> Event {
+        self.phases = Some(p);
+        self
     }
 
     pub fn at(mut self, gpu: GpuIndex, profile: &str, start: u8, uuid: Option<&str>) -> Event {

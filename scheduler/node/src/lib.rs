@@ -7,7 +7,7 @@
 //! - [`node`]: allocate, evict, release, reconcile, wait.
 //! - [`backend`]: the `sim` and `nvml` GPU backends behind one trait.
 //! - [`driver_stack`]: the NVIDIA driver's user space a container gets (CDI).
-//! - [`events`], [`metrics`], [`status`]: what the node reports.
+//! - [`events`], [`metrics`], [`status`], [`phases`]: what the node reports.
 //! - [`policy_file`], [`process`], [`fault`]: the policy file, process identity, crash points.
 
 pub mod backend;
@@ -17,6 +17,7 @@ pub mod events;
 pub mod fault;
 pub mod metrics;
 pub mod node;
+pub mod phases;
 pub mod policy_file;
 pub mod process;
 pub mod record;

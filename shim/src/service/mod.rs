@@ -69,7 +69,12 @@ impl Service {
         let table = Arc::new(Mutex::new(Table::default()));
         let s = Service {
             namespace: namespace.to_string(),
-            factory: ContainerFactory::new(namespace, Arc::new(NodeConfig::from_env())),
+            // One NVML initialisation for the life of this shim, shared by every create and
+            // delete it serves (docs/architecture.md, "One NVML session per shim").
+            factory: ContainerFactory::new(
+                namespace,
+                Arc::new(NodeConfig::from_env().with_nvml_session()),
+            ),
             events,
             exit,
             table,

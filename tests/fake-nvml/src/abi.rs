@@ -15,11 +15,13 @@ pub(crate) fn entry(f: impl FnOnce() -> Result<(), Ret>) -> Ret {
     if INIT_COUNT.load(Ordering::SeqCst) == 0 {
         return UNINITIALIZED;
     }
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(Ok(())) => SUCCESS,
-        Ok(Err(code)) => code,
-        Err(_) => UNKNOWN,
-    }
+    crate::latency::timed(
+        || match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(Ok(())) => SUCCESS,
+            Ok(Err(code)) => code,
+            Err(_) => UNKNOWN,
+        },
+    )
 }
 
 /// Writes `v` through the caller's out-pointer `p`; `INVALID_ARGUMENT` when it is null.

@@ -9,6 +9,7 @@ use crate::abi::{entry, put, put_list};
 use crate::config::CI_DEVICE_ENV;
 use crate::errors::{code_of, Ret, INVALID_ARGUMENT, IN_USE, NOT_SUPPORTED};
 use crate::handles::{ci_ref, gi_ref, handle, TAG_CI, TAG_DEVICE, TAG_GI, TAG_MIG};
+use crate::latency::{emulate, Kind};
 use crate::model::{alive, ci_slices, full_ci_profile, gpu_of, instance_of, profile_of};
 use crate::store::{held, load, modify};
 
@@ -74,6 +75,7 @@ pub unsafe extern "C" fn nvmlGpuInstanceCreateComputeInstance(
     compute_instance: *mut sys::nvmlComputeInstance_t,
 ) -> Ret {
     entry(|| {
+        emulate(Kind::CiCreate);
         let (gpu, gi) = gi_ref(gpu_instance)?;
         if compute_instance.is_null() {
             return Err(INVALID_ARGUMENT);
@@ -173,6 +175,7 @@ pub unsafe extern "C" fn nvmlComputeInstanceDestroy(
     compute_instance: sys::nvmlComputeInstance_t,
 ) -> Ret {
     entry(|| {
+        emulate(Kind::CiDestroy);
         let (gpu, gi, ci) = ci_ref(compute_instance)?;
         modify(|n| {
             let g = n.gpus.get_mut(gpu as usize).ok_or(INVALID_ARGUMENT)?;

@@ -11,6 +11,7 @@ use crate::errors::{
     code_of, Ret, ARGUMENT_VERSION_MISMATCH, INVALID_ARGUMENT, IN_USE, NOT_FOUND, NOT_SUPPORTED,
 };
 use crate::handles::{device_gpu, gi_ref, handle, TAG_DEVICE, TAG_GI};
+use crate::latency::{emulate, Kind};
 use crate::model::{gpu_of, instance_of, profile_of};
 use crate::profiles::{profile_at, served_by_id, GI_PROFILE_INFO_V2};
 use crate::store::{held, load, modify, take_busy};
@@ -127,6 +128,7 @@ pub unsafe extern "C" fn nvmlDeviceCreateGpuInstanceWithPlacement(
     gpu_instance: *mut sys::nvmlGpuInstance_t,
 ) -> Ret {
     entry(|| {
+        emulate(Kind::GiCreate);
         let gpu = device_gpu(device)?;
         if placement.is_null() || gpu_instance.is_null() {
             return Err(INVALID_ARGUMENT);
@@ -171,6 +173,7 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstances(
     count: *mut c_uint,
 ) -> Ret {
     entry(|| {
+        emulate(Kind::GiList);
         let n = load()?;
         let gpu = device_gpu(device)?;
         let g = gpu_of(&n, gpu)?;
@@ -253,6 +256,7 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetInfo(
 #[no_mangle]
 pub unsafe extern "C" fn nvmlGpuInstanceDestroy(gpu_instance: sys::nvmlGpuInstance_t) -> Ret {
     entry(|| {
+        emulate(Kind::GiDestroy);
         let (gpu, gi) = gi_ref(gpu_instance)?;
         modify(|n| {
             let i = instance_of(gpu_of(n, gpu)?, gi)?;

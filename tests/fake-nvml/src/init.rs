@@ -1,25 +1,34 @@
 //! Library and system: `nvmlInit_v2` (fails with `DRIVER_NOT_LOADED` without a node file),
-//! `nvmlInitWithFlags`, `nvmlShutdown`, and the driver and NVML versions.
+//! `nvmlInitWithFlags`, `nvmlShutdown`, and the driver and NVML versions. An invalid
+//! `FAKE_NVML_LATENCY_MS` fails `nvmlInit` with `NVML_ERROR_UNKNOWN` and a line on stderr.
 
 use std::ffi::{c_char, c_uint};
 use std::sync::atomic::Ordering;
 
 use crate::abi::{entry, put_str, INIT_COUNT};
 use crate::config::DRIVER_ENV;
-use crate::errors::{Ret, SUCCESS, UNINITIALIZED};
+use crate::errors::{Ret, SUCCESS, UNINITIALIZED, UNKNOWN};
+use crate::latency::{self, Kind};
 use crate::proc_tree::write_proc_tree;
 use crate::store::load;
 
 #[no_mangle]
 pub extern "C" fn nvmlInit_v2() -> Ret {
-    match load() {
-        Ok(n) => {
-            write_proc_tree(&n);
-            INIT_COUNT.fetch_add(1, Ordering::SeqCst);
-            SUCCESS
-        }
-        Err(e) => e,
+    if let Err(e) = latency::setting() {
+        eprintln!("fake-nvml: {e}");
+        return UNKNOWN;
     }
+    latency::timed(|| {
+        latency::emulate(Kind::Init);
+        match load() {
+            Ok(n) => {
+                write_proc_tree(&n);
+                INIT_COUNT.fetch_add(1, Ordering::SeqCst);
+                SUCCESS
+            }
+            Err(e) => e,
+        }
+    })
 }
 
 #[no_mangle]
@@ -33,8 +42,11 @@ pub extern "C" fn nvmlShutdown() -> Ret {
     if prev == 0 {
         return UNINITIALIZED;
     }
-    INIT_COUNT.fetch_sub(1, Ordering::SeqCst);
-    SUCCESS
+    latency::timed(|| {
+        latency::emulate(Kind::Shutdown);
+        INIT_COUNT.fetch_sub(1, Ordering::SeqCst);
+        SUCCESS
+    })
 }
 
 /// # Safety

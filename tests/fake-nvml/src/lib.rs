@@ -29,6 +29,9 @@
 //!   device handle in `device`. Unset, it puts the parent device there, as nvml.h documents.
 //! - `FAKE_NVML_CALL_LOG=<file>`: every `nvmlDeviceGetMigDeviceHandleByIndex` call appends its
 //!   name to that file (so a test counts walks over the MIG indices).
+//! - `FAKE_NVML_LATENCY_MS=<kind>=<ms>[,...]` and `FAKE_NVML_LATENCY_LOG=<file>`: emulated
+//!   driver latency per call kind (`init`, `shutdown`, `gi_create`, `gi_destroy`, `ci_create`,
+//!   `ci_destroy`, `gi_list`) and a log of the time slept (and when, by whom); see [`latency`].
 //! - `FAKE_NVML_EXTRA_PROFILES=<index>:<id>:<name>[;...]`: GPU-instance profiles beyond the
 //!   catalog's, at NVML 13 indices (`1_SLICE_NO_ME` 0x0D … `3_SLICE_GFX` 0x11) or past them, as
 //!   a newer GPU has: `<name>` is a catalog profile's name with a suffix (`-me`: no media
@@ -55,7 +58,8 @@
 //! encode (tag, gpu, gi, ci) in the pointer value, so they stay valid across processes.
 
 //!
-//! The crate, by concern: [`config`] (the `FAKE_NVML_*` knobs), [`errors`] (return codes,
+//! The crate, by concern: [`config`] (the `FAKE_NVML_*` knobs), [`latency`] (emulated driver
+//! time), [`errors`] (return codes,
 //! `nvmlErrorString`), `handles` (the opaque handle encoding), `store` (the shared node file,
 //! its lock, the `.busy`/`.held` side files), [`proc_tree`], `model` (lookups in the simulated
 //! node), `profiles` (the GPU-instance profiles served), `abi` (the entry-point plumbing), and
@@ -70,6 +74,7 @@ pub mod errors;
 pub mod gpu_instance;
 mod handles;
 pub mod init;
+pub mod latency;
 pub mod mig_device;
 mod model;
 pub mod proc_tree;
@@ -86,6 +91,7 @@ pub use device::*;
 pub use errors::nvmlErrorString;
 pub use gpu_instance::*;
 pub use init::*;
+pub use latency::{Kind as LatencyKind, Latency, LATENCY_ENV, LATENCY_LOG_ENV};
 pub use mig_device::*;
 pub use proc_tree::{write_proc_tree, CAPS_MAJOR, NVIDIA_MAJOR, UVM_MAJOR};
 pub use processes::*;

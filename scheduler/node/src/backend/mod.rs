@@ -10,7 +10,7 @@ pub mod sim;
 pub mod tables;
 
 pub use kind::BackendKind;
-pub use select::{open, BackendChoice, SelectError, BACKEND_ENV};
+pub use select::{open, open_in, BackendChoice, SelectError, BACKEND_ENV};
 
 use crate::state::Live;
 use dynamig_core::catalog::GpuModel;
@@ -76,6 +76,14 @@ impl InstanceInfo {
             uuid: self.uuid.clone(),
         }
     }
+}
+
+/// The two steps of a [`Backend::create`], timed (the allocation's `gi_create` and `ci_create`
+/// phases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CreateTimes {
+    pub gi: std::time::Duration,
+    pub ci: std::time::Duration,
 }
 
 /// A device node to hand to a container.
@@ -178,6 +186,11 @@ pub trait Backend {
     /// Pids of the compute processes running on GPU instance `gi` (none when it does not
     /// exist): what a warm instance must lack before it is handed out.
     fn processes_on(&mut self, gpu: GpuIndex, gi: GiId) -> Result<Vec<u32>, BackendError>;
+    /// How long the latest [`Backend::create`] of this backend took to make the GPU instance,
+    /// then the compute instance (with the instance read back); `None` before any.
+    fn last_create(&self) -> Option<CreateTimes> {
+        None
+    }
     /// Destroys the compute instances of GPU instance `gi`, then `gi`.
     fn destroy(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError>;
     /// Device nodes a container needs to use the MIG device: the GI and CI access capability

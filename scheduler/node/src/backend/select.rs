@@ -6,7 +6,7 @@
 //! silently becomes a simulator.
 
 use super::nvml::caps::ProcTree;
-use super::nvml::{NvmlBackend, OpenError, LIB_NAME};
+use super::nvml::{NvmlBackend, NvmlSession, OpenError, LIB_NAME};
 use super::sim::SimBackend;
 use super::{Backend, BackendError};
 use crate::state::StateDir;
@@ -60,6 +60,18 @@ pub fn open(
     choice: BackendChoice,
     proc: ProcTree,
 ) -> Result<Box<dyn Backend>, SelectError> {
+    open_in(dir, choice, proc, None)
+}
+
+/// [`open`], with the NVML backend on `session`'s initialisation when one is given (a
+/// long-lived process), else on one of its own.
+pub fn open_in(
+    dir: &StateDir,
+    choice: BackendChoice,
+    proc: ProcTree,
+    session: Option<&NvmlSession>,
+) -> Result<Box<dyn Backend>, SelectError> {
+    let open_nvml = |proc| open_nvml(proc, session);
     let sim = || SimBackend::open(&dir.sim_file());
     let dir_s = || dir.path().display().to_string();
     match choice {
@@ -88,8 +100,12 @@ pub fn open(
 }
 
 /// The NVML backend, when the library loads and NVML initialises.
-fn open_nvml(proc: ProcTree) -> Result<Box<dyn Backend>, OpenError> {
-    match NvmlBackend::open(proc) {
+fn open_nvml(proc: ProcTree, session: Option<&NvmlSession>) -> Result<Box<dyn Backend>, OpenError> {
+    let b = match session {
+        Some(s) => s.backend(proc),
+        None => NvmlBackend::open(proc),
+    };
+    match b {
         Ok(b) => Ok(Box::new(b)),
         Err(e) => {
             tracing::debug!("nvml backend unavailable: {e}");

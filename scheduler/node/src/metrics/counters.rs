@@ -1,5 +1,5 @@
 //! Counters that must add up across processes (there is no daemon): preemptions, refusals by
-//! reason, events by kind, and the decision-time histogram. They live in
+//! reason, events by kind, the decision-time histogram and the per-phase histograms. They live in
 //! `<state dir>/counters.json`, apart from the state file, and are updated under the node lock.
 //!
 //! Best effort by design: the file is written to a temporary file and renamed (never
@@ -24,6 +24,9 @@ pub struct Counters {
     pub refusals: BTreeMap<String, u64>,
     pub events: BTreeMap<String, u64>,
     pub decisions: Histogram,
+    /// Per phase of the allocations and releases (`lock_wait`, `decision`, ...: the events'
+    /// [`crate::phases::Phases`]), the time each took.
+    pub phases: BTreeMap<String, Histogram>,
 }
 
 /// The refusal kind of a `refused` event, from its message (the planner's one-line refusal).
@@ -63,6 +66,14 @@ impl Counters {
     pub fn add(&mut self, events: &[Event], decisions: &Histogram) -> bool {
         for e in events {
             *self.events.entry(e.kind.clone()).or_default() += 1;
+            for (name, us) in e.phases.iter().flat_map(|p| p.each()) {
+                if let Some(us) = us {
+                    self.phases
+                        .entry(name.to_string())
+                        .or_default()
+                        .observe(us as f64 / 1e6);
+                }
+            }
             match e.kind.as_str() {
                 "preempted" => self.preemptions += 1,
                 "refused" => {

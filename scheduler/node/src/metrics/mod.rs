@@ -261,6 +261,15 @@ fn counter_samples(t: &mut Text, c: &Counters) {
         "Time the planner took to decide (placement and victims), per decision.",
     );
     t.histogram("dynamig_decision_seconds", &c.decisions);
+    t.family(
+        "dynamig_phase_seconds",
+        "histogram",
+        "Time of each phase of allocations and releases: lock_wait, decision, eviction_wait, destroy, gi_create, ci_create, spec_edit (a phase that did not happen is not observed).",
+    );
+    for name in crate::phases::NAMES {
+        let h = c.phases.get(name).cloned().unwrap_or_default();
+        t.labelled_histogram("dynamig_phase_seconds", &[("phase", name)], &h);
+    }
 }
 
 /// Writes `body` to a temporary file beside `path` (not named `*.prom`, so node-exporter never

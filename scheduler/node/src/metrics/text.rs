@@ -49,12 +49,24 @@ impl Text {
 
     /// A histogram's `_bucket`, `_sum` and `_count` samples.
     pub fn histogram(&mut self, name: &str, h: &super::histogram::Histogram) {
+        self.labelled_histogram(name, &[], h);
+    }
+
+    /// [`Text::histogram`] with labels on every sample (`le` last on the buckets).
+    pub fn labelled_histogram(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        h: &super::histogram::Histogram,
+    ) {
         for (le, n) in h.cumulative() {
             let le = le.map(value).unwrap_or_else(|| "+Inf".into());
-            self.sample(&format!("{name}_bucket"), &[("le", &le)], n as f64);
+            let mut l = labels.to_vec();
+            l.push(("le", &le));
+            self.sample(&format!("{name}_bucket"), &l, n as f64);
         }
-        self.sample(&format!("{name}_sum"), &[], h.sum);
-        self.sample(&format!("{name}_count"), &[], h.count as f64);
+        self.sample(&format!("{name}_sum"), labels, h.sum);
+        self.sample(&format!("{name}_count"), labels, h.count as f64);
     }
 
     pub fn finish(self) -> String {

@@ -5,6 +5,7 @@ use super::admit::{policy_once, Admitted};
 use super::{valid_id, AllocSpec, Allocation, Node, NodeError, Placement};
 use crate::events::{now_ms, Event};
 use crate::fault;
+use crate::phases;
 use crate::process::ProcRef;
 use crate::state::{Holder, HolderKey, HolderState, InstanceRef, Intent, Planned};
 use dynamig_core::ids::GpuIndex;
@@ -14,6 +15,7 @@ impl Node {
     /// Plans (under the wait queue's reservations), evicts if it must, creates the instance, and
     /// records the holder. Never waits: see [`super::allocate_waiting`].
     pub fn allocate(&mut self, spec: AllocSpec) -> Result<Allocation, NodeError> {
+        self.start_phases();
         self.check_ids(&spec)?;
         let mut policy = None;
         let allowance = self.check_spec(&spec, policy_once(&mut policy, self)?)?;
@@ -21,7 +23,10 @@ impl Node {
             return done;
         }
         self.check_not_evicting(&spec)?;
-        let decision = match self.decide(&spec, &allowance) {
+        let t = std::time::Instant::now();
+        let decided = self.decide(&spec, &allowance);
+        phases::add(&mut self.phases.decision_us, t.elapsed());
+        let decision = match decided {
             Ok(d) => d,
             Err(
                 e @ (NodeError::Refused(_) | NodeError::Reserved { .. } | NodeError::Policy(_)),
@@ -148,6 +153,10 @@ impl Node {
             }
         };
         fault::point("after-ci-create");
+        if let Some(t) = self.backend.last_create() {
+            phases::add(&mut self.phases.gi_create_us, t.gi);
+            phases::add(&mut self.phases.ci_create_us, t.ci);
+        }
         let live = created.live();
         let ci = live.ci;
         let device_nodes = self.backend.device_nodes(gpu, live.gi, ci)?;
@@ -169,6 +178,7 @@ impl Node {
         self.save()?;
         fault::point("after-allocate-write");
         self.refresh()?;
+        let phases = self.phases_now();
         self.event(
             Event::new(
                 "allocated",
@@ -181,7 +191,8 @@ impl Node {
                 ),
             )
             .holder(&key)
-            .at(gpu, profile.name, created.start, Some(&created.uuid)),
+            .at(gpu, profile.name, created.start, Some(&created.uuid))
+            .phases(phases),
         );
         Ok(Allocation {
             id: spec.id,
@@ -199,6 +210,7 @@ impl Node {
             evict: evicted.iter().map(|k| k.id.clone()).collect(),
             evict_holders: evicted,
             device_nodes,
+            phases,
         })
     }
 

@@ -18,6 +18,7 @@ use crate::backend::{self, Backend, BackendError, BackendKind, GpuInfo, Instance
 use crate::config::NodeConfig;
 use crate::events::Event;
 use crate::metrics::decision::Decisions;
+use crate::phases::{self, Phases};
 use crate::state::file::Durability;
 use crate::state::{file, HolderKey, NodeLock, NodeState, StateDir};
 use dynamig_core::ids::{GiId, GpuIndex};
@@ -64,6 +65,8 @@ pub struct Node {
     events: Vec<Event>,
     /// The planner decisions this node timed (under `&self`: status and dry runs plan too).
     decisions: RefCell<Decisions>,
+    /// Where the current allocation's or release's time went, so far (`phases.rs`).
+    phases: Phases,
     pub reconciled: Reconciled,
     /// Warm instances found with processes on them when the node was last reconciled: neither
     /// handed out nor destroyed (docs/warm-instances.md).
@@ -94,7 +97,12 @@ impl Node {
     /// Locks the node, opens its backend, reads and reconciles its state.
     pub fn open(cfg: &NodeConfig, dir: &StateDir) -> Result<Node, NodeError> {
         let lock = NodeLock::acquire_for(&dir.lock_file(), cfg)?;
-        let backend = backend::open(dir, cfg.backend_choice()?, cfg.proc_tree())?;
+        let backend = backend::open_in(
+            dir,
+            cfg.backend_choice()?,
+            cfg.proc_tree(),
+            cfg.nvml_session.as_ref(),
+        )?;
         Node::with_backend(cfg, dir, lock, backend)
     }
 
@@ -128,6 +136,7 @@ impl Node {
             hw: Vec::new(),
             events: Vec::new(),
             decisions: RefCell::default(),
+            phases: Phases::default(),
             reconciled: Reconciled::default(),
             warm_in_use: Vec::new(),
             warm_off: None,
@@ -221,8 +230,16 @@ impl Node {
         self.events.push(e);
     }
 
-    /// Destroys an instance, retrying while NVML reports it in use.
+    /// Destroys an instance, retrying while NVML reports it in use; its time is added to the
+    /// current operation's `destroy` phase.
     fn destroy_hw(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError> {
+        let t = std::time::Instant::now();
+        let out = self.destroy_hw_retrying(gpu, gi);
+        phases::add(&mut self.phases.destroy_us, t.elapsed());
+        out
+    }
+
+    fn destroy_hw_retrying(&mut self, gpu: GpuIndex, gi: GiId) -> Result<(), BackendError> {
         let deadline = std::time::Instant::now() + DESTROY_RETRY;
         loop {
             match self.backend.destroy(gpu, gi) {
@@ -233,6 +250,34 @@ impl Node {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Starts measuring a new operation's phases.
+    fn start_phases(&mut self) {
+        self.phases = Phases::default();
+    }
+
+    /// The current operation's phases, with the node lock's wait so far.
+    fn phases_now(&self) -> Phases {
+        let mut p = self.phases;
+        p.lock_wait_us = Some(dynamig_core::duration::micros(self.lock_waited()));
+        p
+    }
+
+    /// Records the time the caller spent editing the spec of holder `key`'s container: in the
+    /// holder's `allocated` event (still to be written, at close) and in what it returns.
+    pub fn note_spec_edit(&mut self, key: &HolderKey, took: Duration) -> Phases {
+        let mut out = Phases::default();
+        if let Some(e) = self.events.iter_mut().rev().find(|e| {
+            e.kind == "allocated"
+                && e.holder.as_deref() == Some(&key.id)
+                && e.namespace.as_deref() == Some(&key.namespace)
+        }) {
+            let p = e.phases.get_or_insert_with(Phases::default);
+            phases::add(&mut p.spec_edit_us, took);
+            out = *p;
+        }
+        out
     }
 
     fn hw_has(&self, gpu: GpuIndex, gi: GiId) -> bool {

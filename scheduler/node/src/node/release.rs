@@ -13,6 +13,8 @@ impl Node {
         let Some(h) = self.state.holder(key).cloned() else {
             return Ok(());
         };
+        // Its own phases: an allocation that releases a dead holder on the way keeps its own.
+        let outer = std::mem::take(&mut self.phases);
         let warm = self.may_keep_warm(&h);
         if warm {
             self.keep_warm(&h);
@@ -41,7 +43,9 @@ impl Node {
         } else {
             Event::new("released", why)
         }
-        .holder(key);
+        .holder(key)
+        .phases(self.phases_now());
+        self.phases = outer;
         if let Some(i) = &h.instance {
             e = e.at(
                 i.planned.gpu,

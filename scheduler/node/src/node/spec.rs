@@ -1,6 +1,7 @@
 //! What an allocation asks for ([`AllocSpec`]) and what it is given ([`Allocation`]).
 
 use crate::backend::DeviceNode;
+use crate::phases::Phases;
 use crate::process::ProcRef;
 use crate::state::HolderKey;
 use dynamig_core::ids::{CiId, GiId, GpuIndex};
@@ -46,6 +47,8 @@ pub struct Allocation {
     pub evict: Vec<String>,
     pub evict_holders: Vec<HolderKey>,
     pub device_nodes: Vec<DeviceNode>,
+    /// Where the allocation's time went (the caller adds `spec_edit`).
+    pub phases: Phases,
 }
 
 /// Where on its GPU an instance is: its first memory slice and how many it spans.

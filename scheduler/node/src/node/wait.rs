@@ -106,7 +106,7 @@ pub fn allocate_waiting(
     loop {
         let mut node = Node::open(cfg, dir)?;
         match w.try_once(&mut node) {
-            Ok(Try::Served(a)) => return Ok((node, a)),
+            Ok(Try::Served(a)) => return Ok((node, *a)),
             Ok(Try::Wait { left }) => {
                 node.close();
                 nap(next_nap.min(left), cancel);
@@ -134,7 +134,7 @@ struct Waiter<'a> {
 
 /// What one try came to, when it did not fail.
 enum Try {
-    Served(Allocation),
+    Served(Box<Allocation>),
     /// No room yet: nap (at most `left`, the rest of the wait) and try again.
     Wait {
         left: Duration,
@@ -147,6 +147,7 @@ impl Waiter<'_> {
         let spec = self.spec;
         let wait = spec.request.wait;
         let waited_ms = dynamig_core::duration::millis(self.started.elapsed());
+        node.start_phases();
         let checked = node
             .check_ids(spec)
             .and_then(|()| policy_once(&mut self.policy, node))
@@ -166,7 +167,7 @@ impl Waiter<'_> {
                 )?;
             }
             if let Some(done) = node.take_over(spec) {
-                return done.map(Try::Served);
+                return done.map(|a| Try::Served(Box::new(a)));
             }
         }
         // Where it stands against its quota, for its place in the queue if it waits.
@@ -176,7 +177,10 @@ impl Waiter<'_> {
         });
         let attempt = checked.and_then(|allowance| {
             node.check_not_evicting(spec)?;
-            node.decide(spec, &allowance)
+            let t = std::time::Instant::now();
+            let d = node.decide(spec, &allowance);
+            crate::phases::add(&mut node.phases.decision_us, t.elapsed());
+            d
         });
         let e = match attempt {
             Ok(d) => {
@@ -188,7 +192,9 @@ impl Waiter<'_> {
                         Event::new("served", format!("after waiting {waited_ms} ms")).holder(&key),
                     );
                 }
-                return node.carry_out(spec.clone(), d).map(Try::Served);
+                return node
+                    .carry_out(spec.clone(), d)
+                    .map(|a| Try::Served(Box::new(a)));
             }
             Err(e) => e,
         };

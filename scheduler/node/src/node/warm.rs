@@ -103,6 +103,8 @@ impl Node {
         self.save()?;
         fault::point("after-warm-take");
         let uuid = instance.live.uuid.clone();
+        // Lock wait and decision as measured; no destroy, no create.
+        let phases = self.phases_now();
         self.event(
             Event::new(
                 "warm-hit",
@@ -121,7 +123,8 @@ impl Node {
                 ),
             )
             .holder(&key)
-            .at(gpu, profile.name, start, Some(&uuid)),
+            .at(gpu, profile.name, start, Some(&uuid))
+            .phases(phases),
         );
         Ok(Allocation {
             id: spec.id,
@@ -139,6 +142,7 @@ impl Node {
             evict: Vec::new(),
             evict_holders: Vec::new(),
             device_nodes,
+            phases,
         })
     }
 

@@ -19,12 +19,14 @@ mod instances;
 mod mig_devices;
 mod open;
 mod processes;
+mod session;
 
 pub use super::tables::{catalog_differences, DriverProfile};
 pub use discovery::CiProfile;
+pub use session::NvmlSession;
 
 use super::tables;
-use super::{Backend, BackendError, BackendKind, DeviceNode, GpuInfo, InstanceInfo};
+use super::{Backend, BackendError, BackendKind, CreateTimes, DeviceNode, GpuInfo, InstanceInfo};
 use caps::ProcTree;
 use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use ffi::{CallError, Ci, CiInfoRaw, Dev};
@@ -51,13 +53,15 @@ pub enum OpenError {
 
 /// The `nvml` backend.
 pub struct NvmlBackend {
-    nvml: nvml_wrapper::Nvml,
+    /// Shared with a [`NvmlSession`] in a long-lived process; this backend's own otherwise.
+    nvml: std::sync::Arc<nvml_wrapper::Nvml>,
     proc: ProcTree,
     /// The driver's profiles per GPU index, read once.
     profiles: HashMap<GpuIndex, Vec<DriverProfile>>,
     /// GPUs whose tables were logged (once per process).
     logged: HashSet<GpuIndex>,
     in_use_retry: Duration,
+    last_create: Option<CreateTimes>,
 }
 
 fn nvml_err(gpu: Option<GpuIndex>, e: CallError) -> BackendError {
@@ -163,6 +167,7 @@ impl Backend for NvmlBackend {
         // Every placement of a profile has the profile's size.
         let size = p.placements.first().map(|(_, s)| *s).unwrap_or(0);
         let size8 = u8::try_from(size).unwrap_or(u8::MAX);
+        let t = std::time::Instant::now();
         let raw = self.raw();
         let gi = match raw.create_gi_with_placement(d, profile_id.get(), u32::from(start), size) {
             Ok(gi) => gi,
@@ -188,6 +193,8 @@ impl Backend for NvmlBackend {
         };
         crate::fault::point("after-gi-create");
         let gi_id = GiId(raw.gi_info(gi).map_err(|e| nvml_err(Some(gpu), e))?.id);
+        let gi_took = t.elapsed();
+        let t = std::time::Instant::now();
         if let Err(err) = self.create_full_ci(gpu, gi, p.compute_slices) {
             // Leave nothing half-made behind.
             if let Err(e) = raw.destroy_gi(gi) {
@@ -200,7 +207,16 @@ impl Backend for NvmlBackend {
             }
             return Err(err);
         }
-        self.instance_info(gpu, d, gi, &mut None)
+        let info = self.instance_info(gpu, d, gi, &mut None)?;
+        self.last_create = Some(CreateTimes {
+            gi: gi_took,
+            ci: t.elapsed(),
+        });
+        Ok(info)
+    }
+
+    fn last_create(&self) -> Option<CreateTimes> {
+        self.last_create
     }
 
     fn processes_on(&mut self, gpu: GpuIndex, gi: GiId) -> Result<Vec<u32>, BackendError> {

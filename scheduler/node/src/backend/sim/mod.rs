@@ -14,7 +14,7 @@ mod node;
 pub use devices::{cap_minor, mig_device_nodes, CAPS_MAJOR, NVIDIA_MAJOR, UVM_MAJOR};
 pub use node::{SimGpu, SimInstance, SimNode, DEFAULT_DRIVER_VERSION};
 
-use super::{Backend, BackendError, BackendKind, DeviceNode, GpuInfo, InstanceInfo};
+use super::{Backend, BackendError, BackendKind, CreateTimes, DeviceNode, GpuInfo, InstanceInfo};
 use dynamig_core::ids::{CiId, GiId, GpuIndex, ProfileId};
 use std::path::{Path, PathBuf};
 
@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 pub struct SimBackend {
     path: PathBuf,
     node: SimNode,
+    last_create: Option<CreateTimes>,
 }
 
 impl SimBackend {
@@ -30,6 +31,7 @@ impl SimBackend {
         Ok(SimNode::load(path)?.map(|node| SimBackend {
             path: path.to_path_buf(),
             node,
+            last_create: None,
         }))
     }
 
@@ -100,9 +102,12 @@ impl Backend for SimBackend {
         profile_id: ProfileId,
         start: u8,
     ) -> Result<InstanceInfo, BackendError> {
+        let t = std::time::Instant::now();
         let gi = self.node.create_gi(gpu, profile_id, start)?;
         self.save()?;
+        let gi_took = t.elapsed();
         crate::fault::point("after-gi-create");
+        let t = std::time::Instant::now();
         self.node.create_ci(gpu, gi)?;
         self.save()?;
         let g = self.node.gpu(gpu)?;
@@ -111,7 +116,16 @@ impl Backend for SimBackend {
             .iter()
             .find(|i| i.gi == gi)
             .ok_or(BackendError::NoSuchInstance { gpu, gi })?;
-        self.node.info(gpu, inst)
+        let info = self.node.info(gpu, inst)?;
+        self.last_create = Some(CreateTimes {
+            gi: gi_took,
+            ci: t.elapsed(),
+        });
+        Ok(info)
+    }
+
+    fn last_create(&self) -> Option<CreateTimes> {
+        self.last_create
     }
 
     fn processes_on(&mut self, gpu: GpuIndex, gi: GiId) -> Result<Vec<u32>, BackendError> {

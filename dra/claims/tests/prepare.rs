@@ -475,3 +475,18 @@ fn concurrent_prepares_bind_each_claim_once() {
     assert_eq!(s.state().holders.len(), 4);
     assert_eq!(s.specs().len(), 4);
 }
+
+#[test]
+fn a_dra_managed_node_keeps_no_warm_instance_even_when_the_settings_ask() {
+    let mut s = Sim::new(&["a100-40gb"]);
+    s.cfg.warm.max = 4;
+    s.cfg.warm.ttl = Duration::from_secs(300);
+    let p = s.started("boot-1");
+    let c = claim("c1", "uid-1");
+    s.source.put(&c, &["gpu-0-mig-2g10gb-4"]);
+    p.prepare(&c).unwrap();
+    assert_eq!(s.instances(), [(0, "2g.10gb".to_string(), 4)]);
+    p.unprepare(&c).unwrap();
+    // Destroyed, not kept: the scheduler's counters count that room free again.
+    assert!(s.instances().is_empty(), "{:?}", s.instances());
+}

@@ -313,8 +313,11 @@ impl Node {
 
     /// Whether releases keep their instances warm: the settings say so, and the driver scrubs
     /// freed GPU memory.
+    /// Warm instances are kept only when the settings ask for them, the driver scrubs freed
+    /// memory, and the node is standalone: on a DRA-managed node the scheduler's counters own
+    /// the room, and a warm instance would be room they think free (docs/warm-instances.md).
     fn warm_enabled(&self) -> bool {
-        self.cfg.warm.enabled() && self.warm_off.is_none()
+        self.cfg.warm.enabled() && self.warm_off.is_none() && !self.dra_managed()
     }
 
     /// When warm instances are on: why they must be off anyway, if the NVIDIA module's

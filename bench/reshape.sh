@@ -11,7 +11,7 @@
 #   fresh    a 3g.20gb on a free GPU
 #   evict    a 7g.40gb that evicts one preemptible 7g.40gb holder (a live process) with zero grace
 #   release  the release of the fresh path's 3g.20gb
-#   warm     a warm-instance hit: a slot (path_warm_hit) left for the warm-instances branch
+#   warm     a warm-instance hit: a 3g.20gb request taking a warm 3g.20gb (docs/warm-instances.md)
 # through two entry points:
 #   dynamigctl  `dynamigctl allocate|release`: total = the process's wall time (exec, NVML
 #               init and shutdown, lock, decision, reshape, state and event writes)
@@ -255,13 +255,40 @@ shim_evict() { # N
     e2e_ctr container rm "sv$1" >/dev/null
 }
 
-# ---------------------------------------------------------------- warm hit (slot)
-# A fourth path, for after the warm-instances branch lands: configure a warm instance through
-# its NodeConfig settings, then per run allocate a request the warm instance serves and record
-# it with `measure ctl warm HOLDER -- ...` / `measure shim warm HOLDER injected`. Until then it
-# measures nothing and prints nothing.
-path_warm_hit() { # VIA N
-    return 0
+# ---------------------------------------------------------------- warm hit
+# A 3g.20gb is allocated and released with warm instances on (DYNAMIG_WARM_MAX=1), so it stays
+# warm; the measured request for a 3g.20gb then takes it as it is (no destroy, no create). The
+# measured holder is released with warm instances off, so every run starts from an empty GPU.
+# Through the shim this needs a shim started with the setting: a second containerd (and so a
+# second group shim) runs the warm path after the other shim paths.
+WARM_ON=(env DYNAMIG_WARM_MAX=1 DYNAMIG_WARM_TTL=10m)
+WARM_OFF=(env DYNAMIG_WARM_MAX=0)
+ctl_warm_hit() { # N
+    "${WARM_ON[@]}" "$CTL" allocate "wp$1" --mig-profile 3g.20gb >/dev/null
+    "${WARM_ON[@]}" "$CTL" release "wp$1" >/dev/null
+    [[ $("${WARM_ON[@]}" "$CTL" status --json | jq '[.gpus[].instances[] | select(.state == "warm")] | length') -eq 1 ]] ||
+        { echo "bench: no warm instance after the priming release" >&2; exit 1; }
+    measure ctl warm "wh$1" -- "${WARM_ON[@]}" "$CTL" allocate "wh$1" --mig-profile 3g.20gb
+    "${WARM_OFF[@]}" "$CTL" release "wh$1" >/dev/null
+}
+shim_warm_hit() { # N
+    shim_run "swp$1" dynamig.io/mig-profile=3g.20gb
+    [[ $("${WARM_ON[@]}" "$CTL" status --json | jq '[.gpus[].instances[] | select(.state == "warm")] | length') -eq 1 ]] ||
+        { echo "bench: no warm instance after the priming container" >&2; exit 1; }
+    e2e_ctr run -d --runtime io.containerd.dynamig.v2 --annotation "$GROUP" \
+        --annotation dynamig.io/mig-profile=3g.20gb "$E2E_IMAGE" "swh$1" sleep 600 >/dev/null
+    measure shim warm "swh$1" injected
+    e2e_ctr task rm -f "swh$1" >/dev/null 2>&1 || true
+    e2e_ctr container rm "swh$1" >/dev/null
+    # Released into warm by the warm shim: destroy it from outside, warm instances off.
+    "${WARM_OFF[@]}" "$CTL" gc >/dev/null
+}
+shim_group_start() {
+    e2e_ctr run -d --runtime io.containerd.dynamig.v2 --annotation "$GROUP" "$E2E_IMAGE" holder sleep 3600 >/dev/null
+}
+shim_group_stop() {
+    e2e_ctr task rm -f holder >/dev/null 2>&1 || true
+    e2e_ctr container rm holder >/dev/null 2>&1 || true
 }
 
 for via in $VIA; do
@@ -270,7 +297,7 @@ for via in $VIA; do
         for ((i = 0; i < WARMUP + RUNS; i++)); do
             ctl_fresh_and_release "$i"
             ctl_evict "$i"
-            path_warm_hit dynamigctl "$i"
+            ctl_warm_hit "$i"
         done
         ;;
     shim)
@@ -278,14 +305,20 @@ for via in $VIA; do
         e2e_containerd_start 2>/dev/null
         e2e_image_import
         # The group's holder (a pod's pause container): keeps the shared shim alive.
-        e2e_ctr run -d --runtime io.containerd.dynamig.v2 --annotation "$GROUP" "$E2E_IMAGE" holder sleep 3600 >/dev/null
+        shim_group_start
         for ((i = 0; i < WARMUP + RUNS; i++)); do
             shim_fresh_and_release "$i"
             shim_evict "$i"
-            path_warm_hit shim "$i"
         done
-        e2e_ctr task rm -f holder >/dev/null 2>&1 || true
-        e2e_ctr container rm holder >/dev/null 2>&1 || true
+        shim_group_stop
+        e2e_containerd_stop 2>/dev/null
+        # The warm path: containerd (and so its shims) with warm instances on.
+        DYNAMIG_WARM_MAX=1 DYNAMIG_WARM_TTL=10m e2e_containerd_start 2>/dev/null
+        shim_group_start
+        for ((i = 0; i < WARMUP + RUNS; i++)); do
+            shim_warm_hit "$i"
+        done
+        shim_group_stop
         ;;
     *) echo "bench: BENCH_VIA: $via is not dynamigctl or shim" >&2; exit 1 ;;
     esac

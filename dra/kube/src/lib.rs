@@ -4,7 +4,6 @@
 //!   republishes them under a new pool generation when they change;
 //! - [`claims`]: [`KubeClaimSource`], the [`ClaimSource`](dynamig_dra_api::claim::ClaimSource)
 //!   that reads `resource.k8s.io/v1` ResourceClaims;
-//! - [`stale`]: which of the claims prepared on this node the API server no longer has;
 //! - [`connect`]: the client, from the pod's service account or a kubeconfig.
 //!
 //! The slices themselves are built elsewhere (`dra/slices`); the publisher takes them from a
@@ -17,10 +16,8 @@ pub mod error;
 pub mod plan;
 pub mod publisher;
 pub mod quantity;
-pub mod stale;
 
 pub use claims::KubeClaimSource;
 pub use connect::connect;
 pub use error::KubeError;
 pub use publisher::{Published, Publisher};
-pub use stale::stale_claims;

@@ -6,7 +6,7 @@ mod support;
 
 use dynamig_dra_api::claim::{AllocatedDevice, ClaimError, ClaimRef, ClaimSource};
 use dynamig_dra_api::DRIVER_NAME;
-use dynamig_dra_kube::{stale_claims, KubeClaimSource, KubeError, Publisher};
+use dynamig_dra_kube::{KubeClaimSource, KubeError, Publisher};
 use k8s_openapi::api::resource::v1::ResourceSlice;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -520,13 +520,9 @@ async fn a_silent_api_server_is_retryable_after_the_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stale_claims_are_the_deleted_and_the_recreated() {
+async fn a_deleted_claim_reads_as_none_and_a_recreated_one_under_its_new_uid() {
+    // What the plugin's start (dra/claims, reconcile.rs) calls stale: no claim, or another uid.
     let api = mock().await;
-    api.add_claim(
-        "team-a",
-        "live",
-        ClaimReply::Object(claim_json("live", "u-live", None)),
-    );
     api.add_claim(
         "team-a",
         "recreated",
@@ -536,17 +532,12 @@ async fn stale_claims_are_the_deleted_and_the_recreated() {
         api.client(),
         tokio::runtime::Handle::current(),
     ));
-    let prepared = vec![
-        claim_ref("live", "u-live"),
-        claim_ref("recreated", "u-old"),
-        claim_ref("gone", "u-gone"),
-    ];
-    let stale = tokio::task::spawn_blocking(move || stale_claims(source.as_ref(), &prepared))
-        .await
-        .expect("blocking task")
-        .expect("stale check");
-    assert_eq!(
-        stale,
-        [claim_ref("recreated", "u-old"), claim_ref("gone", "u-gone")]
-    );
+    match allocation(&source, claim_ref("recreated", "u-old")).await {
+        Ok(Some(a)) => assert_eq!(a.uid, "u-new"),
+        other => panic!("{other:?}"),
+    }
+    match allocation(&source, claim_ref("gone", "u-gone")).await {
+        Ok(None) => {}
+        other => panic!("{other:?}"),
+    }
 }

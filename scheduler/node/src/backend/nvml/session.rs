@@ -23,12 +23,12 @@ const STALE: [u32; 6] = [1, 9, 15, 16, 18, 999];
 /// (then `nvmlShutdown`). Clones share it.
 #[derive(Clone, Default)]
 pub struct NvmlSession {
-    nvml: Arc<Mutex<Option<Arc<nvml_wrapper::Nvml>>>>,
+    shared: Arc<Mutex<Option<Arc<nvml_wrapper::Nvml>>>>,
 }
 
 impl std::fmt::Debug for NvmlSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let open = self.nvml.lock().map(|n| n.is_some()).unwrap_or(false);
+        let open = self.shared.lock().map(|n| n.is_some()).unwrap_or(false);
         f.debug_struct("NvmlSession").field("open", &open).finish()
     }
 }
@@ -42,7 +42,7 @@ impl NvmlSession {
     /// driver says the old initialisation is stale.
     pub fn backend(&self, proc: ProcTree) -> Result<NvmlBackend, OpenError> {
         let mut slot = self
-            .nvml
+            .shared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(n) = slot.as_ref() {
@@ -70,6 +70,6 @@ impl NvmlSession {
 
     /// Whether NVML is initialised in this session now.
     pub fn is_open(&self) -> bool {
-        self.nvml.lock().map(|n| n.is_some()).unwrap_or(false)
+        self.shared.lock().map(|n| n.is_some()).unwrap_or(false)
     }
 }
